@@ -1,0 +1,1 @@
+"""The control (admin) HTTP API: rules, reset, journal, per-service config."""

@@ -1,0 +1,23 @@
+"""Durations as scenario and rule files write them: "250ms", "5s", "2m", "1h" or a bare number of seconds."""
+
+from __future__ import annotations
+
+import re
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_FACTOR = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: object) -> float:
+    """Return seconds. Raises ValueError with a message fit for a one-line error."""
+    if isinstance(value, bool):
+        raise ValueError('expected a duration like "5s"')
+    if isinstance(value, (int, float)):
+        if value < 0 or value != value or value in (float("inf"),):
+            raise ValueError('expected a non-negative duration like "5s"')
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return float(m.group(1)) * _FACTOR[m.group(2)]
+    raise ValueError('expected a duration like "5s"')

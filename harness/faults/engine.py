@@ -1,0 +1,152 @@
+"""The seeded decision engine: which rule (if any) faults this call.
+
+Determinism: a rule's decision depends only on (run seed, rule id, the rule's match count n) and the
+run time for windowed rules. The same seed and the same order of matching calls give the same
+decisions, so a run can be replayed exactly. Every evaluation of a matching rule is recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from harness.faults.rules import Effect, Rule, parse_rules
+
+
+def roll(seed: int, rule_id: str, n: int) -> float:
+    """A uniform float in [0, 1) fixed by (seed, rule id, match number)."""
+    digest = hashlib.blake2b(f"{seed}|{rule_id}|{n}".encode(), digest_size=8).digest()
+    return (struct.unpack(">Q", digest)[0] >> 11) / float(1 << 53)
+
+
+@dataclass(frozen=True)
+class Decision:
+    rule_id: str
+    effect: Effect
+    n: int
+
+
+@dataclass
+class _Active:
+    rule: Rule
+    id: str
+    matched: int = 0
+    fired: int = 0
+
+
+Recorder = Callable[[dict[str, Any]], Any]
+
+
+class RuleEngine:
+    def __init__(self, seed: int = 0, record: Recorder | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.seed = seed
+        self._record = record
+        self._clock = clock
+        self.started = clock()
+        self._rules: list[_Active] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    # --- rule management -------------------------------------------------------------------
+    def add(self, rules: Rule | dict | Iterable[Rule | dict]) -> list[str]:
+        if isinstance(rules, (Rule, dict)):
+            rules = [rules]
+        parsed = [r if isinstance(r, Rule) else parse_rules(r, "rule")[0] for r in rules]
+        ids = []
+        with self._lock:
+            taken = {a.id for a in self._rules}
+            for rule in parsed:
+                rid = rule.id or f"r{next(self._ids)}"
+                while rid in taken:
+                    rid = f"r{next(self._ids)}"
+                taken.add(rid)
+                self._rules.append(_Active(rule, rid))
+                ids.append(rid)
+        for rid, rule in zip(ids, parsed):
+            self._emit({"kind": "rule_added", "rule": rid, "spec": rule.public()})
+        return ids
+
+    def remove(self, rule_id: str) -> bool:
+        with self._lock:
+            before = len(self._rules)
+            self._rules = [a for a in self._rules if a.id != rule_id]
+            removed = len(self._rules) != before
+        if removed:
+            self._emit({"kind": "rule_removed", "rule": rule_id})
+        return removed
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules = []
+            self._ids = itertools.count(1)
+        self._emit({"kind": "rules_cleared"})
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [{"id": a.id, **a.rule.public(), "matched": a.matched, "fired": a.fired}
+                    for a in self._rules]
+
+    def rules(self) -> list[tuple[str, Rule]]:
+        with self._lock:
+            return [(a.id, a.rule) for a in self._rules]
+
+    def elapsed(self) -> float:
+        return self._clock() - self.started
+
+    # --- decisions -------------------------------------------------------------------------
+    def decide(self, service: str | None, action: str | None, params: dict[str, Any] | None = None,
+               *, link: str | None = None, ref: Any = None,
+               only: Callable[[Effect], bool] | None = None) -> Decision | None:
+        """Evaluate rules in order. Every matching rule counts the call; the first whose schedule
+        fires wins, later matching ones are recorded as shadowed. ``only`` restricts the rules
+        considered (e.g. callback effects for a callback)."""
+        t = self.elapsed()
+        records = []
+        winner: Decision | None = None
+        with self._lock:
+            for a in self._rules:
+                if only is not None and not only(a.rule.effect):
+                    continue
+                if not a.rule.match.matches(service, action, params, link):
+                    continue
+                a.matched += 1
+                n = a.matched
+                if winner is not None:
+                    fired, reason = False, f"shadowed by {winner.rule_id}"
+                else:
+                    fired, reason = self._schedule(a, n, t)
+                    if fired:
+                        a.fired += 1
+                        winner = Decision(a.id, a.rule.effect, n)
+                records.append({"kind": "decision", "rule": a.id, "service": service, "action": action,
+                                "link": link, "n": n, "fired": fired, "reason": reason, "ref": ref})
+        for rec in records:
+            self._emit(rec)
+        return winner
+
+    def _schedule(self, a: _Active, n: int, t: float) -> tuple[bool, str]:
+        s = a.rule.schedule
+        if s.window is not None and not s.window.contains(t):
+            return False, f"outside window at {t:.3f}s"
+        if n <= s.after:
+            return False, f"skipping first {s.after}"
+        if (n - s.after) % s.every:
+            return False, f"not an every-{s.every} match"
+        if s.times is not None and a.fired >= s.times:
+            return False, f"times exhausted ({s.times})"
+        if s.probability < 1.0:
+            r = roll(self.seed, a.id, n)
+            if r >= s.probability:
+                return False, f"roll {r:.4f} >= p {s.probability}"
+            return True, f"roll {r:.4f} < p {s.probability}"
+        return True, "scheduled"
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        if self._record is not None:
+            self._record(event)

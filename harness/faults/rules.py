@@ -1,0 +1,241 @@
+"""Fault rules as data: ``match`` (which requests) + ``effect`` (what goes wrong) + ``schedule`` (when).
+
+Every component that injects faults — the service mocks, the callback senders, the mitmproxy addon
+and the Toxiproxy driver — takes these same rules. See ``docs/rules.md`` for the full reference.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, ValidationError,
+                      WithJsonSchema, field_validator, model_validator)
+
+from harness.durations import parse_duration
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Glob(_Strict):
+    glob: str
+
+
+class Regex(_Strict):
+    regex: str
+
+
+class Exact(_Strict):
+    exact: Union[str, int, float, bool, None]
+
+
+_PATTERN_HELP = 'expected a value, {"glob": "..."}, {"regex": "..."} or {"exact": ...}'
+
+
+def _to_pattern(v: Any) -> Any:
+    if isinstance(v, (Glob, Regex, Exact, str, int, float, bool)):
+        return v
+    if isinstance(v, dict) and len(v) == 1:
+        (key, arg), = v.items()
+        if key == "glob" and isinstance(arg, str):
+            return Glob(glob=arg)
+        if key == "regex" and isinstance(arg, str):
+            try:
+                re.compile(arg)
+            except re.error as e:
+                raise ValueError(f"invalid regular expression: {e}") from None
+            return Regex(regex=arg)
+        if key == "exact" and (arg is None or isinstance(arg, (str, int, float, bool))):
+            return Exact(exact=arg)
+    raise ValueError(_PATTERN_HELP)
+
+
+_PATTERN_SCHEMA = {"anyOf": [
+    {"type": ["string", "number", "boolean"]},
+    {"type": "object", "properties": {"glob": {"type": "string"}}, "required": ["glob"], "additionalProperties": False},
+    {"type": "object", "properties": {"regex": {"type": "string"}}, "required": ["regex"], "additionalProperties": False},
+    {"type": "object", "properties": {"exact": {}}, "required": ["exact"], "additionalProperties": False},
+]}
+
+Pattern = Annotated[Any, PlainValidator(_to_pattern),
+                    PlainSerializer(lambda v: v.model_dump() if isinstance(v, BaseModel) else v),
+                    WithJsonSchema(_PATTERN_SCHEMA)]
+
+
+def pattern_matches(pattern: Pattern, value: Any) -> bool:
+    """Exact for scalars, glob or regex (search) when asked for; ``value`` None never matches."""
+    if value is None:
+        return isinstance(pattern, Exact) and pattern.exact is None
+    text = value if isinstance(value, str) else str(value)
+    if isinstance(pattern, Glob):
+        return fnmatch.fnmatchcase(text, pattern.glob)
+    if isinstance(pattern, Regex):
+        return re.search(pattern.regex, text) is not None
+    if isinstance(pattern, Exact):
+        pattern = pattern.exact
+    if isinstance(pattern, bool):
+        return text.lower() in (("1", "true") if pattern else ("0", "false"))
+    if isinstance(pattern, (int, float)) and not isinstance(value, str):
+        return value == pattern
+    return text == str(pattern)
+
+
+class Match(_Strict):
+    """Which calls a rule applies to. Omitted fields match everything."""
+
+    service: Pattern | None = None
+    action: Pattern | None = None
+    link: Pattern | None = None
+    params: dict[str, Pattern] = Field(default_factory=dict)
+
+    def matches(self, service: str | None, action: str | None, params: dict[str, Any] | None = None,
+                link: str | None = None) -> bool:
+        if self.service is not None and not pattern_matches(self.service, service):
+            return False
+        if self.action is not None and not pattern_matches(self.action, action):
+            return False
+        if self.link is not None and not pattern_matches(self.link, link):
+            return False
+        if self.params:
+            params = params or {}
+            for key, pat in self.params.items():
+                if not pattern_matches(pat, params.get(key)):
+                    return False
+        return True
+
+
+CallbackFault = Literal[
+    "drop", "duplicate", "delay", "reorder", "wrong_url", "wrong_id", "refused",
+    "wrong_sdkappid", "bad_sign", "missing_sign", "stale_time",
+]
+ToxicType = Literal["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"]
+
+
+class Effect(_Strict):
+    """What goes wrong. Fields combine where that makes sense (``delay_ms`` + ``error``);
+    ``hang`` and ``reset`` end the exchange, so they win over response-shaping fields."""
+
+    # protocol-level answers, translated by the service into its own error shape
+    error: str | None = None
+    message: str | None = None
+    captcha_code: int | None = None
+    # raw HTTP answers
+    status: int | None = Field(default=None, ge=100, le=599)
+    body: Union[str, dict, list, None] = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    content_type: str | None = None
+    # transport-level
+    delay_ms: float | None = Field(default=None, ge=0, le=3_600_000)
+    hang: bool = False
+    reset: bool = False
+    partial_body: Union[bool, int, None] = None
+    # callbacks (pingbacks, webhooks)
+    callback: CallbackFault | None = None
+    count: int = Field(default=1, ge=1, le=1000)
+    spread_ms: float = Field(default=0, ge=0, le=3_600_000)
+    url: str | None = None
+    # mitmproxy: upstream processed the request, the client never sees the answer
+    drop_response: bool = False
+    duplicate_request: int | None = Field(default=None, ge=1, le=100)
+    # Toxiproxy (TCP) — applied to a link, see harness/proxy
+    toxic: ToxicType | None = None
+    attributes: dict[str, Union[int, float]] = Field(default_factory=dict)
+    stream: Literal["upstream", "downstream"] = "downstream"
+    toxicity: float = Field(default=1.0, ge=0.0, le=1.0)
+    link_down: bool = False
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "Effect":
+        if not self.model_fields_set - {"message", "headers", "count", "spread_ms", "stream", "toxicity",
+                                        "attributes"}:
+            raise ValueError("effect does nothing: give at least one of error, captcha_code, status, body, "
+                             "delay_ms, hang, reset, partial_body, callback, drop_response, "
+                             "duplicate_request, toxic, link_down")
+        return self
+
+    @property
+    def shapes_response(self) -> bool:
+        return (self.error is not None or self.captcha_code is not None or self.status is not None
+                or self.body is not None)
+
+
+class Window(_Strict):
+    """A time window relative to run start: ``start`` inclusive, ``end`` exclusive (open if omitted)."""
+
+    start: float = 0.0
+    end: float | None = None
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> Any:
+        return None if v is None else parse_duration(v)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Window":
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("window end must be after start")
+        return self
+
+    def contains(self, t: float) -> bool:
+        return t >= self.start and (self.end is None or t < self.end)
+
+
+class Schedule(_Strict):
+    """When a matching call is faulted. All given conditions must hold.
+
+    - ``after: K``   skip the first K matches;
+    - ``every: k``   then fault every k-th match (k, 2k, ...);
+    - ``times: N``   fault at most N times;
+    - ``probability: p`` fault with probability p, rolled from (run seed, rule id, match number);
+    - ``window``     only while run time is within [start, end).
+    """
+
+    times: int | None = Field(default=None, ge=1)
+    after: int = Field(default=0, ge=0)
+    every: int = Field(default=1, ge=1)
+    probability: float = Field(default=1.0, ge=0.0, le=1.0)
+    window: Window | None = None
+
+
+class Rule(_Strict):
+    id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    description: str | None = None
+    match: Match = Field(default_factory=Match)
+    effect: Effect
+    schedule: Schedule = Field(default_factory=Schedule)
+
+    def public(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+
+class RuleError(ValueError):
+    """A rule document is invalid; ``str()`` is one line naming the field."""
+
+
+def format_validation_error(err: ValidationError, prefix: str = "") -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith(("function-after", "union")))
+    where = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
+    msg = first["msg"].removeprefix("Value error, ")
+    more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{where}: {msg}{more}" if where else f"{msg}{more}"
+
+
+def parse_rules(data: Any, prefix: str = "rules") -> list[Rule]:
+    """Accept one rule object or a list of them (or ``{"rules": [...]}``)."""
+    if isinstance(data, dict) and set(data) == {"rules"}:
+        data = data["rules"]
+    items = data if isinstance(data, list) else [data]
+    rules = []
+    for i, item in enumerate(items):
+        where = f"{prefix}[{i}]" if isinstance(data, list) else prefix
+        if not isinstance(item, dict):
+            raise RuleError(f"{where}: expected a rule object with match/effect/schedule")
+        try:
+            rules.append(Rule.model_validate(item))
+        except ValidationError as e:
+            raise RuleError(format_validation_error(e, where)) from None
+    return rules

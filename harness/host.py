@@ -1,0 +1,196 @@
+"""Run the service mocks and the control API in one asyncio process.
+
+``MockHost`` is what ``harness serve``, the scenario runner and the pytest fixtures start. Every
+listener binds 127.0.0.1 unless asked otherwise; port 0 picks a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import tempfile
+import threading
+from typing import Any
+
+from aiohttp import web
+
+from harness.faults import RuleEngine
+from harness.journal import Journal
+from mocks.base.service import MockContext, ServiceMock
+from mocks.registry import available
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+class _Listener:
+    def __init__(self, app: web.Application, host: str, port: int, ssl_context: Any = None):
+        self.app, self.host, self.port, self.ssl_context = app, host, port, ssl_context
+        self.runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        sock = bind(self.host, self.port)
+        self.port = sock.getsockname()[1]
+        self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await self.runner.setup()
+        await web.SockSite(self.runner, sock, ssl_context=self.ssl_context).start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    @property
+    def running(self) -> bool:
+        return self.runner is not None
+
+
+class MockHost:
+    def __init__(self, *, seed: int = 0, journal_path: str | None = None,
+                 services: dict[str, dict[str, Any]] | None = None, ports: dict[str, int] | None = None,
+                 host: str = "127.0.0.1", control_port: int = 0, tls: bool = False,
+                 control_token: str | None = None, time_scale: float = 1.0, run_dir: str | None = None,
+                 hang_limit_s: float = 300.0, service_classes: dict[str, type[ServiceMock]] | None = None):
+        self.run_dir = run_dir or tempfile.mkdtemp(prefix="harness-")
+        self.journal = Journal(journal_path or os.path.join(self.run_dir, "journal.jsonl"))
+        self.engine = RuleEngine(seed=seed, record=self.journal.write)
+        self.seed = seed
+        self.host = host
+        self.control_token = control_token
+        self.tls = None
+        if tls:
+            from mocks.base.tls import make_tls
+            self.tls = make_tls(os.path.join(self.run_dir, "tls"))
+        self.ctx = MockContext(self.engine, self.journal, seed=seed, hang_limit_s=hang_limit_s,
+                               time_scale=time_scale, tls_ca=self.tls.ca_path if self.tls else None)
+        known = {**available(), **(service_classes or {})}
+        wanted = services if services is not None else {name: {} for name in known}
+        unknown = sorted(set(wanted) - set(known))
+        if unknown:
+            raise ValueError(f"unknown service(s): {', '.join(unknown)} (have: {', '.join(known) or 'none'})")
+        ports = ports or {}
+        self.services: dict[str, ServiceMock] = {}
+        self._listeners: dict[str, _Listener] = {}
+        ssl_context = self.tls.server_context() if self.tls else None
+        for name, config in wanted.items():
+            mock = known[name](self.ctx, config or {})
+            self.services[name] = mock
+            self._listeners[name] = _Listener(mock.app(), host, ports.get(name, 0), ssl_context)
+        from harness.control.api import build_control_app
+        self._control = _Listener(build_control_app(self), host, control_port)
+
+    def url(self, name: str) -> str:
+        lst = self._control if name == "control" else self._listeners[name]
+        scheme = "https" if lst.ssl_context is not None else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{lst.port}"
+
+    @property
+    def urls(self) -> dict[str, str]:
+        urls = {name: self.url(name) for name in self.services}
+        urls["control"] = self.url("control")
+        return urls
+
+    async def start(self) -> dict[str, str]:
+        started: list[_Listener] = []
+        try:
+            for lst in [*self._listeners.values(), self._control]:
+                await lst.start()
+                started.append(lst)
+        except BaseException:
+            for lst in started:
+                await lst.stop()
+            raise
+        self.ctx.urls.update(self.urls)
+        for mock in self.services.values():
+            await mock.start()
+        self.journal.write({"kind": "step", "step": "host_started", "urls": self.urls, "seed": self.seed})
+        return self.urls
+
+    async def stop(self) -> None:
+        for mock in self.services.values():
+            await mock.stop()
+        for lst in [*self._listeners.values(), self._control]:
+            await lst.stop()
+        if not self.journal_closed:
+            self.journal.write({"kind": "step", "step": "host_stopped"})
+            self.journal.close()
+
+    @property
+    def journal_closed(self) -> bool:
+        return self.journal._fd < 0
+
+    async def stop_service(self, name: str) -> None:
+        """Kill a mock: its port stops listening (clients get connection refused)."""
+        await self._listeners[name].stop()
+        self.journal.write({"kind": "step", "step": "service_stopped", "service": name})
+
+    async def start_service(self, name: str) -> None:
+        lst = self._listeners[name]
+        if not lst.running:
+            lst.app = self.services[name].app()
+            await lst.start()
+        self.journal.write({"kind": "step", "step": "service_started", "service": name})
+
+    def reset(self) -> None:
+        self.engine.clear()
+        for mock in self.services.values():
+            mock.reset()
+        self.journal.write({"kind": "step", "step": "reset"})
+
+
+class HostThread:
+    """A ``MockHost`` on its own event loop in a background thread, for synchronous callers
+    (pytest fixtures, locust). ``call(coro_fn)`` runs a coroutine on the host's loop."""
+
+    def __init__(self, **host_kwargs: Any):
+        self._kwargs = host_kwargs
+        self.loop = asyncio.new_event_loop()
+        self.host: MockHost | None = None
+        self._thread = threading.Thread(target=self.loop.run_forever, name="harness-host", daemon=True)
+
+    def start(self) -> dict[str, str]:
+        self._thread.start()
+
+        async def _start() -> dict[str, str]:
+            self.host = MockHost(**self._kwargs)
+            return await self.host.start()
+        try:
+            return self.call(_start)
+        except BaseException:
+            self.stop()
+            raise
+
+    def call(self, fn: Any, *args: Any, timeout: float | None = 60) -> Any:
+        return asyncio.run_coroutine_threadsafe(fn(*args), self.loop).result(timeout)
+
+    def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+        if self.host is not None and self._thread.is_alive():
+            try:
+                self.call(self.host.stop, timeout=10)
+            except Exception:
+                pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+    def __enter__(self) -> "HostThread":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

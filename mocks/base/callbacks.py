@@ -1,0 +1,201 @@
+"""Outbound callbacks (solver pingbacks, Chat webhooks) with faults from the same rules.
+
+A rule whose effect has ``callback`` set applies here, matched on the callback's service, action
+(e.g. ``pingback``) and params. Faults:
+
+- ``drop``        never sent (journaled as ``dropped``);
+- ``duplicate``   sent ``count`` extra times (``count + 1`` deliveries), ``spread_ms`` apart;
+- ``delay``       sent after ``delay_ms``;
+- ``reorder``     held back until the next callback of the service has gone out (or ``delay_ms``,
+                  default 5000, passes), so it arrives after a later one;
+- ``wrong_url``   sent to ``url`` instead;  ``refused``: sent to a port nobody listens on;
+- anything else (``wrong_id``, ``bad_sign``, ``stale_time`` …) is a *forgery* the service
+  implements in ``forge`` (it rewrites the outbound request).
+
+Every attempt is journaled as a ``callback`` event with its outcome: delivered, http_error (status
+>= 300), refused, timeout, error, dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import time
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable
+
+import aiohttp
+
+from harness.faults import Effect
+
+if TYPE_CHECKING:
+    from mocks.base.service import MockContext
+
+RESPONSE_BODY_LIMIT = 2048
+
+
+@dataclass
+class Outbound:
+    action: str
+    url: str
+    method: str = "GET"
+    params: dict[str, Any] = field(default_factory=dict)     # query string
+    form: dict[str, Any] | None = None
+    json: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 10.0
+    match: dict[str, Any] = field(default_factory=dict)      # extra fields rules may match on
+    cid: str = ""
+
+
+@dataclass
+class Attempt:
+    outcome: str
+    status: int | None = None
+    body: str = ""
+    latency_ms: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "delivered"
+
+
+Forge = Callable[[Outbound, str, Effect], Outbound]
+
+
+def closed_port_url(path: str = "/") -> str:
+    """A loopback URL with nothing listening (bind, read the port, close)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}{path}"
+
+
+def _is_callback_effect(effect: Effect) -> bool:
+    return effect.callback is not None
+
+
+class CallbackSender:
+    def __init__(self, ctx: "MockContext", service: str, forge: Forge | None = None):
+        self.ctx = ctx
+        self.service = service
+        self.forge = forge
+        self._session: aiohttp.ClientSession | None = None
+        self._cids = itertools.count(1)
+        self._tasks: set[asyncio.Task] = set()
+        self._held: list[asyncio.Event] = []
+
+    async def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256, ssl=False, force_close=False),
+                auto_decompress=True)
+        return self._session
+
+    def spawn(self, out: Outbound, **kw: Any) -> asyncio.Task:
+        """Fire and forget (tracked, cancelled on close)."""
+        task = asyncio.get_running_loop().create_task(self.send(out, **kw))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def send(self, out: Outbound, *, retries: int = 0, retry_on: tuple[str, ...] = ()) -> list[Attempt]:
+        """Deliver one callback through the rules. Returns every attempt made (empty if dropped)."""
+        out.cid = out.cid or f"cb{next(self._cids)}"
+        match = {**out.params, **(out.form or {}), **(out.json if isinstance(out.json, dict) else {}),
+                 **out.match, "url": out.url}
+        decision = self.ctx.engine.decide(self.service, out.action, match, ref=out.cid,
+                                          only=_is_callback_effect)
+        if decision is None:
+            return await self._deliver(out, None, retries, retry_on)
+        effect, rule = decision.effect, decision.rule_id
+        kind = effect.callback
+        if kind == "drop":
+            self._journal(out, rule, Attempt("dropped"), copy=0)
+            return []
+        if kind == "delay":
+            await asyncio.sleep((effect.delay_ms or 0) / 1000.0 * self.ctx.time_scale)
+        elif kind == "reorder":
+            released = asyncio.Event()
+            self._held.append(released)
+            hold = (effect.delay_ms if effect.delay_ms is not None else 5000) / 1000.0 * self.ctx.time_scale
+            try:
+                await asyncio.wait_for(released.wait(), hold)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                if released in self._held:
+                    self._held.remove(released)
+        elif kind == "wrong_url":
+            out = replace(out, url=effect.url or closed_port_url())
+        elif kind == "refused":
+            out = replace(out, url=closed_port_url())
+        elif kind != "duplicate":
+            try:
+                if self.forge is None:
+                    raise ValueError(f"{self.service} cannot forge {kind!r}")
+                out = self.forge(out, kind, effect)
+            except ValueError as e:
+                self._journal(out, rule, Attempt("error", error=str(e)), copy=0)
+                return []
+        if effect.delay_ms and kind not in ("delay", "reorder"):
+            await asyncio.sleep(effect.delay_ms / 1000.0 * self.ctx.time_scale)
+        attempts = await self._deliver(out, rule, retries, retry_on)
+        if kind == "duplicate":
+            for copy in range(1, effect.count + 1):
+                if effect.spread_ms:
+                    await asyncio.sleep(effect.spread_ms / 1000.0 * self.ctx.time_scale)
+                attempts += await self._deliver(out, rule, 0, (), copy=copy)
+        return attempts
+
+    async def _deliver(self, out: Outbound, rule: str | None, retries: int, retry_on: tuple[str, ...],
+                       copy: int = 0) -> list[Attempt]:
+        # whatever was held for reordering goes out after this one
+        held, self._held = self._held, []
+        attempts = []
+        for attempt_no in range(retries + 1):
+            attempt = await self._attempt(out)
+            self._journal(out, rule, attempt, copy=copy, attempt=attempt_no)
+            attempts.append(attempt)
+            if attempt.outcome not in retry_on:
+                break
+        for ev in held:
+            ev.set()
+        return attempts
+
+    async def _attempt(self, out: Outbound) -> Attempt:
+        session = await self._client()
+        t0 = time.monotonic()
+        try:
+            async with session.request(out.method, out.url, params=out.params or None, data=out.form,
+                                       json=out.json, headers=out.headers or None,
+                                       timeout=aiohttp.ClientTimeout(total=out.timeout_s)) as resp:
+                body = await resp.read()
+                text = body[:RESPONSE_BODY_LIMIT].decode("utf-8", "replace")
+                outcome = "delivered" if resp.status < 300 else "http_error"
+                return Attempt(outcome, resp.status, text, (time.monotonic() - t0) * 1000)
+        except aiohttp.ClientConnectorError as e:
+            return Attempt("refused", latency_ms=(time.monotonic() - t0) * 1000, error=str(e)[:300])
+        except asyncio.TimeoutError:
+            return Attempt("timeout", latency_ms=(time.monotonic() - t0) * 1000, error="timeout")
+        except (aiohttp.ClientError, OSError, ValueError) as e:
+            return Attempt("error", latency_ms=(time.monotonic() - t0) * 1000,
+                           error=f"{type(e).__name__}: {e}"[:300])
+
+    def _journal(self, out: Outbound, rule: str | None, a: Attempt, copy: int, attempt: int = 0) -> None:
+        self.ctx.record({"kind": "callback", "service": self.service, "action": out.action, "cid": out.cid,
+                         "url": out.url, "method": out.method, "params": out.params, "form": out.form,
+                         "json": out.json, "match": out.match, "rule": rule, "copy": copy,
+                         "attempt": attempt, "outcome": a.outcome, "status": a.status,
+                         "latency_ms": round(a.latency_ms, 3), "error": a.error, "response": a.body})
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()

@@ -1,0 +1,54 @@
+"""Effects that act below HTTP, on the real socket: hang, reset, partial body."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import time
+
+from aiohttp import web
+
+
+def client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def hang(request: web.Request, limit_s: float) -> float:
+    """Send nothing until the client gives up (or ``limit_s`` passes). Returns seconds hung."""
+    start = time.monotonic()
+    while not client_gone(request) and time.monotonic() - start < limit_s:
+        await asyncio.sleep(0.02)
+    return time.monotonic() - start
+
+
+def reset(request: web.Request) -> None:
+    """Abort the connection with a TCP RST (SO_LINGER 0), the way a crashed peer or LB does."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    transport.abort()
+
+
+async def partial(request: web.Request, status: int, content_type: str, headers: dict[str, str],
+                  body: bytes, keep: int | bool | None) -> int:
+    """Announce the full Content-Length, send only part of the body, then close. Returns bytes sent."""
+    n = len(body) // 2 if keep is True or keep is None else max(0, min(int(keep), max(len(body) - 1, 0)))
+    resp = web.StreamResponse(status=status, headers=headers)
+    resp.content_type = content_type.split(";")[0]
+    resp.headers["Content-Type"] = content_type
+    resp.content_length = len(body)
+    await resp.prepare(request)
+    if n:
+        await resp.write(body[:n])
+    await asyncio.sleep(0.005)  # let the bytes leave before the FIN
+    if request.transport is not None:
+        request.transport.close()
+    return n
