@@ -1,0 +1,185 @@
+"""The scenario file format (YAML), as typed models. ``harness schema`` publishes their JSON Schema.
+
+A scenario: which services (mocks) and links (proxies) exist, the target (a URL or a command), the
+traffic driven at it, the fault timeline, and the invariants expected to hold.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+
+from harness.durations import parse_duration
+from harness.faults.rules import Rule
+
+_DURATION_SCHEMA = {"anyOf": [{"type": "number", "minimum": 0},
+                              {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"}],
+                    "description": 'seconds, or a string like "250ms", "5s", "2m"'}
+Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+LINK = re.compile(r"^[a-z][a-z0-9_]*->[a-z][a-z0-9_]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Ready(_Strict):
+    path: str = "/health"
+    status: int = Field(default=200, ge=100, le=599)
+    timeout: Duration = 20.0
+
+
+class Target(_Strict):
+    """How to reach the integration under test: ``url``, or a ``command`` the harness starts (then
+    ``${target.port}`` is a free port and ``url`` defaults to ``http://127.0.0.1:${target.port}``)."""
+
+    url: str | None = None
+    command: Union[str, list[str], None] = None
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    ready: Ready = Field(default_factory=Ready)
+    stop_timeout: Duration = 5.0
+    variant: str | None = Field(default=None, description="bug variant label, passed as ${target.variant}")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "Target":
+        if self.url is None and self.command is None:
+            raise ValueError("give url or command")
+        if isinstance(self.command, list) and not self.command:
+            raise ValueError("command: must not be empty")
+        return self
+
+
+class Link(_Strict):
+    """A Toxiproxy link. ``name`` is ``from->to``; ``upstream`` defaults from the service name."""
+
+    name: str
+    upstream: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _shape(cls, v: str) -> str:
+        if not LINK.match(v):
+            raise ValueError('expected "from->to", e.g. "integration->solver"')
+        return v
+
+
+class HttpRequest(_Strict):
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
+    path: str = "/"
+    url: str | None = Field(default=None, description="absolute URL instead of target url + path")
+    query: dict[str, Any] = Field(default_factory=dict)
+    json_body: Any = Field(default=None, alias="json")
+    form: dict[str, Any] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+VAR_KINDS = ("faker", "captcha_ticket", "dr_ticket", "value", "choice", "random_hex", "bad_ticket")
+
+
+class Flow(_Strict):
+    """One stream of requests to the target. ``count`` requests (or until ``duration`` ends), at
+    most ``concurrency`` at once, at most ``rate`` per second, starting at ``start``."""
+
+    name: str = Field(pattern=NAME)
+    request: HttpRequest
+    count: int = Field(default=1, ge=0, le=1_000_000)
+    concurrency: int = Field(default=1, ge=1, le=1000)
+    rate: float | None = Field(default=None, gt=0, le=100_000)
+    start: Duration = 0.0
+    duration: Duration | None = None
+    timeout: Duration = 10.0
+    vars: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    intent: str | None = Field(default=None, description="what the request should get: allow, deny …")
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("vars")
+    @classmethod
+    def _vars(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, spec in v.items():
+            if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in VAR_KINDS:
+                raise ValueError(f"{name}: expected one of {{{', '.join(k + ': …' for k in VAR_KINDS)}}}")
+        return v
+
+
+class WaitFor(_Strict):
+    where: dict[str, Any]
+    count: int = Field(default=1, ge=1)
+    timeout: Duration = 30.0
+
+
+class ControlCall(_Strict):
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    path: str
+    json_body: Any = Field(default=None, alias="json")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+STEP_ACTIONS = ("add_rules", "remove_rules", "clear_rules", "cut_link", "restore_link", "stop_service",
+                "start_service", "set_config", "control", "wait_for", "stop_target", "start_target", "note")
+
+
+class Step(_Strict):
+    """A timeline entry: when (``at`` a run time, or ``after`` the first journal event matching a
+    filter, plus an optional ``delay``) and exactly one action."""
+
+    at: Duration | None = None
+    after: dict[str, Any] | None = None
+    delay: Duration = 0.0
+    add_rules: list[Rule] | None = None
+    remove_rules: list[str] | None = None
+    clear_rules: bool | None = None
+    cut_link: str | None = None
+    restore_link: str | None = None
+    stop_service: str | None = None
+    start_service: str | None = None
+    set_config: dict[str, dict[str, Any]] | None = None
+    control: ControlCall | None = None
+    wait_for: WaitFor | None = None
+    stop_target: bool | None = None
+    start_target: bool | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> "Step":
+        given = [a for a in STEP_ACTIONS if getattr(self, a) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one action of {', '.join(STEP_ACTIONS)} (got {len(given)})")
+        if self.at is not None and self.after is not None:
+            raise ValueError("give at or after, not both")
+        return self
+
+    @property
+    def action(self) -> str:
+        return next(a for a in STEP_ACTIONS if getattr(self, a) is not None)
+
+
+class Scenario(_Strict):
+    name: str = Field(pattern=NAME)
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    services: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    links: list[Annotated[Link, BeforeValidator(lambda v: {"name": v} if isinstance(v, str) else v)]] = Field(
+        default_factory=list, description='Toxiproxy links, "from->to" or {name, upstream}')
+    target: Target | None = None
+    traffic: list[Flow] = Field(default_factory=list)
+    timeline: list[Step] = Field(default_factory=list)
+    expect: list[dict[str, Any]] = Field(default_factory=list)
+    applies_to: list[str] = Field(default_factory=list, description="target variants this scenario is for")
+    settle: Duration = Field(default=0.0, description="extra wait after traffic and timeline")
+    max_duration: Duration = Field(default=300.0, description="hard cap on the run")
+    extends: Union[str, list[str], None] = None
+
+    @field_validator("expect")
+    @classmethod
+    def _expect(cls, v: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for item in v:
+            if len(item) != 1:
+                raise ValueError("each expectation is one invariant name with its parameters")
+        return v

@@ -1,0 +1,116 @@
+"""YAML loading that remembers where every value came from, with hard limits.
+
+``load_yaml`` returns plain Python data plus a map from the path of each value (a tuple of keys and
+indexes) to ``(file, line)``, so a validation error can name ``scenarios/x.yaml:14``. Aliases are
+expanded with a node budget, so an alias bomb ("billion laughs") is an error, not a hang.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import yaml
+
+MAX_BYTES = 1_000_000
+MAX_NODES = 100_000
+MAX_DEPTH = 64
+
+Path = tuple[Any, ...]
+Positions = dict[Path, tuple[str, int]]
+
+
+class ScenarioError(ValueError):
+    """One line: ``file[:line]: field: what is wrong``."""
+
+
+def load_yaml(path: str) -> tuple[Any, Positions]:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+    except OSError as e:
+        raise ScenarioError(f"{path}: cannot read: {e.strerror or e}") from None
+    return load_yaml_bytes(raw, path)
+
+
+def load_yaml_bytes(raw: bytes, name: str) -> tuple[Any, Positions]:
+    if len(raw) > MAX_BYTES:
+        raise ScenarioError(f"{name}: file larger than {MAX_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ScenarioError(f"{name}:{line}: not UTF-8 text (byte 0x{raw[e.start]:02x})") from None
+    if "\x00" in text:
+        raise ScenarioError(f"{name}:{text[:text.index(chr(0))].count(chr(10)) + 1}: NUL character in file")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{name}:{mark.line + 1}" if mark else name
+        raise ScenarioError(f"{where}: invalid YAML: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise ScenarioError(f"{name}: invalid YAML: {str(e).splitlines()[0]}") from None
+    except RecursionError:
+        raise ScenarioError(f"{name}: YAML nested too deeply") from None
+    if node is None:
+        return None, {}
+    positions: Positions = {}
+    budget = [MAX_NODES]
+    data = _convert(node, (), positions, name, budget, 0)
+    return data, positions
+
+
+_constructor = yaml.SafeLoader("")
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap")
+
+
+def _convert(node: yaml.Node, path: Path, positions: Positions, name: str, budget: list[int], depth: int) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ScenarioError(f"{name}:{node.start_mark.line + 1}: document too large "
+                            f"(more than {MAX_NODES} values after expanding aliases)")
+    if depth > MAX_DEPTH:
+        raise ScenarioError(f"{name}:{node.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
+    positions[path] = (name, node.start_mark.line + 1)
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+        raise ScenarioError(f"{name}:{node.start_mark.line + 1}: unsupported YAML tag {node.tag}")
+    if isinstance(node, yaml.MappingNode):
+        try:
+            _constructor.flatten_mapping(node)
+        except yaml.YAMLError as e:
+            raise ScenarioError(f"{name}:{node.start_mark.line + 1}: invalid merge key: "
+                                f"{getattr(e, 'problem', '') or 'bad <<'}") from None
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _convert(key_node, path + ("<key>",), positions, name, budget, depth + 1)
+            if isinstance(key, (list, dict)):
+                raise ScenarioError(f"{name}:{key_node.start_mark.line + 1}: mapping keys must be scalars")
+            if key in out:
+                raise ScenarioError(f"{name}:{key_node.start_mark.line + 1}: duplicate key {key!r}")
+            out[key] = _convert(value_node, path + (key,), positions, name, budget, depth + 1)
+        positions.pop(path + ("<key>",), None)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(v, path + (i,), positions, name, budget, depth + 1) for i, v in enumerate(node.value)]
+    try:
+        return _constructor.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, OverflowError) as e:
+        raise ScenarioError(f"{name}:{node.start_mark.line + 1}: invalid value: {str(e).splitlines()[0]}") from None
+
+
+def where(positions: Positions, path: Path, default: str) -> str:
+    """``file:line`` of the deepest known prefix of ``path``."""
+    for cut in range(len(path), -1, -1):
+        hit = positions.get(tuple(path[:cut]))
+        if hit:
+            return f"{hit[0]}:{hit[1]}"
+    return default
+
+
+def relpath(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel

@@ -1,0 +1,182 @@
+"""Captcha invariants: fail open when verification is degraded, enforce it when healthy, and handle
+disaster-recovery (``terror_``) tickets.
+
+The driver journals each request it sent to the target with the tickets it carried (``vars``) and
+what the target answered. The captcha mock journals each DescribeCaptchaResult with its Ticket and
+what it answered (or that it hung / reset). Matching the two by ticket says, per user request, how
+verification went and what the target decided.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from harness.scenario.model import Duration
+from harness.verdict.base import Facts, Params, Result, brief, invariant, not_exercised
+
+TICKET_VARS = ("captcha_ticket", "bad_ticket", "dr_ticket")
+DEGRADED = ("internal_error", "busy", "unavailable", "slow")
+
+
+def ticket_of(driver_event: Any) -> str | None:
+    kinds = driver_event.get("var_kinds") or {}
+    values = driver_event.get("vars") or {}
+    for name, kind in kinds.items():
+        if kind in TICKET_VARS and isinstance(values.get(name), dict):
+            return values[name].get("ticket")
+    return None
+
+
+def dr_info(driver_event: Any) -> dict[str, Any] | None:
+    kinds = driver_event.get("var_kinds") or {}
+    values = driver_event.get("vars") or {}
+    for name, kind in kinds.items():
+        if kind == "dr_ticket" and isinstance(values.get(name), dict):
+            return values[name]
+    return None
+
+
+class Verifications:
+    """Ticket → the verification calls the target made for it, each classified."""
+
+    def __init__(self, facts: Facts, slow_ms: float):
+        self.facts = facts
+        self.by_ticket: dict[str, list[tuple[Any, Any, str]]] = {}
+        for req in facts.of("request", "captcha"):
+            if req.action not in ("DescribeCaptchaResult", "DescribeCaptchaMiniResult"):
+                continue
+            ticket = (req.get("params") or {}).get("Ticket")
+            resp = facts.response_to(req)
+            self.by_ticket.setdefault(str(ticket), []).append((req, resp, self._classify(resp, slow_ms)))
+
+    def _classify(self, resp: Any, slow_ms: float) -> str:
+        if resp is None or resp.get("outcome") in ("hang", "reset", "partial") or resp.get("status") != 200:
+            return "unavailable"
+        body = resp.get("body") if isinstance(resp.get("body"), dict) else {}
+        r = body.get("Response", {}) if isinstance(body.get("Response"), dict) else {}
+        err = r.get("Error", {}).get("Code") if isinstance(r.get("Error"), dict) else None
+        if err == "InternalError":
+            return "internal_error"
+        if err is not None:
+            return f"error:{err}"
+        if r.get("CaptchaCode") == 26:
+            return "busy"
+        effect = self.facts.effect_of(resp.get("rule"))
+        if (effect.get("delay_ms") or 0) >= slow_ms:
+            return "slow"
+        return f"code:{r.get('CaptchaCode')}"
+
+    def states(self, ticket: str | None) -> list[str]:
+        return [c for _, _, c in self.by_ticket.get(str(ticket), [])] if ticket else []
+
+
+def link_fault_at(facts: Facts, t: float, link: str = "integration->captcha") -> bool:
+    """Was the captcha link cut or toxic at run time t (from harness step events)?"""
+    active = False
+    for e in facts.of("step"):
+        if e.t > t:
+            break
+        if e.get("link") == link:
+            active = e.get("step") in ("link_cut", "toxic_added")
+    return active
+
+
+class FlowParams(Params):
+    flow: str | None = Field(default=None, description="only requests of this traffic flow")
+    allowed_status: list[int] = Field(default_factory=lambda: [200])
+    denied_status: list[int] = Field(default_factory=lambda: [400, 401, 403])
+
+
+class FailOpenParams(FlowParams):
+    max_latency: Duration = Field(default=5.0, description="the user must get through within this")
+    slow_ms: float = Field(default=3000, description="a mock delay this long counts as a timeout")
+
+
+@invariant("verification_fail_open", FailOpenParams)
+def verification_fail_open(facts: Facts, p: FailOpenParams) -> Result:
+    """When DescribeCaptchaResult timed out, hung, reset, answered InternalError or CaptchaCode 26,
+    the target still let the user through, within the latency bound."""
+    v = Verifications(facts, p.slow_ms)
+    degraded, bad = 0, []
+    for d in facts.driver(p.flow):
+        states = v.states(ticket_of(d))
+        hit = [s for s in states if s in DEGRADED]
+        if not hit and not (not states and link_fault_at(facts, d.t)):
+            continue
+        degraded += 1
+        latency = (d.get("latency_ms") or 0) / 1000
+        if d.get("status") not in p.allowed_status or latency > p.max_latency:
+            bad.append({**brief(d, "flow", "n", "status", "latency_ms", "error"), "verification": states or ["unreached"]})
+    if not degraded:
+        return not_exercised("verification_fail_open", "no request met a degraded captcha service")
+    summary = f"{degraded - len(bad)} of {degraded} users met a degraded captcha service and got through"
+    return Result("verification_fail_open", not bad, summary, bad, {"degraded": degraded, "blocked": len(bad)})
+
+
+class EnforcedParams(FlowParams):
+    slow_ms: float = 3000
+
+
+@invariant("verification_enforced", EnforcedParams)
+def verification_enforced(facts: Facts, p: EnforcedParams) -> Result:
+    """While the captcha service was healthy, bad tickets were refused and good ones accepted;
+    a ticket the target never verified is a skipped verification."""
+    v = Verifications(facts, p.slow_ms)
+    checked, bad = 0, []
+    for d in facts.driver(p.flow):
+        ticket = ticket_of(d)
+        if ticket is None or dr_info(d) is not None:
+            continue
+        states = v.states(ticket)
+        if not states:
+            if link_fault_at(facts, d.t):
+                continue
+            checked += 1
+            if d.get("status") in p.allowed_status:
+                bad.append({**brief(d, "flow", "n", "status"), "ticket": ticket, "why": "let through without verification"})
+            continue
+        last = states[-1]
+        if not last.startswith("code:"):
+            continue
+        checked += 1
+        should_allow = last == "code:1"
+        allowed = d.get("status") in p.allowed_status
+        if allowed != should_allow:
+            bad.append({**brief(d, "flow", "n", "status"), "ticket": ticket, "verification": last,
+                        "why": "bad ticket let through" if allowed else "good ticket refused"})
+    if not checked:
+        return not_exercised("verification_enforced", "no request was verified by a healthy captcha service")
+    return Result("verification_enforced", not bad, f"{checked - len(bad)} of {checked} healthy verifications "
+                  "decided correctly", bad, {"checked": checked, "wrong": len(bad)})
+
+
+def _dr_check(facts: Facts, p: FlowParams, name: str, want_valid: bool) -> Result:
+    seen, bad = 0, []
+    for d in facts.driver(p.flow):
+        info = dr_info(d)
+        if info is None or bool(info.get("valid")) != want_valid:
+            continue
+        seen += 1
+        allowed = d.get("status") in p.allowed_status
+        if allowed != want_valid:
+            bad.append({**brief(d, "flow", "n", "status"), "ticket": info.get("ticket"), "why": info.get("why")})
+    what = "valid" if want_valid else "forged"
+    if not seen:
+        return not_exercised(name, f"no {what} disaster-recovery ticket was sent")
+    verb = "accepted" if want_valid else "refused"
+    return Result(name, not bad, f"{seen - len(bad)} of {seen} {what} DR tickets {verb}", bad,
+                  {"sent": seen, "wrong": len(bad)})
+
+
+@invariant("dr_ticket_accepted", FlowParams)
+def dr_ticket_accepted(facts: Facts, p: FlowParams) -> Result:
+    """A fresh disaster-recovery ticket (terror_<code>_<appid>_<ts>, right appid) lets the user in."""
+    return _dr_check(facts, p, "dr_ticket_accepted", True)
+
+
+@invariant("forged_dr_ticket_refused", FlowParams)
+def forged_dr_ticket_refused(facts: Facts, p: FlowParams) -> Result:
+    """A disaster-recovery ticket with a wrong appid or a stale timestamp is refused."""
+    return _dr_check(facts, p, "forged_dr_ticket_refused", False)

@@ -1,0 +1,107 @@
+"""Chat invariants: the app acknowledges genuine webhooks correctly and fast, refuses forged ones,
+and backs off its REST calls after ``Alert.RequestOverLimit``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import Field
+
+from harness.scenario.model import Duration
+from harness.verdict.base import Facts, Params, Result, brief, invariant, not_exercised
+from harness.verdict.solutions import _peak_rate
+
+FORGERIES = ("wrong_sdkappid", "bad_sign", "missing_sign", "stale_time")
+
+
+def answer(cb: Any) -> dict[str, Any] | None:
+    text = cb.get("response") or ""
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def acknowledged(cb: Any) -> bool:
+    a = answer(cb)
+    return (cb.get("outcome") == "delivered" and cb.get("status") == 200 and a is not None
+            and a.get("ActionStatus") == "OK" and a.get("ErrorCode") == 0)
+
+
+def _webhooks(facts: Facts) -> list[tuple[Any, str | None]]:
+    """Chat callback attempts with the forgery applied to each (None for genuine ones)."""
+    out = []
+    for cb in facts.of("callback", "chat"):
+        if cb.get("outcome") == "dropped":
+            continue
+        out.append((cb, facts.effect_of(cb.get("rule")).get("callback")))
+    return out
+
+
+class AckParams(Params):
+    timeout: Duration = Field(default=2.0, description="the Chat backend's webhook timeout")
+    command: str | None = None
+
+
+@invariant("webhook_acknowledged", AckParams)
+def webhook_acknowledged(facts: Facts, p: AckParams) -> Result:
+    """Every genuine webhook got HTTP 200 with {ActionStatus: OK, ErrorCode: 0} within the timeout."""
+    seen, bad = 0, []
+    for cb, forgery in _webhooks(facts):
+        if forgery in FORGERIES or (p.command and cb.action != p.command):
+            continue
+        seen += 1
+        late = (cb.get("latency_ms") or 0) > p.timeout * 1000
+        if not acknowledged(cb) or late:
+            bad.append(brief(cb, "cid", "outcome", "status", "latency_ms", "response"))
+    if not seen:
+        return not_exercised("webhook_acknowledged", "no genuine webhook was sent")
+    return Result("webhook_acknowledged", not bad, f"{seen - len(bad)} of {seen} webhooks acknowledged in time",
+                  bad, {"sent": seen, "bad": len(bad)})
+
+
+@invariant("forged_webhook_refused", Params)
+def forged_webhook_refused(facts: Facts, p: Params) -> Result:
+    """Every forged webhook (wrong SdkAppid, bad or missing Sign, stale RequestTime) was refused:
+    not acknowledged as OK."""
+    seen, bad = 0, []
+    for cb, forgery in _webhooks(facts):
+        if forgery not in FORGERIES:
+            continue
+        seen += 1
+        if acknowledged(cb):
+            bad.append({**brief(cb, "cid", "status", "response"), "forgery": forgery})
+    if not seen:
+        return not_exercised("forged_webhook_refused", "no forged webhook was sent")
+    return Result("forged_webhook_refused", not bad, f"{seen - len(bad)} of {seen} forged webhooks refused",
+                  bad, {"sent": seen, "accepted": len(bad)})
+
+
+class BackoffParams(Params):
+    within: Duration = Field(default=5.0, description="time allowed to slow down after the alarm")
+    observe: Duration = Field(default=5.0, description="how long after that the rate is watched")
+
+
+@invariant("backs_off_after_overlimit_alarm", BackoffParams)
+def backs_off_after_overlimit_alarm(facts: Facts, p: BackoffParams) -> Result:
+    """After Alert.RequestOverLimit was delivered, the app's rate of that REST command drops under
+    the alarm's Limit within ``within`` seconds (checked over the next ``observe`` seconds)."""
+    alarms = [cb for cb in facts.of("callback", "chat", "Alert.RequestOverLimit")
+              if cb.get("outcome") == "delivered"]
+    if not alarms:
+        return not_exercised("backs_off_after_overlimit_alarm", "no Alert.RequestOverLimit was delivered")
+    first = alarms[0]
+    body = first.get("json") or {}
+    limit = body.get("Limit")
+    command = f"{body.get('ServiceName')}/{body.get('Command')}"
+    start, end = first.t + p.within, first.t + p.within + p.observe
+    times = [e.t for e in facts.of("request", "chat", command) if start <= e.t < end]
+    peak = _peak_rate(times)
+    ok = limit is not None and peak <= limit
+    evidence = [] if ok else [{**brief(first, "json"), "peak_rate_after": peak, "limit": limit,
+                               "window": [round(start, 3), round(end, 3)]}]
+    return Result("backs_off_after_overlimit_alarm", ok,
+                  f"{command}: peak {peak}/s from {p.within:g}s after the alarm (limit {limit}/s)", evidence,
+                  {"peak": peak, "limit": limit})

@@ -1,0 +1,202 @@
+"""Solver invariants. Every solution the solver mock produced is classified the way Jepsen's
+queue checker classifies items:
+
+- ``ok``          used exactly once, and its pingback had been delivered;
+- ``recovered``   used exactly once although its pingback never arrived (dropped, refused, 5xx,
+                  timeout): the integration got it by fallback polling;
+- ``lost``        never used within the deadline;
+- ``duplicated``  used more than once;
+- ``unexpected``  a token used that the solver never produced.
+
+Facts come from the journal: ``solution`` events (solver mock), ``callback`` events for action
+``pingback``, ``request`` events for ``res.php`` polls and for ``site.submit`` (the use).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from pydantic import Field
+
+from harness.scenario.model import Duration
+from harness.verdict.base import Facts, Params, Result, brief, invariant, not_exercised
+
+USE_ACTION = "site.submit"
+
+
+@dataclass
+class Task:
+    task: str
+    token: str | None
+    produced_at: float
+    outcome: str = "solved"          # solved | unsolvable
+    uses: list[Any] = field(default_factory=list)
+    pingbacks: list[Any] = field(default_factory=list)
+    polls: list[Any] = field(default_factory=list)
+
+    @property
+    def pingback_delivered(self) -> bool:
+        return any(p.get("outcome") == "delivered" for p in self.pingbacks)
+
+
+def _task_id(e: Any) -> str | None:
+    for src in (e.data, e.get("params") or {}, e.get("match") or {}):
+        for key in ("task", "id", "task_id"):
+            if isinstance(src, dict) and src.get(key) not in (None, ""):
+                return str(src[key])
+    return None
+
+
+class SolutionBook:
+    """Per-task history from the journal."""
+
+    def __init__(self, facts: Facts):
+        self.facts = facts
+        self.tasks: dict[str, Task] = {}
+        for e in facts.of("solution", "solver"):
+            tid = _task_id(e)
+            if tid is None:
+                continue
+            self.tasks[tid] = Task(tid, e.get("token"), e.t, e.get("outcome", "solved"))
+        self.by_token = {t.token: t for t in self.tasks.values() if t.token}
+        for e in facts.of("callback", "solver", "pingback"):
+            tid = _task_id(e)
+            if tid in self.tasks:
+                self.tasks[tid].pingbacks.append(e)
+        for e in facts.of("request", "solver", "res.php"):
+            params = e.get("params") or {}
+            ids = [params.get("id")] + str(params.get("ids") or "").split(",")
+            for tid in filter(None, ids):
+                if tid in self.tasks:
+                    self.tasks[tid].polls.append(e)
+        self.unexpected: list[Any] = []
+        for e in facts.of("request", "solver", USE_ACTION):
+            token = (e.get("params") or {}).get("token")
+            task = self.by_token.get(token)
+            if task is None:
+                self.unexpected.append(e)
+            else:
+                task.uses.append(e)
+
+    @cached_property
+    def solved(self) -> list[Task]:
+        return [t for t in self.tasks.values() if t.outcome == "solved" and t.token]
+
+    def classify(self, task: Task, deadline: float) -> str:
+        uses = [u for u in task.uses if u.t - task.produced_at <= deadline]
+        if not uses:
+            return "lost"
+        if len(task.uses) > 1:
+            return "duplicated"
+        return "ok" if task.pingback_delivered else "recovered"
+
+    def counts(self, deadline: float) -> dict[str, int]:
+        c = Counter(self.classify(t, deadline) for t in self.solved)
+        return {k: c.get(k, 0) for k in ("ok", "recovered", "lost", "duplicated")} | {
+            "unexpected": len(self.unexpected), "produced": len(self.solved)}
+
+    def history(self, task: Task) -> list[dict[str, Any]]:
+        rows = [{"t": round(task.produced_at, 3), "kind": "solution", "token": task.token}]
+        rows += [brief(p, "outcome", "status", "copy", "rule", "url") for p in task.pingbacks]
+        rows += [brief(p, "rid") for p in task.polls[:5]]
+        rows += [brief(u, "rid", "peer") for u in task.uses]
+        return sorted(rows, key=lambda r: r["t"])
+
+
+def _book(facts: Facts) -> SolutionBook:
+    book = getattr(facts, "_solution_book", None)
+    if book is None:
+        book = SolutionBook(facts)
+        facts._solution_book = book  # type: ignore[attr-defined]
+    return book
+
+
+class DeadlineParams(Params):
+    deadline: Duration = Field(default=30.0, description="time from solution to its use")
+
+
+def _all_used_or_late(facts: Facts, p: DeadlineParams) -> bool:
+    book = SolutionBook(facts)
+    return all(t.uses or facts.now - t.produced_at > p.deadline for t in book.solved)
+
+
+@invariant("no_lost_solutions", DeadlineParams, settled=_all_used_or_late)
+def no_lost_solutions(facts: Facts, p: DeadlineParams) -> Result:
+    """Every solution the solver produced was used by the integration within the deadline."""
+    book = _book(facts)
+    counts = book.counts(p.deadline)
+    if not book.solved:
+        return not_exercised("no_lost_solutions", "the solver produced no solution")
+    lost = [t for t in book.solved if book.classify(t, p.deadline) == "lost"]
+    evidence = [{"task": t.task, "history": book.history(t)} for t in lost]
+    summary = (f"{counts['produced']} produced: {counts['ok']} ok, {counts['recovered']} recovered, "
+               f"{counts['lost']} lost, {counts['duplicated']} duplicated, {counts['unexpected']} unexpected")
+    return Result("no_lost_solutions", not lost, summary, evidence, counts)
+
+
+@invariant("solutions_used_exactly_once", DeadlineParams, settled=_all_used_or_late)
+def solutions_used_exactly_once(facts: Facts, p: DeadlineParams) -> Result:
+    """No solution used twice and no unknown solution used."""
+    book = _book(facts)
+    counts = book.counts(p.deadline)
+    dup = [t for t in book.solved if len(t.uses) > 1]
+    evidence = [{"task": t.task, "uses": len(t.uses), "history": book.history(t)} for t in dup]
+    evidence += [{"unexpected": True, **brief(e, "params", "rid")} for e in book.unexpected]
+    if not book.solved and not book.unexpected:
+        return not_exercised("solutions_used_exactly_once", "no solution was produced or used")
+    summary = f"{len(dup)} used more than once, {len(book.unexpected)} unknown used, of {counts['produced']}"
+    return Result("solutions_used_exactly_once", not evidence, summary, evidence, counts)
+
+
+@invariant("fallback_polling_used", DeadlineParams, settled=_all_used_or_late)
+def fallback_polling_used(facts: Facts, p: DeadlineParams) -> Result:
+    """Every solution whose pingback never arrived was fetched by polling res.php and used."""
+    book = _book(facts)
+    undelivered = [t for t in book.solved if not t.pingback_delivered]
+    if not undelivered:
+        return not_exercised("fallback_polling_used", "every pingback was delivered")
+    bad = []
+    for t in undelivered:
+        if not t.polls or book.classify(t, p.deadline) == "lost":
+            bad.append({"task": t.task, "polled": len(t.polls), "history": book.history(t)})
+    summary = f"{len(undelivered) - len(bad)} of {len(undelivered)} undelivered pingbacks recovered by polling"
+    return Result("fallback_polling_used", not bad, summary, bad, {"undelivered": len(undelivered),
+                                                                   "recovered": len(undelivered) - len(bad)})
+
+
+class PollParams(Params):
+    max_per_task: int | None = Field(default=None, ge=1, description="res.php polls for one task id")
+    max_rate: float | None = Field(default=None, gt=0, description="res.php requests per second, any 1 s window")
+
+
+@invariant("poll_rate_bounded", PollParams)
+def poll_rate_bounded(facts: Facts, p: PollParams) -> Result:
+    """The integration did not hammer res.php: per-task poll count and overall rate stay bounded."""
+    book = _book(facts)
+    polls = facts.of("request", "solver", "res.php")
+    evidence = []
+    if p.max_per_task is not None:
+        for t in book.tasks.values():
+            if len(t.polls) > p.max_per_task:
+                evidence.append({"task": t.task, "polls": len(t.polls), "max": p.max_per_task})
+    peak = _peak_rate([e.t for e in polls])
+    if p.max_rate is not None and peak > p.max_rate:
+        evidence.append({"peak_rate_per_s": peak, "max": p.max_rate})
+    worst = max((len(t.polls) for t in book.tasks.values()), default=0)
+    summary = f"{len(polls)} polls, peak {peak}/s, at most {worst} for one task"
+    return Result("poll_rate_bounded", not evidence, summary, evidence,
+                  {"polls": len(polls), "peak_rate": peak, "max_per_task_seen": worst})
+
+
+def _peak_rate(times: list[float], window: float = 1.0) -> int:
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
