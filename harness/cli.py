@@ -9,6 +9,11 @@ import sys
 # subcommand -> (module, one-line help); modules are imported only when their command runs
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("harness.serve", "start the service mocks and the control API; print one JSON line of URLs"),
+    "run": ("harness.commands.run", "run scenarios; exit 0 only if every invariant held"),
+    "replay": ("harness.commands.replay", "re-run a finished run with the same seed and fault decisions"),
+    "validate": ("harness.commands.validate", "check scenario files without running them"),
+    "list": ("harness.commands.listing", "list the scenario catalogue with tags"),
+    "schema": ("harness.commands.schema", "print the JSON Schema of scenario files"),
 }
 
 
@@ -36,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `harness schema | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

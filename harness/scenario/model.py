@@ -88,7 +88,8 @@ class Flow(_Strict):
 
     name: str = Field(pattern=NAME)
     request: HttpRequest
-    count: int = Field(default=1, ge=0, le=1_000_000)
+    count: int | None = Field(default=None, ge=0, le=1_000_000,
+                              description="requests to send (default 1; unbounded while duration lasts)")
     concurrency: int = Field(default=1, ge=1, le=1000)
     rate: float | None = Field(default=None, gt=0, le=100_000)
     start: Duration = 0.0

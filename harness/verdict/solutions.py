@@ -118,8 +118,27 @@ class DeadlineParams(Params):
     deadline: Duration = Field(default=30.0, description="time from solution to its use")
 
 
+def submitted_tasks(facts: Facts) -> dict[str, float]:
+    """Task id → time, from the solver's answers to in.php (``OK|id`` or ``{"status":1,"request":id}``)."""
+    out = {}
+    for e in facts.of("response", "solver", "in.php"):
+        body = e.get("body")
+        tid = None
+        if isinstance(body, dict) and body.get("status") == 1:
+            tid = body.get("request")
+        elif isinstance(body, str) and body.startswith("OK|"):
+            tid = body[3:]
+        if tid not in (None, ""):
+            out[str(tid)] = e.t
+    return out
+
+
 def _all_used_or_late(facts: Facts, p: DeadlineParams) -> bool:
+    """Settled when every submitted task has its outcome and every solution was used — or is late."""
     book = SolutionBook(facts)
+    pending = [at for tid, at in submitted_tasks(facts).items() if tid not in book.tasks]
+    if any(facts.now - at <= p.deadline for at in pending):
+        return False
     return all(t.uses or facts.now - t.produced_at > p.deadline for t in book.solved)
 
 

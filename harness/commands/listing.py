@@ -1,0 +1,21 @@
+"""``harness list [DIR]``: the scenario catalogue with tags."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", default=["scenarios"], metavar="DIR")
+    p.add_argument("--tag", action="append", default=[], help="only scenarios with this tag")
+
+
+def main(args: argparse.Namespace) -> int:
+    from harness.commands.run import load_all
+    scenarios = load_all(args.paths, args.tag)
+    width = max((len(s.name) for s in scenarios), default=10)
+    for s in scenarios:
+        desc = s.description.strip().splitlines()[0] if s.description.strip() else ""
+        print(f"{s.name:<{width}}  [{', '.join(s.tags)}]  {desc}")
+    print(f"{len(scenarios)} scenarios")
+    return 0

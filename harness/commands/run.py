@@ -1,0 +1,104 @@
+"""``harness run SCENARIO…``: run scenarios, write reports, exit 0 only if every invariant held."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import time
+from typing import Any
+
+from harness.cli import CliError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files or folders")
+    p.add_argument("--seed", type=int, help="override every scenario's seed")
+    p.add_argument("--report-dir", default="reports", help="where run folders go (default reports/)")
+    p.add_argument("--target", metavar="URL", help="use this running target instead of starting one")
+    p.add_argument("--variant", help="target variant (passed to the target as ${target.variant})")
+    p.add_argument("--time-scale", type=float, default=1.0, help="multiply scenario durations (e.g. 0.1)")
+    p.add_argument("--tag", action="append", default=[], help="only scenarios with this tag (repeatable)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the final verdict line")
+
+
+def load_all(paths: list[str], tags: list[str] | None = None) -> list[Any]:
+    from harness.scenario import ScenarioError, discover, load_scenario
+    files = discover(paths)
+    if not files:
+        raise CliError(f"no scenario files in {' '.join(paths)}")
+    scenarios = []
+    for f in files:
+        if not os.path.exists(f):
+            raise CliError(f"{f}: no such file")
+        try:
+            sc = load_scenario(f)
+        except ScenarioError as e:
+            raise CliError(str(e)) from None
+        if tags and not set(tags) & set(sc.tags):
+            continue
+        scenarios.append(sc)
+    return scenarios
+
+
+async def run_many(scenarios: list[Any], opts_for: Any, progress: Any) -> list[Any]:
+    from harness.report import write_run_report
+    from harness.run.runner import Runner
+    results = []
+    for sc in scenarios:
+        opts = opts_for(sc)
+        progress.start(sc.name, opts.variant)
+        result = await Runner(sc, opts).run()
+        write_run_report(result)
+        progress.result(result)
+        results.append(result)
+    return results
+
+
+def run_guarded(coro_fn: Any) -> Any:
+    """asyncio.run with SIGTERM treated like Ctrl-C: the run's cleanup always happens."""
+    from harness.run.processes import stop_all
+
+    async def main() -> Any:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            return await coro_fn()
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+    finally:
+        stop_all()
+
+
+def main(args: argparse.Namespace) -> int:
+    from harness.report import write_suite_report
+    from harness.report.write import run_summary
+    from harness.run.progress import Progress
+    from harness.run.runner import RunOptions
+
+    scenarios = load_all(args.scenarios, args.tag)
+    if not scenarios:
+        raise CliError("no scenario matches the given tags")
+    progress = Progress(quiet=args.quiet)
+    multi = len(scenarios) > 1
+    suite_dir = os.path.join(args.report_dir, f"{time.strftime('%Y%m%d-%H%M%S')}-suite") if multi else None
+
+    def opts_for(sc: Any) -> RunOptions:
+        return RunOptions(seed=args.seed, time_scale=args.time_scale, report_dir=suite_dir or args.report_dir,
+                          target_url=args.target, variant=args.variant, progress=progress)
+
+    results = run_guarded(lambda: run_many(scenarios, opts_for, progress))
+    if multi:
+        summaries = [{**run_summary(r), "href": f"{r.run_id}/report.html"} for r in results]
+        write_suite_report(suite_dir, f"{len(results)} scenarios", summaries)
+    passed = sum(r.ok for r in results)
+    where = suite_dir or results[0].run_dir
+    print(f"{'PASS' if passed == len(results) else 'FAIL'}: {passed}/{len(results)} scenarios passed; "
+          f"report: {os.path.join(where, 'report.html')}")
+    return 0 if passed == len(results) else 1

@@ -1,0 +1,26 @@
+"""``harness validate SCENARIO…``: check files without running them."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files or folders")
+
+
+def main(args: argparse.Namespace) -> int:
+    import sys
+
+    from harness.scenario import ScenarioError, discover, load_scenario
+    files = discover(args.scenarios)
+    bad = 0
+    for f in files:
+        try:
+            sc = load_scenario(f)
+            print(f"ok    {f}  ({sc.name})")
+        except ScenarioError as e:
+            bad += 1
+            print(str(e), file=sys.stderr)
+    print(f"{len(files) - bad} valid, {bad} invalid")
+    return 1 if bad else 0

@@ -1,0 +1,1 @@
+"""Running a scenario: plan, processes (target, backing services), traffic, timeline, runner."""
