@@ -112,6 +112,8 @@ def build_control_app(host: "MockHost") -> web.Application:
     app.router.add_post("/journal", post_journal)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_post(r"/services/{name}/{op:(stop|start)}", service_state)
+    from harness.proxy.decide import decide_handler  # proxies (mitmproxy addon) ask the engine here
+    app.router.add_post("/decide", decide_handler(host))
     for name, mock in host.services.items():
         _add_config_routes(app, name, mock)
         app.router.add_routes(mock.control_routes())

@@ -61,6 +61,8 @@ def openapi_document(host: "MockHost") -> dict[str, Any]:
             {"name": "op", "in": "path", "required": True, "schema": {"enum": ["stop", "start"]}}],
             "responses": {"200": _ok("state"), "404": _ERR}}},
     }
+    from harness.proxy.decide import OPENAPI_PATH as decide_path
+    paths.update(decide_path)
     for name, mock in host.services.items():
         paths[f"/{name}/config"] = {
             "get": {"summary": f"{name} mock configuration", "responses": {"200": _ok("config")}},
