@@ -17,7 +17,7 @@ class Progress:
         self.quiet = quiet
         self.tty = self.stream.isatty()
         self.console = Console(file=self.stream, highlight=False, force_terminal=self.tty,
-                               no_color=not self.tty)
+                               no_color=not self.tty, width=None if self.tty else 1000, soft_wrap=True)
 
     def line(self, text: str) -> None:
         if not self.quiet:
