@@ -42,6 +42,8 @@ class Target(_Strict):
     cwd: str | None = None
     ready: Ready = Field(default_factory=Ready)
     stop_timeout: Duration = 5.0
+    integration: str | None = Field(default=None, description="which reference integration this is "
+                                    "(a key of examples/variants.yaml), for the detection matrix")
     variant: str | None = Field(default=None, description="bug variant label, passed as ${target.variant}")
 
     @model_validator(mode="after")
