@@ -1,0 +1,131 @@
+"""Links: one Toxiproxy proxy per wire between two parties, named uniquely per run.
+
+A link is named ``<from>-><to>`` (``integration->solver``, ``solver->integration``,
+``integration->redis`` …); rules select it with ``match.link``. Its Toxiproxy proxy is named
+``<run id>.<from>-<to>`` so that parallel runs and xdist workers sharing one server never collide, and
+``cleanup_run(client, run_id)`` removes every proxy a dead run left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Iterator
+from urllib.parse import urlsplit
+
+from harness.proxy.toxiproxy_client import ProxyInfo, ToxiproxyClient, ToxiproxyError
+
+LINK_NAME = re.compile(r"^[A-Za-z0-9_.]+(?:->[A-Za-z0-9_.]+)?$")
+RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def new_run_id() -> str:
+    return f"run{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def proxy_name(run_id: str, link: str) -> str:
+    if not RUN_ID.match(run_id):
+        raise ValueError(f"run id {run_id!r}: use letters, digits, '-' and '_' (at most 64)")
+    if not LINK_NAME.match(link):
+        raise ValueError(f"link {link!r}: expected <from>-><to>, e.g. integration->solver")
+    return f"{run_id}.{link.replace('->', '-')}"
+
+
+def host_port(target: str) -> str:
+    """``http://127.0.0.1:8000/x`` or ``127.0.0.1:8000`` → ``127.0.0.1:8000`` (default ports by scheme)."""
+    if "://" not in target:
+        if not re.match(r"^\[?[A-Za-z0-9_.:-]+\]?:\d+$", target):
+            raise ValueError(f"upstream {target!r}: expected host:port or a URL")
+        return target
+    parts = urlsplit(target)
+    if not parts.hostname:
+        raise ValueError(f"upstream {target!r}: no host")
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    if port is None:
+        raise ValueError(f"upstream {target!r}: no port")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{host}:{port}"
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str         # integration->solver
+    proxy: str        # <run id>.integration-solver
+    listen: str       # 127.0.0.1:PORT (what the client connects to)
+    upstream: str     # host:port
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+    def url(self, scheme: str = "http") -> str:
+        return f"{scheme}://{self.listen}"
+
+
+class Links:
+    """The links of one run on one Toxiproxy server."""
+
+    def __init__(self, client: ToxiproxyClient, run_id: str | None = None, listen_host: str = "127.0.0.1"):
+        self.client = client
+        self.run_id = run_id or new_run_id()
+        proxy_name(self.run_id, "a->b")  # validate now
+        self.listen_host = listen_host
+        self._links: dict[str, Link] = {}
+
+    def add(self, name: str, upstream: str, listen_port: int = 0) -> Link:
+        if name in self._links:
+            raise ValueError(f"link {name!r} already exists in run {self.run_id}")
+        pname = proxy_name(self.run_id, name)
+        if any(link.proxy == pname for link in self._links.values()):
+            raise ValueError(f"link {name!r} would reuse proxy name {pname!r}")
+        info: ProxyInfo = self.client.create(pname, host_port(upstream), f"{self.listen_host}:{listen_port}")
+        link = Link(name, info.name, info.listen, info.upstream)
+        self._links[name] = link
+        return link
+
+    def remove(self, name: str) -> None:
+        link = self._links.pop(name)
+        try:
+            self.client.delete(link.proxy)
+        except ToxiproxyError as e:
+            if e.status != 404:
+                raise
+
+    def remove_all(self) -> list[str]:
+        removed = []
+        for name in list(self._links):
+            try:
+                self.remove(name)
+                removed.append(name)
+            except ToxiproxyError:
+                pass  # server gone: its proxies are gone too
+        return removed
+
+    def get(self, name: str) -> Link:
+        return self._links[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._links
+
+    def __iter__(self) -> Iterator[Link]:
+        return iter(list(self._links.values()))
+
+    def names(self) -> list[str]:
+        return list(self._links)
+
+
+def cleanup_run(client: ToxiproxyClient, run_id: str) -> list[str]:
+    """Delete every proxy of run ``run_id`` (e.g. left by a killed run on a shared server)."""
+    prefix = f"{run_id}."
+    removed = []
+    for name in client.proxies():
+        if name.startswith(prefix):
+            try:
+                client.delete(name)
+                removed.append(name)
+            except ToxiproxyError as e:
+                if e.status != 404:
+                    raise
+    return sorted(removed)

@@ -1,0 +1,108 @@
+"""Find, start and always stop a Toxiproxy server — or use one that is already running.
+
+``ToxiproxyServer()`` uses ``TOXIPROXY_URL`` when set (an existing server; never stopped by us),
+otherwise starts the binary from ``TOXIPROXY_SERVER``, ``toxiproxy-server`` on PATH, or
+``<repo>/.tools/bin/toxiproxy-server`` (what ``make setup`` installs), on a free loopback port, and
+waits until ``GET /version`` answers. ``stop()`` / ``with`` / atexit / parent death stop it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from harness.proxy.processes import ManagedProcess, free_port, wait_until
+from harness.proxy.toxiproxy_client import ToxiproxyClient, ToxiproxyError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOOLS_BINARY = REPO_ROOT / ".tools" / "bin" / "toxiproxy-server"
+
+
+class ToxiproxyNotFound(RuntimeError):
+    """No server binary and no ``TOXIPROXY_URL``; ``str()`` is one line saying how to fix it."""
+
+
+def find_server_binary() -> str:
+    env = os.environ.get("TOXIPROXY_SERVER")
+    if env:
+        if os.path.isfile(env) and os.access(env, os.X_OK):
+            return env
+        raise ToxiproxyNotFound(f"TOXIPROXY_SERVER={env} is not an executable file "
+                                "(run `make setup` to install toxiproxy-server into .tools/bin)")
+    on_path = shutil.which("toxiproxy-server")
+    if on_path:
+        return on_path
+    if TOOLS_BINARY.is_file() and os.access(TOOLS_BINARY, os.X_OK):
+        return str(TOOLS_BINARY)
+    raise ToxiproxyNotFound("toxiproxy-server not found: run `make setup` (installs it into .tools/bin), "
+                            "put it on PATH, set TOXIPROXY_SERVER=/path/to/binary, "
+                            "or TOXIPROXY_URL=http://host:port for a running server")
+
+
+class ToxiproxyServer:
+    def __init__(self, url: str | None = None, *, binary: str | None = None, host: str = "127.0.0.1",
+                 log_path: str | None = None, start_timeout_s: float = 10.0):
+        self.given_url = url if url is not None else (os.environ.get("TOXIPROXY_URL") or None)
+        self.url: str | None = None
+        self.binary, self.host, self.log_path = binary, host, log_path
+        self.start_timeout_s = start_timeout_s
+        self.process: ManagedProcess | None = None
+        self.client: ToxiproxyClient | None = None
+        self.version: str | None = None
+
+    @property
+    def owned(self) -> bool:
+        """True when we started the server (and so will stop it)."""
+        return self.process is not None
+
+    def start(self) -> "ToxiproxyServer":
+        if self.client is not None:
+            return self
+        if self.given_url:
+            client = ToxiproxyClient(self.given_url)
+            try:
+                self.version = client.version()
+            except ToxiproxyError as e:
+                raise ToxiproxyError(f"TOXIPROXY_URL={self.given_url}: {e}") from None
+            self.client, self.url = client, client.url
+            return self
+        binary = self.binary or find_server_binary()
+        log_path = self.log_path or os.path.join(tempfile.gettempdir(), f"toxiproxy-{os.getpid()}.log")
+        last_error = ""
+        for _ in range(3):  # a free port can be taken between our probe and the server's bind
+            port = free_port(self.host)
+            env = {**os.environ, "LOG_LEVEL": os.environ.get("TOXIPROXY_LOG_LEVEL", "warn")}
+            proc = ManagedProcess([binary, "-host", self.host, "-port", str(port)], name="toxiproxy-server",
+                                  log_path=log_path, env=env).start()
+            client = ToxiproxyClient(f"http://{self.host}:{port}", timeout_s=2.0)
+
+            def answers() -> bool:
+                try:
+                    self.version = client.version()
+                    return True
+                except ToxiproxyError:
+                    return False
+            if wait_until(answers, self.start_timeout_s, proc=proc):
+                self.process, self.client, self.url = proc, ToxiproxyClient(client.url), client.url
+                return self
+            last_error = proc.log_tail(400) or f"exit code {proc.exit_code()}"
+            proc.stop()
+            if "in use" not in last_error:
+                break
+        raise ToxiproxyError(f"toxiproxy-server ({binary}) did not start: {last_error.splitlines()[-1:]}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+        self.client = None
+        self.url = None
+
+    def __enter__(self) -> "ToxiproxyServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
