@@ -32,6 +32,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--control-token", default=os.environ.get("HARNESS_CONTROL_TOKEN"),
                    help="require this bearer token on the control API (env HARNESS_CONTROL_TOKEN)")
     p.add_argument("--time-scale", type=float, default=1.0, help="multiply mock-side delays by this")
+    g = p.add_argument_group("proxies (docs/proxies.md)")
+    g.add_argument("--proxies", action="store_true",
+                   help="put a Toxiproxy link (and mitmproxy, see --mitm) in front of every mock; the ready "
+                        "line then gives the proxied URLs (<svc>_direct: the mock itself)")
+    g.add_argument("--mitm", default="all", metavar="SERVICES",
+                   help="with --proxies: services fronted by mitmproxy for HTTP-level link rules: all "
+                        "(default), none, or a comma-separated list")
+    g.add_argument("--upstream", action="append", default=[], metavar="SVC=URL",
+                   help="live mode: the proxies of SVC forward to URL (a real service) instead of the mock")
+    g.add_argument("--integration", metavar="HOST:PORT",
+                   help="the integration's callback listener: adds solver->integration / chat->integration links")
+    g.add_argument("--link", action="append", default=[], metavar="NAME=HOST:PORT",
+                   help="an extra link, e.g. integration->redis=127.0.0.1:6379 (repeatable)")
+    g.add_argument("--run-id", help="prefix of this run's Toxiproxy proxy names (default: a new one)")
+    g.add_argument("--toxiproxy-url", default=os.environ.get("TOXIPROXY_URL"),
+                   help="use this running Toxiproxy server instead of starting one (env TOXIPROXY_URL)")
 
 
 def _load_file(path: str, what: str) -> Any:
@@ -85,11 +101,16 @@ async def _serve(args: argparse.Namespace, services: Any, ports: dict[str, int],
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    stack = None
     try:
         urls = await host.start()
         if rules:
             host.engine.add(rules)
         ready = dict(urls)
+        if args.proxies:
+            from harness.proxy.stack import start_for_serve
+            stack, proxied = await start_for_serve(host, args)
+            ready.update(proxied)
         ready["journal"] = host.journal.path
         if host.ctx.tls_ca:
             ready["tls_ca"] = host.ctx.tls_ca
@@ -99,5 +120,7 @@ async def _serve(args: argparse.Namespace, services: Any, ports: dict[str, int],
         await stop.wait()
         logging.getLogger("harness").info("shutting down")
     finally:
+        if stack is not None:
+            await stack.stop()
         await host.stop()
     return 0
