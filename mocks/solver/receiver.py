@@ -98,6 +98,9 @@ class ReceiverThread:
     def seen(self) -> list[Received]:
         return self.receiver.seen
 
+    def ids(self) -> list[str]:
+        return self.receiver.ids()
+
     def wait_for(self, n: int, timeout: float = 10.0) -> list[Received]:
         deadline = time.monotonic() + timeout
         while len(self.receiver.seen) < n and time.monotonic() < deadline:
