@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("harness.commands.validate", "check scenario files without running them"),
     "list": ("harness.commands.listing", "list the scenario catalogue with tags"),
     "schema": ("harness.commands.schema", "print the JSON Schema of scenario files"),
+    "demo": ("harness.commands.demo", "run the catalogue against the reference integrations and their bugs"),
 }
 
 

@@ -40,7 +40,6 @@ APP_SECRET = os.environ.get("CAPTCHA_APP_SECRET_KEY", "")
 DR_MAX_AGE = float(os.environ.get("DR_MAX_AGE", "300"))
 VERIFY_TIMEOUT = float(os.environ.get("VERIFY_TIMEOUT", "2"))
 DR_TICKET = re.compile(r"^t?r?error_(\d+)_(\d+?)_?(\d{10})$")
-UNAVAILABLE = ("ClientNetworkError", "ServerNetworkError", "InternalError", "JSONDecodeError")
 
 app = Flask(__name__)
 
@@ -77,7 +76,9 @@ def verify(ticket: str, randstr: str, user_ip: str) -> tuple[bool, str]:
     try:
         resp = client().DescribeCaptchaResult(req)
     except TencentCloudSDKException as e:
-        if e.get_code() in UNAVAILABLE and VARIANT != "fail_closed":
+        # No RequestId: the API never answered (timeout, refused, 5xx page, cut-off body).
+        unavailable = e.get_code() == "InternalError" or not e.get_request_id()
+        if unavailable and VARIANT != "fail_closed":
             return True, f"verification skipped ({e.get_code()})"
         return False, f"verification failed ({e.get_code()})"
     except ValueError as e:  # a truncated or non-JSON body

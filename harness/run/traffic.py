@@ -12,6 +12,7 @@ import aiohttp
 import orjson
 from faker import Faker
 
+from harness.durations import parse_duration
 from harness.run.templates import render
 from harness.scenario.model import Flow
 
@@ -79,8 +80,8 @@ class VarMaker:
         appid = spec.get("appid", right)
         if appid == "wrong":
             appid = right + 1
-        age = float(spec.get("age", 0))
-        max_age = float(spec.get("max_age", 300))
+        age = parse_duration(spec.get("age", 0))
+        max_age = parse_duration(spec.get("max_age", 300))
         prefix = spec.get("prefix", "terror")
         code = int(spec.get("code", 1001))
         ts = int(time.time() - age)

@@ -66,7 +66,8 @@ class Verifications:
         effect = self.facts.effect_of(resp.get("rule"))
         if (effect.get("delay_ms") or 0) >= slow_ms:
             return "slow"
-        return f"code:{r.get('CaptchaCode')}"
+        evil = ":evil" if r.get("EvilLevel") == 100 else ""
+        return f"code:{r.get('CaptchaCode')}{evil}"
 
     def states(self, ticket: str | None) -> list[str]:
         return [c for _, _, c in self.by_ticket.get(str(ticket), [])] if ticket else []

@@ -1,0 +1,77 @@
+"""``harness demo``: the scenario catalogue against the bundled reference integrations — the
+correct variants and their bug variants — with the verdict table and the detection matrix in
+``reports/latest/report.html``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Any
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--report-dir", default="reports")
+    p.add_argument("--integration", action="append", default=[], help="only this integration (repeatable)")
+    p.add_argument("--variant", action="append", default=[], help="only this variant (repeatable)")
+    p.add_argument("--concurrency", type=int, default=3, help="scenario runs at once (default 3)")
+    p.add_argument("--write-readme", action="store_true", help="regenerate the README matrix table and exit")
+
+
+def main(args: argparse.Namespace) -> int:
+    from harness import matrix
+    from harness.commands.run import run_guarded
+    from harness.report import write_suite_report
+    from harness.run.progress import Progress
+
+    variants = matrix.load_variants()
+    scenarios = matrix.catalogue()
+    if args.write_readme:
+        with open("README.md") as f:
+            readme = f.read()
+        with open("README.md", "w") as f:
+            f.write(matrix.readme_with_table(readme, matrix.expected_table(variants, scenarios)))
+        print("README.md matrix table regenerated")
+        return 0
+    progress = Progress()
+    suite_dir = os.path.join(args.report_dir, f"{time.strftime('%Y%m%d-%H%M%S')}-demo")
+    started = time.monotonic()
+    chosen = [v for vs in variants.values() for v in vs
+              if (not args.integration or v.integration in args.integration)
+              and (not args.variant or v.name in args.variant)]
+
+    async def all_variants() -> list[Any]:
+        outcomes = []
+        for v in chosen:
+            progress.line(f"[bold]▶ {v.integration} / {v.name}[/bold] ({len(scenarios.get(v.integration, []))} scenarios)")
+            outcomes.append(await matrix.run_variant(v, scenarios.get(v.integration, []), suite_dir,
+                                                     concurrency=args.concurrency, progress=progress))
+        return outcomes
+
+    outcomes = run_guarded(all_variants)
+    summaries = []
+    for o in outcomes:
+        for c in o.cells:
+            with open(os.path.join(c.run_dir, "summary.json")) as f:
+                s = json.load(f)
+            s["href"] = os.path.relpath(os.path.join(c.run_dir, "report.html"), suite_dir)
+            s["expected"] = True if o.variant.name == "correct" else None  # a bug variant may pass some
+            summaries.append(s)
+    elapsed = time.monotonic() - started
+    write_suite_report(suite_dir, f"demo: catalogue × reference integrations ({elapsed:.0f} s)", summaries,
+                       matrix.observed_html(outcomes), {"elapsed_s": round(elapsed, 1)})
+    print()
+    print(f"{'integration':<16} {'variant':<22} {'expected':<10} result")
+    good = 0
+    for o in outcomes:
+        v = o.variant
+        if v.name == "correct":
+            result = f"{sum(c.ok for c in o.cells)}/{len(o.cells)} scenarios pass"
+        else:
+            result = f"caught by {v.caught_by} in {len(o.caught_in)}/{len(o.cells)}: {', '.join(o.caught_in) or '-'}"
+        good += o.as_expected
+        print(f"{v.integration:<16} {v.name:<22} {'OK' if o.as_expected else 'MISSED':<10} {result}")
+    print(f"\n{good}/{len(outcomes)} variants as expected in {elapsed:.0f} s; report: "
+          f"{os.path.join(args.report_dir, 'latest', 'report.html')}")
+    return 0 if good == len(outcomes) else 1

@@ -1,0 +1,137 @@
+"""The detection matrix: the catalogue against every variant of the reference integrations.
+
+``examples/variants.yaml`` names each integration's variants and, for each bug variant, the
+invariant that must catch it. A scenario belongs to an integration through ``target.integration``.
+The contract: every scenario passes against ``correct``; every bug variant fails at least one
+scenario, and the expected invariant is among the failing ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from harness.scenario import Scenario, discover, load_scenario
+
+VARIANTS_FILE = os.path.join("examples", "variants.yaml")
+
+
+@dataclass
+class Variant:
+    integration: str
+    name: str
+    caught_by: str | None = None
+    bug: str = ""
+
+
+@dataclass
+class Cell:
+    scenario: str
+    variant: str
+    ok: bool
+    failed: list[str]
+    error: str | None
+    run_dir: str
+    duration_s: float
+
+
+@dataclass
+class VariantOutcome:
+    variant: Variant
+    cells: list[Cell] = field(default_factory=list)
+
+    @property
+    def as_expected(self) -> bool:
+        if self.variant.name == "correct":
+            return bool(self.cells) and all(c.ok for c in self.cells)
+        return any(self.variant.caught_by in c.failed for c in self.cells)
+
+    @property
+    def caught_in(self) -> list[str]:
+        return [c.scenario for c in self.cells if self.variant.caught_by in c.failed]
+
+
+def load_variants(path: str = VARIANTS_FILE) -> dict[str, list[Variant]]:
+    with open(path) as f:
+        data = yaml.safe_load(f) or {}
+    out = {}
+    for integration, spec in data.items():
+        out[integration] = [Variant(integration, name, (v or {}).get("caught_by"), (v or {}).get("bug", ""))
+                            for name, v in (spec.get("variants") or {}).items()]
+    return out
+
+
+def catalogue(paths: list[str] | None = None) -> dict[str, list[Scenario]]:
+    """Scenarios per integration."""
+    out: dict[str, list[Scenario]] = {}
+    for f in discover(paths or ["scenarios"]):
+        sc = load_scenario(f)
+        integration = sc.target.integration if sc.target else None
+        if integration:
+            out.setdefault(integration, []).append(sc)
+    return out
+
+
+async def run_variant(variant: Variant, scenarios: list[Scenario], report_dir: str, time_scale: float = 1.0,
+                      concurrency: int = 1, progress: Any = None) -> VariantOutcome:
+    from harness.report import write_run_report
+    from harness.run.runner import RunOptions, Runner
+
+    outcome = VariantOutcome(variant)
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(sc: Scenario) -> Cell:
+        async with sem:
+            opts = RunOptions(time_scale=time_scale, report_dir=report_dir, variant=variant.name)
+            result = await Runner(sc, opts).run()
+            write_run_report(result, link_latest=False)
+            failed = [r.name for r in (result.verdict.results if result.verdict else []) if not r.ok]
+            if progress is not None:
+                progress.line(f"  {'PASS' if result.ok else 'FAIL'} {sc.name} [{variant.name}]"
+                              + (f" failed: {', '.join(failed)}" if failed else "")
+                              + (f" error: {result.error}" if result.error else ""))
+            return Cell(sc.name, variant.name, result.ok, failed, result.error, result.run_dir, result.duration_s)
+
+    outcome.cells = list(await asyncio.gather(*(one(sc) for sc in scenarios)))
+    return outcome
+
+
+def expected_table(variants: dict[str, list[Variant]], scenarios: dict[str, list[Scenario]]) -> str:
+    """The README table: generated from variants.yaml and the catalogue, never typed by hand."""
+    lines = ["| integration | variant | the bug | caught by invariant | scenarios run against it |",
+             "|---|---|---|---|---|"]
+    for integration, vs in variants.items():
+        n = len(scenarios.get(integration, []))
+        for v in vs:
+            caught = f"`{v.caught_by}`" if v.caught_by else "— (must pass every scenario)"
+            lines.append(f"| {integration} | `{v.name}` | {v.bug or 'reference implementation'} | {caught} | {n} |")
+    return "\n".join(lines)
+
+
+def observed_html(outcomes: list[VariantOutcome]) -> str:
+    import html
+    rows = []
+    for o in outcomes:
+        v = o.variant
+        mark = "✓" if o.as_expected else "✗"
+        if v.name == "correct":
+            detail = f"{sum(c.ok for c in o.cells)}/{len(o.cells)} scenarios pass"
+        else:
+            detail = (f"caught by <code>{html.escape(v.caught_by or '')}</code> in "
+                      f"{len(o.caught_in)} scenario(s): {html.escape(', '.join(o.caught_in) or 'none')}")
+        rows.append(f"<tr><td>{mark}</td><td>{html.escape(v.integration)}</td><td><code>{html.escape(v.name)}</code></td>"
+                    f"<td>{html.escape(v.bug)}</td><td>{detail}</td></tr>")
+    return ("<h2>Detection matrix</h2><table><tr><th></th><th>integration</th><th>variant</th><th>bug</th>"
+            f"<th>observed</th></tr>{''.join(rows)}</table>")
+
+
+README_START, README_END = "<!-- matrix:start -->", "<!-- matrix:end -->"
+
+
+def readme_with_table(readme: str, table: str) -> str:
+    start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
+    return readme[:start] + "\n" + table + "\n" + readme[end:]
