@@ -65,7 +65,9 @@ class Client:
 @pytest.fixture()
 def chat(tmp_path):
     with HostThread(services={"chat": {}}, run_dir=str(tmp_path), seed=3) as ht:
-        yield Client(ht)
+        client = Client(ht)
+        yield client
+        client.session.close()
 
 
 def test_sendmsg_with_an_official_usersig(chat):

@@ -27,7 +27,7 @@ DEFAULT_QPS = {
 }
 
 _COMMAND_KEY = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9_]+$")
-_CALLBACK = re.compile(r"^[A-Za-z]+\.[A-Za-z0-9_.]+$")
+_CALLBACK = re.compile(r"^[A-Za-z][A-Za-z0-9]*\.[A-Za-z0-9_.]+$")
 
 
 class ChatConfig(BaseModel):

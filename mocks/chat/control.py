@@ -22,7 +22,7 @@ from mocks.chat.usersig import DEFAULT_EXPIRE, make_usersig
 if TYPE_CHECKING:
     from mocks.chat.service import ChatMock
 
-_COMMAND = re.compile(r"^[A-Za-z]+\.[A-Za-z0-9_.]+$")
+_COMMAND = re.compile(r"^[A-Za-z][A-Za-z0-9]*\.[A-Za-z0-9_.]+$")
 
 
 def _json(obj: Any, status: int = 200) -> web.Response:
