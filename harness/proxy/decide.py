@@ -7,21 +7,29 @@ without a link stay with the mocks (so a fault is never applied twice), callback
 callback senders, ``toxic``/``link_down`` with Toxiproxy. ``partial_body`` is a mock-side effect only
 (use the ``limit_data`` toxic on a link instead).
 
-The decision is journaled by the engine like any other (``ref`` = the flow id). When the effect shapes
-the answer, the reply is built here by the service's mock (``fault_reply``: the protocol's own error
-shape) so the addon only has to send it.
+The addon sends the raw request (method, path with query, headers, body); when the host runs a mock
+of that service, the mock's own ``parse`` computes ``action`` and ``params`` (so rules select exactly
+the requests they would select at the mock), otherwise ``flow_params`` does (live mode against an
+unknown service). The decision is journaled by the engine like any other (``ref`` = the flow id). When
+the effect shapes the answer, the reply is built here by the service's mock (``fault_reply``: the
+protocol's own error shape) so the addon only has to send it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
+from unittest import mock as _mock
 from typing import TYPE_CHECKING, Any, Callable
 
-from aiohttp import web
+from aiohttp import streams, web
+from aiohttp.test_utils import make_mocked_request
+from multidict import CIMultiDict
 
 from harness.faults import Effect, RuleEngine
-from mocks.base.reply import Call, Reply
+from harness.proxy.flow_params import action_and_params
+from mocks.base.reply import BadRequest, Call, Reply
 
 if TYPE_CHECKING:
     from harness.host import MockHost
@@ -52,13 +60,50 @@ def proxy_filter(engine: RuleEngine) -> Callable[[Effect], bool]:
     return only
 
 
-def build_reply(host: "MockHost", service: str | None, action: str, params: dict[str, Any],
-                effect: Effect) -> Reply:
+def _mocked_request(method: str, target: str, headers: list[tuple[str, str]], body: bytes) -> web.Request:
+    payload = streams.StreamReader(_mock.Mock(), 2 ** 16, loop=asyncio.get_running_loop())
+    if body:
+        payload.feed_data(body)
+    payload.feed_eof()
+    hdrs = CIMultiDict(headers)
+    hdrs.popall("Transfer-Encoding", None)
+    hdrs["Content-Length"] = str(len(body))
+    return make_mocked_request(method, target, headers=hdrs, payload=payload, client_max_size=64 * 1024 * 1024)
+
+
+async def parse_request(host: "MockHost", service: str | None, raw: dict[str, Any]
+                        ) -> tuple[str, dict[str, Any], Call | None]:
+    """``action``, ``params`` (and the mock's ``Call``) for a raw request, as the mock would see it."""
+    method = str(raw.get("method") or "GET").upper()
+    target = str(raw.get("path") or "/")
+    if not target.startswith("/"):
+        target = "/" + target
+    headers = [(str(k), str(v)) for k, v in (raw.get("headers") or [])]
+    body = base64.b64decode(raw.get("body_b64") or "")
     mock = host.services.get(service or "")
     if mock is not None:
         try:
-            return mock._shaped(effect, Call(action, params, None))  # type: ignore[arg-type]
-        except Exception as e:  # a fault_reply that needs the live request: fall back to the raw fields
+            call = await mock.parse(_mocked_request(method, target, headers, body))
+        except BadRequest as bad:
+            return bad.action, {}, None
+        except Exception as e:  # never fail the flow over a parse problem
+            log.warning("%s.parse failed on a proxied request: %s", service, e)
+        else:
+            return call.action, call.params, call
+    path, _, query = target.partition("?")
+    from urllib.parse import parse_qsl
+    action, params = action_and_params(service, method, path, parse_qsl(query, keep_blank_values=True),
+                                       dict(headers), body)
+    return action, params, None
+
+
+def build_reply(host: "MockHost", service: str | None, call: Call | None, action: str,
+                params: dict[str, Any], effect: Effect) -> Reply:
+    mock = host.services.get(service or "")
+    if mock is not None:
+        try:
+            return mock._shaped(effect, call or Call(action, params, None))  # type: ignore[arg-type]
+        except Exception as e:  # a fault_reply that needs more than the request: use the raw fields
             log.warning("%s.fault_reply failed outside the mock (%s); sending raw status/body", service, e)
     status = effect.status or (500 if effect.error is not None else 200)
     if effect.body is not None:
@@ -75,19 +120,27 @@ def build_reply(host: "MockHost", service: str | None, action: str, params: dict
     return reply
 
 
-def decide_for_proxy(host: "MockHost", service: str | None, action: str | None, params: dict[str, Any],
-                     link: str | None, ref: Any = None) -> dict[str, Any] | None:
+async def decide_for_proxy(host: "MockHost", data: dict[str, Any]) -> dict[str, Any]:
+    """``data``: ``service``, ``link``, ``ref`` and either ``request`` (raw: method, path, headers as
+    pairs, body_b64) or ``action`` + ``params``. Returns ``{"action", "params", "decision"}``."""
+    service, link = data.get("service"), data.get("link")
+    call = None
+    if isinstance(data.get("request"), dict):
+        action, params, call = await parse_request(host, service, data["request"])
+    else:
+        action, params = data.get("action"), data.get("params") or {}
     engine = host.engine
-    decision = engine.decide(service, action, params, link=link, ref=ref, only=proxy_filter(engine))
+    decision = engine.decide(service, action, params, link=link, ref=data.get("ref"), only=proxy_filter(engine))
+    out: dict[str, Any] = {"action": action, "decision": None}
     if decision is None:
-        return None
+        return out
     effect = decision.effect
-    out: dict[str, Any] = {"rule": decision.rule_id, "n": decision.n,
-                           "effect": effect.model_dump(mode="json", exclude_defaults=True)}
+    out["decision"] = {"rule": decision.rule_id, "n": decision.n,
+                       "effect": effect.model_dump(mode="json", exclude_defaults=True)}
     if effect.shapes_response:
-        reply = build_reply(host, service, action or "", params, effect)
-        out["reply"] = {"status": reply.status, "content_type": reply.content_type, "headers": reply.headers,
-                        "body_b64": base64.b64encode(reply.body).decode()}
+        reply = build_reply(host, service, call, action or "", params, effect)
+        out["decision"]["reply"] = {"status": reply.status, "content_type": reply.content_type,
+                                    "headers": reply.headers, "body_b64": base64.b64encode(reply.body).decode()}
     return out
 
 
@@ -98,16 +151,23 @@ def decide_handler(host: "MockHost") -> Callable[[web.Request], Any]:
         data = await read_json(request)
         if not isinstance(data, dict):
             return error(400, "body: expected a JSON object")
-        fields = {k: data.get(k) for k in ("service", "action", "link")}
-        for key, value in fields.items():
-            if value is not None and not isinstance(value, str):
+        for key in ("service", "action", "link"):
+            if data.get(key) is not None and not isinstance(data[key], str):
                 return error(400, f"{key}: expected a string")
-        params = data.get("params") or {}
-        if not isinstance(params, dict):
+        if data.get("params") is not None and not isinstance(data["params"], dict):
             return error(400, "params: expected a JSON object")
-        ref = data.get("ref")
-        return json_response({"decision": decide_for_proxy(host, fields["service"], fields["action"], params,
-                                                           fields["link"], ref)})
+        raw = data.get("request")
+        if raw is not None:
+            if not isinstance(raw, dict):
+                return error(400, "request: expected a JSON object")
+            headers = raw.get("headers") or []
+            if not isinstance(headers, list) or not all(isinstance(h, list) and len(h) == 2 for h in headers):
+                return error(400, "request.headers: expected a list of [name, value] pairs")
+            try:
+                base64.b64decode(raw.get("body_b64") or "", validate=True)
+            except (ValueError, TypeError):
+                return error(400, "request.body_b64: expected base64")
+        return json_response(await decide_for_proxy(host, data))
     return decide
 
 
@@ -115,11 +175,17 @@ OPENAPI_PATH = {"/decide": {"post": {
     "summary": "Ask the rule engine for a proxy decision (used by the mitmproxy addon)",
     "requestBody": {"required": True, "content": {"application/json": {"schema": {
         "type": "object", "properties": {
-            "service": {"type": ["string", "null"]}, "action": {"type": ["string", "null"]},
-            "params": {"type": "object"}, "link": {"type": ["string", "null"]}, "ref": {}}}}}},
+            "service": {"type": ["string", "null"]}, "link": {"type": ["string", "null"]}, "ref": {},
+            "request": {"type": "object", "description": "the raw request; parsed by the service's mock",
+                        "properties": {"method": {"type": "string"}, "path": {"type": "string"},
+                                       "headers": {"type": "array", "items": {"type": "array"}},
+                                       "body_b64": {"type": "string"}}},
+            "action": {"type": ["string", "null"], "description": "instead of request"},
+            "params": {"type": "object", "description": "instead of request"}}}}}},
     "responses": {
         "200": {"description": "the decision (null: forward untouched)", "content": {"application/json": {
-            "schema": {"type": "object", "properties": {"decision": {"type": ["object", "null"], "properties": {
+            "schema": {"type": "object", "properties": {"action": {"type": ["string", "null"]},
+                                                        "decision": {"type": ["object", "null"], "properties": {
                 "rule": {"type": "string"}, "n": {"type": "integer"}, "effect": {"type": "object"},
                 "reply": {"type": "object", "properties": {
                     "status": {"type": "integer"}, "content_type": {"type": "string"},

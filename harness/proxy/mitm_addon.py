@@ -2,7 +2,8 @@
 recorded in the run journal.
 
 For each request it asks the control API ``POST /decide`` (the run's seeded engine) with the link,
-the service and the action/params the mock would compute (``harness.proxy.flow_params``), then:
+the service and the raw request (the control API lets the service's mock parse it, so ``action`` and
+``params`` are exactly what the mock would compute), then:
 
 - ``delay_ms``            waits before forwarding;
 - ``hang``                never answers (holds the request for ``harness_hang_limit`` s, then closes);
@@ -36,8 +37,6 @@ from typing import Any
 
 import aiohttp
 from mitmproxy import ctx, http
-
-from harness.proxy.flow_params import action_and_params
 
 log = logging.getLogger("harness.mitm")
 META = "harness"
@@ -110,17 +109,17 @@ class HarnessFaults:
             return  # a duplicate we sent: no decision, journaled when it completes
         route = self._route(flow)
         req = flow.request
-        action, params = action_and_params(route.get("service"), req.method, req.path.split("?", 1)[0],
-                                           list(req.query.items(multi=True)), req.headers,
-                                           req.get_content(strict=False) or b"")
-        meta["action"] = action
+        body = req.get_content(strict=False) or b""
+        headers = [[k, v] for k, v in req.headers.items(multi=True) if k.lower() != "content-encoding"]
+        raw = {"method": req.method, "path": req.path, "headers": headers,
+               "body_b64": base64.b64encode(body).decode()}
         try:
-            answer = await self._control("/decide", {"service": route.get("service"), "action": action,
-                                                     "params": params, "link": route.get("link"),
-                                                     "ref": flow.id})
+            answer = await self._control("/decide", {"service": route.get("service"), "link": route.get("link"),
+                                                     "request": raw, "ref": flow.id})
         except Exception as e:  # control API gone: forward untouched rather than break the run
             log.error("harness: no decision for %s %s: %s", req.method, req.path, e)
             return
+        meta["action"] = answer.get("action")
         decision = answer.get("decision")
         if not decision:
             return

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import requests as _requests
 import toxiproxy.api as _tapi
 from toxiproxy import Proxy, Toxiproxy
+from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 DEFAULT_TIMEOUT_S = 5.0
 
@@ -105,6 +106,9 @@ class ToxiproxyClient:
                 return fn(*args, **kwargs)
             except ToxiproxyError:
                 raise
+            except (ProxyExists, NotFound, InvalidToxic) as e:  # raised by the client itself
+                status = {ProxyExists: 409, NotFound: 404, InvalidToxic: 400}[type(e)]
+                raise ToxiproxyError(f"toxiproxy at {self.url}: {e}", status) from None
             except _requests.RequestException as e:
                 raise ToxiproxyError(f"toxiproxy at {self.url} unreachable: {type(e).__name__}") from None
             except (KeyError, ValueError) as e:
