@@ -97,3 +97,10 @@ def test_ticket_request_fails_script_builds_its_own_dr_ticket(browser, stack):
     (got,) = backend.received
     assert got["ticket"].startswith(f"terror_1006_{DEFAULT_APP_ID}_") and got["errorCode"] == 1006
     assert result["decision"] == "allow_dr" and result["captcha_code"] == 21
+
+
+def test_user_closes_the_captcha_nothing_is_submitted(browser, stack):
+    ht, backend = stack
+    add_rule(ht, {"match": {"service": "captcha", "action": "ticket"}, "effect": {"body": {"ret": 2}}})
+    result = login(browser, backend, "typeof window.TencentCaptcha === 'function'")
+    assert result == {"ok": False, "reason": "captcha closed (ret 2)"} and backend.received == []

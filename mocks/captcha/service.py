@@ -68,6 +68,20 @@ class CaptchaMock(ServiceMock):
     def _request_id(self) -> str:
         return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
 
+    def app(self) -> web.Application:
+        app = super().app()
+
+        @web.middleware
+        async def cors(request: web.Request, handler: Any) -> web.StreamResponse:
+            # the loader calls /ticket cross-origin: keep it readable even for rule-shaped answers
+            resp = await handler(request)
+            if request.path == "/ticket" and not resp.prepared:
+                for k, v in CORS.items():
+                    resp.headers.setdefault(k, v)
+            return resp
+        app.middlewares.append(cors)
+        return app
+
     # --- parse -------------------------------------------------------------------------------
     async def parse(self, request: web.Request) -> Call:
         path = request.path
