@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from pydantic import BeforeValidator, WithJsonSchema
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _FACTOR = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -21,3 +24,11 @@ def parse_duration(value: object) -> float:
         if m:
             return float(m.group(1)) * _FACTOR[m.group(2)]
     raise ValueError('expected a duration like "5s"')
+
+
+_DURATION_SCHEMA = {"anyOf": [{"type": "number", "minimum": 0},
+                              {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"}],
+                    "description": 'seconds, or a string like "250ms", "5s", "2m"'}
+
+# A pydantic field type: accepts 5, 2.5, "250ms", "5s", "2m"; holds seconds as a float.
+Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]

@@ -59,8 +59,10 @@ def main(args: argparse.Namespace) -> int:
             s["expected"] = True if o.variant.name == "correct" else None  # a bug variant may pass some
             summaries.append(s)
     elapsed = time.monotonic() - started
+    expected = sum(o.as_expected for o in outcomes)
     write_suite_report(suite_dir, f"demo: catalogue × reference integrations ({elapsed:.0f} s)", summaries,
-                       matrix.observed_html(outcomes), {"elapsed_s": round(elapsed, 1)})
+                       matrix.observed_html(outcomes), {"elapsed_s": round(elapsed, 1)},
+                       headline=(expected == len(outcomes), f"{expected}/{len(outcomes)} variants as expected"))
     print()
     print(f"{'integration':<16} {'variant':<22} {'expected':<10} result")
     good = 0

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, ValidationError,
                       WithJsonSchema, field_validator, model_validator)
 
-from harness.durations import parse_duration
+from harness.durations import Duration
 
 
 class _Strict(BaseModel):
@@ -165,13 +165,8 @@ class Effect(_Strict):
 class Window(_Strict):
     """A time window relative to run start: ``start`` inclusive, ``end`` exclusive (open if omitted)."""
 
-    start: float = 0.0
-    end: float | None = None
-
-    @field_validator("start", "end", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> Any:
-        return None if v is None else parse_duration(v)
+    start: Duration = 0.0
+    end: Duration | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> "Window":

@@ -109,8 +109,10 @@ def run_html(summary: dict[str, Any], events: list[Event]) -> str:
 </body></html>"""
 
 
-def suite_html(title: str, summaries: list[dict[str, Any]], matrix: str = "") -> str:
-    ok = all(s["ok"] for s in summaries)
+def suite_html(title: str, summaries: list[dict[str, Any]], matrix: str = "",
+               headline: tuple[bool, str] | None = None) -> str:
+    passed = sum(s["ok"] for s in summaries)
+    ok, text = headline or (passed == len(summaries), f"{passed}/{len(summaries)} passed")
     rows = []
     for s in summaries:
         failed = [i["name"] for i in s.get("invariants") or [] if not i["ok"]]
@@ -121,7 +123,7 @@ def suite_html(title: str, summaries: list[dict[str, Any]], matrix: str = "") ->
                     f'<td><code>{html.escape(str(s.get("variant")))}</code></td><td>{detail}</td><td>{exp}</td>'
                     f'<td>{s.get("duration_s")} s</td></tr>')
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{CSS}</style></head><body>
-<h1>{_badge(ok, f"{sum(s['ok'] for s in summaries)}/{len(summaries)} passed")} {html.escape(title)}</h1>
+<h1>{_badge(ok, text)} {html.escape(title)}</h1>
 {matrix}
 <h2>Runs</h2><table><tr><th></th><th>scenario</th><th>variant</th><th>failed invariants</th><th>expectation</th><th>time</th></tr>{''.join(rows)}</table>
 </body></html>"""

@@ -37,7 +37,7 @@ def write_run_report(result: Any, link_latest: bool = True) -> dict[str, Any]:
 
 
 def write_suite_report(suite_dir: str, title: str, summaries: list[dict[str, Any]], matrix_html: str = "",
-                       extra: dict[str, Any] | None = None) -> None:
+                       extra: dict[str, Any] | None = None, headline: tuple[bool, str] | None = None) -> None:
     os.makedirs(suite_dir, exist_ok=True)
     with open(os.path.join(suite_dir, "summary.json"), "w") as f:
         json.dump({"title": title, "ok": all(s["ok"] for s in summaries), "runs": summaries, **(extra or {})},
@@ -45,7 +45,7 @@ def write_suite_report(suite_dir: str, title: str, summaries: list[dict[str, Any
     with open(os.path.join(suite_dir, "junit.xml"), "wb") as f:
         f.write(junit_xml(summaries))
     with open(os.path.join(suite_dir, "report.html"), "w") as f:
-        f.write(suite_html(title, summaries, matrix_html))
+        f.write(suite_html(title, summaries, matrix_html, headline))
     point_latest(suite_dir)
 
 

@@ -9,15 +9,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from harness.durations import parse_duration
+from harness.durations import Duration
 from harness.faults.rules import Rule
 
-_DURATION_SCHEMA = {"anyOf": [{"type": "number", "minimum": 0},
-                              {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"}],
-                    "description": 'seconds, or a string like "250ms", "5s", "2m"'}
-Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 LINK = re.compile(r"^[a-z][a-z0-9_]*->[a-z][a-z0-9_]*$")
 

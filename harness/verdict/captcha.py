@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
-from harness.scenario.model import Duration
+from harness.durations import Duration
 from harness.verdict.base import Facts, Params, Result, brief, invariant, not_exercised
 
 TICKET_VARS = ("captcha_ticket", "bad_ticket", "dr_ticket")

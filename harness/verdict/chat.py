@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from harness.scenario.model import Duration
+from harness.durations import Duration
 from harness.verdict.base import Facts, Params, Result, brief, invariant, not_exercised
 from harness.verdict.solutions import _peak_rate
 

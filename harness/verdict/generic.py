@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from harness.scenario.model import Duration
+from harness.durations import Duration
 from harness.verdict.base import Facts, Params, Result, brief, event_matches, invariant, not_exercised
 
 
