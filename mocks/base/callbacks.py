@@ -47,6 +47,7 @@ class Outbound:
     timeout_s: float = 10.0
     match: dict[str, Any] = field(default_factory=dict)      # extra fields rules may match on
     cid: str = ""
+    response_limit: int = RESPONSE_BODY_LIMIT                # bytes of the answer kept (and journaled)
 
 
 @dataclass
@@ -174,7 +175,7 @@ class CallbackSender:
                                        json=out.json, headers=out.headers or None,
                                        timeout=aiohttp.ClientTimeout(total=out.timeout_s)) as resp:
                 body = await resp.read()
-                text = body[:RESPONSE_BODY_LIMIT].decode("utf-8", "replace")
+                text = body[:out.response_limit].decode("utf-8", "replace")
                 outcome = "delivered" if resp.status < 300 else "http_error"
                 return Attempt(outcome, resp.status, text, (time.monotonic() - t0) * 1000)
         except aiohttp.ClientConnectorError as e:
