@@ -1,0 +1,146 @@
+"""Invariants on hand-built journals: each classification and each failure with its evidence."""
+
+from harness.journal import Event
+from harness.verdict import evaluate
+
+
+class J:
+    """A tiny journal builder."""
+
+    def __init__(self):
+        self.events = []
+
+    def add(self, kind, t, service=None, action=None, **data):
+        self.events.append(Event(len(self.events) + 1, 0.0, t, kind, service, action, data))
+        return self
+
+    def task(self, tid, token, t=0.0, pingback="delivered"):
+        self.add("response", t, "solver", "in.php", rid=f"s{tid}", status=200, body=f"OK|{tid}")
+        self.add("solution", t + 0.5, "solver", None, task=tid, token=token)
+        if pingback:
+            self.add("callback", t + 0.6, "solver", "pingback", match={"id": tid}, outcome=pingback)
+        return self
+
+    def use(self, token, t):
+        return self.add("request", t, "solver", "site.submit", params={"token": token})
+
+    def poll(self, tid, t):
+        return self.add("request", t, "solver", "res.php", params={"action": "get", "id": tid})
+
+
+def verdict(j, *expect):
+    return {r.name: r for r in evaluate(list(expect), j.events, now=1000).results}
+
+
+def test_solution_classes():
+    j = J().task("1", "tok1").use("tok1", 1)                       # ok
+    j.task("2", "tok2", pingback="dropped").poll("2", 2).use("tok2", 3)  # recovered
+    j.task("3", "tok3")                                             # lost
+    j.task("4", "tok4").use("tok4", 1).use("tok4", 1.1)             # duplicated
+    j.use("forged", 2)                                              # unexpected
+    r = verdict(j, {"no_lost_solutions": {"deadline": "30s"}}, {"solutions_used_exactly_once": {}})
+    lost, once = r["no_lost_solutions"], r["solutions_used_exactly_once"]
+    assert lost.counts == {"ok": 1, "recovered": 1, "lost": 1, "duplicated": 1, "unexpected": 1, "produced": 4}
+    assert not lost.ok and [e["task"] for e in lost.evidence] == ["3"]
+    assert not once.ok and {e.get("task") for e in once.evidence} == {"4", None}
+
+
+def test_late_use_counts_as_lost_and_clean_run_passes():
+    j = J().task("1", "a").use("a", 40)
+    assert not verdict(j, {"no_lost_solutions": {"deadline": "30s"}})["no_lost_solutions"].ok
+    j = J().task("1", "a").use("a", 2).task("2", "b").use("b", 3)
+    r = verdict(j, {"no_lost_solutions": {}}, {"solutions_used_exactly_once": {}})
+    assert all(x.ok for x in r.values())
+
+
+def test_fallback_polling_and_poll_rate():
+    j = J().task("1", "a", pingback="refused").use("a", 5)
+    assert not verdict(j, {"fallback_polling_used": {}})["fallback_polling_used"].ok  # used, but never polled?
+    j = J().task("1", "a", pingback="refused").poll("1", 3).use("a", 3.1)
+    assert verdict(j, {"fallback_polling_used": {}})["fallback_polling_used"].ok
+    j = J().task("1", "a")
+    assert "not exercised" in verdict(j, {"fallback_polling_used": {}})["fallback_polling_used"].summary
+    for i in range(30):
+        j.poll("1", 1 + i * 0.01)
+    r = verdict(j, {"poll_rate_bounded": {"max_per_task": 10, "max_rate": 20}})["poll_rate_bounded"]
+    assert not r.ok and r.counts["peak_rate"] == 30 and r.counts["max_per_task_seen"] == 30
+
+
+def captcha_call(j, ticket, t, body=None, outcome=None, rule=None):
+    rid = f"c{len(j.events)}"
+    j.add("request", t, "captcha", "DescribeCaptchaResult", rid=rid, params={"Ticket": ticket})
+    j.add("response", t + 0.01, "captcha", "DescribeCaptchaResult", rid=rid, rule=rule,
+          status=None if outcome else 200, outcome=outcome, body=body)
+
+
+def login(j, ticket, t, status, kind="captcha_ticket", latency=10, **extra):
+    j.add("driver", t, None, None, flow="login", n=len(j.events), status=status, latency_ms=latency,
+          vars={"t": {"ticket": ticket, **extra}}, var_kinds={"t": kind})
+
+
+def test_fail_open_and_enforced():
+    j = J()
+    captcha_call(j, "a", 1, {"Response": {"Error": {"Code": "InternalError"}}})
+    login(j, "a", 1.1, 200)
+    captcha_call(j, "b", 2, {"Response": {"CaptchaCode": 26}})
+    login(j, "b", 2.1, 403)                      # blocked on code 26: a bug
+    captcha_call(j, "c", 3, outcome="hang")
+    login(j, "c", 3.1, 200, latency=9000)        # let in, but far too slowly
+    captcha_call(j, "d", 4, {"Response": {"CaptchaCode": 15}})
+    login(j, "d", 4.1, 403, kind="bad_ticket")
+    captcha_call(j, "e", 5, {"Response": {"CaptchaCode": 1, "EvilLevel": 100}})
+    login(j, "e", 5.1, 200)                      # malicious let in: a bug
+    login(j, "f", 6, 200)                        # never verified: a bug
+    r = verdict(j, {"verification_fail_open": {"max_latency": "3s"}}, {"verification_enforced": {}})
+    fo, en = r["verification_fail_open"], r["verification_enforced"]
+    assert fo.counts == {"degraded": 3, "blocked": 2}
+    assert en.counts == {"checked": 3, "wrong": 2}
+    assert {e["why"] for e in en.evidence} == {"bad ticket let through", "let through without verification"}
+
+
+def test_dr_tickets():
+    j = J()
+    login(j, "terror_1001_1_1", 1, 200, kind="dr_ticket", valid=True)
+    login(j, "terror_1001_2_1", 2, 200, kind="dr_ticket", valid=False, why="wrong appid")
+    r = verdict(j, {"dr_ticket_accepted": {}}, {"forged_dr_ticket_refused": {}})
+    assert r["dr_ticket_accepted"].ok and not r["forged_dr_ticket_refused"].ok
+
+
+def webhook(j, t, rule=None, status=200, response='{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}',
+            latency=5, action="State.StateChange", json=None):
+    j.add("callback", t, "chat", action, rule=rule, outcome="delivered" if status else "timeout", status=status,
+          response=response, latency_ms=latency, json=json)
+
+
+def test_chat_invariants():
+    j = J()
+    j.add("rule_added", 0, rule="r1", spec={"effect": {"callback": "bad_sign"}})
+    j.add("rule_added", 0, rule="r2", spec={"effect": {"callback": "duplicate"}})
+    webhook(j, 1)
+    webhook(j, 1.5, rule="r2", latency=2500)                              # late
+    webhook(j, 2, rule="r1")                                              # forged but accepted
+    webhook(j, 2.5, rule="r1", response='{"ActionStatus":"FAIL","ErrorCode":1}')
+    r = verdict(j, {"webhook_acknowledged": {}}, {"forged_webhook_refused": {}})
+    assert r["webhook_acknowledged"].counts == {"sent": 2, "bad": 1}
+    assert r["forged_webhook_refused"].counts == {"sent": 2, "accepted": 1}
+    webhook(j, 10, action="Alert.RequestOverLimit",
+            json={"ServiceName": "openim", "Command": "sendmsg", "Limit": 5, "Request": 5})
+    for i in range(40):  # 8/s for 5 s after the alarm: no back-off
+        j.add("request", 10 + i * 0.125, "chat", "openim/sendmsg")
+    r = verdict(j, {"backs_off_after_overlimit_alarm": {"within": "1s", "observe": "3s"}})
+    assert not r["backs_off_after_overlimit_alarm"].ok
+    assert r["backs_off_after_overlimit_alarm"].counts == {"peak": 8, "limit": 5}
+
+
+def test_generic_invariants():
+    j = J()
+    for i, (status, lat) in enumerate([(200, 10), (200, 20), (500, 900), (None, 30)]):
+        j.add("driver", i, None, None, flow="f", n=i, status=status, latency_ms=lat)
+    r = verdict(j, {"all_requests_succeeded": {}}, {"latency_percentile": {"p": 50, "max": "0.025s"}},
+                {"latency_percentile": {"p": 100, "max": "0.5s"}},
+                {"journal_count": {"where": {"kind": "driver", "status": 200}, "min": 2, "max": 2}})
+    assert r["all_requests_succeeded"].counts == {"sent": 4, "failed": 2}
+    assert r["journal_count"].ok
+    results = evaluate([{"latency_percentile": {"p": 50, "max": "0.025s"}},
+                        {"latency_percentile": {"p": 100, "max": "0.5s"}}], j.events).results
+    assert [x.ok for x in results] == [True, False]
