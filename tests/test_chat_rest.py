@@ -9,6 +9,8 @@ import zlib
 import pytest
 import requests
 import TLSSigAPIv2
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from harness.host import HostThread
 from harness.journal import read_events
@@ -284,3 +286,23 @@ def test_outside_v4_and_garbage_http_are_4xx(chat):
     r = requests.post(chat.url + "/v4/openim/sendmsg", params={"usersig": "x" * 9000}, data=b"{}", timeout=5)
     assert r.status_code == 400  # request line longer than the server takes
     assert not [e for e in chat.events("response") if (e["status"] or 0) >= 500]
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False)
+                           | st.text(max_size=40), lambda kids: st.lists(kids, max_size=4)
+                           | st.dictionaries(st.text(max_size=12), kids, max_size=4), max_leaves=12)
+FIELDS = ["To_Account", "From_Account", "MsgRandom", "MsgSeq", "MsgBody", "GroupId", "Random", "UserID",
+          "Accounts", "Type", "Name", "ForbidCallbackControl", "CloudCustomData", "OnlineOnlyFlag"]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(command=st.sampled_from(["openim/sendmsg", "openim/batchsendmsg", "im_open_login_svc/account_import",
+                                "im_open_login_svc/multiaccount_import", "group_open_http_svc/create_group",
+                                "group_open_http_svc/send_group_msg"]),
+       body=st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=6))
+def test_fuzzed_bodies_always_get_a_chat_answer(chat, command, body):
+    r = chat.session.post(f"{chat.url}/v4/{command}", params=chat.query(), data=json.dumps(body), timeout=5)
+    assert r.status_code == 200
+    data = r.json()
+    assert data["ActionStatus"] in ("OK", "FAIL") and isinstance(data["ErrorCode"], int)
+    assert (data["ActionStatus"] == "OK") == (data["ErrorCode"] == 0)

@@ -249,7 +249,7 @@ def _before_after(chat, app, **cfg):
 
 def test_before_send_allows_and_modifies_after_send_sees_the_change(chat, app):
     _before_after(chat, app)
-    changed = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "***"}}]
+    changed = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "*" * 20000}}]  # longer than 2 KB on purpose
     app.answer = lambda hook: (200, {**OK, "MsgBody": changed} if "Before" in hook["params"]["CallbackCommand"]
                                else OK, 0)
     r = chat.send("bob", 31, CloudCustomData="cd")

@@ -215,7 +215,7 @@ async def multiaccount_import(m: "ChatMock", call: Call, body: dict[str, Any], w
 @command("group_open_http_svc/create_group")
 async def create_group(m: "ChatMock", call: Call, body: dict[str, Any], who: Caller) -> Reply:
     gtype, name, gid = body.get("Type"), body.get("Name"), body.get("GroupId")
-    if gtype not in GROUP_TYPES or not isinstance(name, str) or not name:
+    if not isinstance(gtype, str) or gtype not in GROUP_TYPES or not isinstance(name, str) or not name:
         return _fail(m, who, "group_param")
     if gid is None:
         gid = m.state.new_group_id()

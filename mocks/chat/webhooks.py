@@ -26,6 +26,10 @@ BEFORE_COMMANDS = {"C2C.CallbackBeforeSendMsg", "Group.CallbackBeforeSendMsg", "
                    "OfficialAccount.CallbackBeforeSendMsg"}
 
 
+BEFORE_ANSWER_LIMIT = 1 << 20
+AFTER_ANSWER_LIMIT = 4096
+
+
 def is_before(command: str) -> bool:
     return command in BEFORE_COMMANDS or ".CallbackBefore" in command or ".CallbackPrev" in command
 
@@ -56,7 +60,9 @@ def outbound(cfg: ChatConfig, command: str, body: dict[str, Any], *, client_ip: 
     body = {"CallbackCommand": command, **{k: v for k, v in body.items() if k != "CallbackCommand"}}
     return Outbound(command, cfg.webhook_url or "", method="POST", params=params, json=body,
                     timeout_s=cfg.webhook_timeout_s,
-                    match={"CallbackCommand": command, "SdkAppid": params["SdkAppid"]})
+                    match={"CallbackCommand": command, "SdkAppid": params["SdkAppid"]},
+                    # a before-callback answer may carry a whole modified message: read all of it
+                    response_limit=BEFORE_ANSWER_LIMIT if is_before(command) else AFTER_ANSWER_LIMIT)
 
 
 def forge(cfg: ChatConfig, out: Outbound, kind: str, effect: Effect) -> Outbound:
