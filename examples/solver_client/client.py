@@ -1,0 +1,301 @@
+"""The solver client's logic: submit with a pingback, accept pingbacks for known task ids only, store
+each result once (Redis), fall back to polling tasks whose pingback never came, park what cannot be
+stored or used in the dead-letter queue and reprocess it, and use every solution exactly once.
+
+The bug variants (``VARIANT``) change one decision each; see ``settings.Settings`` and ``app.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import store as db
+from dlq import DeadLetterQueue
+from settings import Settings
+from solver_api import SolverApi
+
+log = logging.getLogger("solver_client")
+IDLE_WAIT_S = 0.2
+
+
+class SubmitError(Exception):
+    pass
+
+
+@dataclass
+class Pending:
+    task: str
+    info: dict[str, Any]               # {job, submitted_at, resubmits} — as stored in sc:pending
+    next_poll: float = 0.0
+    polls: int = field(default=0)
+
+    @property
+    def submitted_at(self) -> float:
+        return float(self.info.get("submitted_at", 0.0))
+
+
+class SolverClient:
+    def __init__(self, settings: Settings):
+        self.s = settings
+        self.api = SolverApi(settings.solver_url, settings.solver_key, settings.site_url, settings.http_timeout)
+        self.store = db.Store(settings.redis_url, settings.redis_timeout)
+        self.dlq = DeadLetterQueue()
+        self.lock = threading.Lock()
+        self.pending: dict[str, Pending] = {}    # working copy; sc:pending in Redis is the durable one
+        self.unsaved: set[str] = set()           # pending tasks not yet written to Redis
+        self.handled: set[str] = set()           # task ids this process stored, failed or gave up
+        self.recovered = False
+        self.work = threading.Event()            # a result was queued for use
+        self.write_behind: list[tuple[str, str]] = []
+        self.counters: dict[str, int] = {}
+
+    def count(self, what: str) -> None:
+        with self.lock:
+            self.counters[what] = self.counters.get(what, 0) + 1
+
+    # --- submit ----------------------------------------------------------------------------------
+    def submit(self, job: dict[str, str], resubmits: int = 0) -> str:
+        delay = self.s.submit_backoff
+        pingback = self.s.pingback_url if self.s.uses_pingbacks else None
+        for attempt in range(self.s.submit_retries + 1):
+            ans = self.api.submit(job, pingback)
+            if ans.kind == "ok":
+                self._track(ans.value, job, resubmits)
+                return ans.value
+            log.warning("in.php: %s (attempt %d)", ans.value, attempt + 1)
+            if ans.kind == "fatal" or attempt == self.s.submit_retries:
+                raise SubmitError(ans.value)
+            time.sleep(delay)
+            delay = min(delay * 2, self.s.submit_backoff * 16)
+        raise SubmitError("unreachable")
+
+    def _track(self, task: str, job: dict[str, str], resubmits: int) -> None:
+        info = {"job": job, "submitted_at": time.time(), "resubmits": resubmits}
+        with self.lock:
+            self.pending[task] = Pending(task, info)
+        try:
+            self.store.add_pending(task, info)
+        except db.Error:
+            with self.lock:
+                self.unsaved.add(task)
+
+    # --- pingbacks -------------------------------------------------------------------------------
+    def is_known(self, task: str) -> bool:
+        with self.lock:
+            if task in self.pending or task in self.handled:
+                return True
+        return self.store.is_known(task)
+
+    def on_pingback(self, task: str, code: str) -> tuple[int, str]:
+        if not task.isdigit() or not code:
+            return 400, "bad pingback"
+        try:
+            known = self.is_known(task)
+        except db.Error:
+            return 503, "cannot check the task id now"
+        if not known:  # only task ids we issued (pingbacks are unauthenticated)
+            self.count("pingback_unknown")
+            log.warning("pingback for unknown task %s refused", task)
+            return 404, "unknown task"
+        self.count("pingback")
+        if code.startswith("ERROR_"):
+            self.task_failed(task, code)
+        elif self.s.variant == "ack_before_store":
+            self._ack_then_write_behind(task, code)
+        else:
+            self.accept(task, code, via="pingback")
+        return 200, "OK"
+
+    # --- results -----------------------------------------------------------------------------------
+    def accept(self, task: str, token: str, via: str) -> str:
+        """Store a result once and queue it for use; park it in the DLQ if the database is down."""
+        try:
+            new = self.store.store_result(task, token, dedupe=self.s.dedupes)
+        except db.Error as e:
+            if self.dlq.park(task, token, "store", type(e).__name__):
+                log.warning("task %s: store failed (%s), parked in the DLQ", task, type(e).__name__)
+            return "parked"
+        with self.lock:
+            self.pending.pop(task, None)
+            self.unsaved.discard(task)
+            self.handled.add(task)
+        if new:
+            self.count(f"stored_via_{via}")
+            self.work.set()
+            return "stored"
+        self.count("duplicate")
+        return "duplicate"
+
+    def _ack_then_write_behind(self, task: str, token: str) -> None:
+        """The ack_before_store bug: the task is marked received and the pingback acknowledged; the
+        result is written later, from memory. A crash (or a failed write) in between loses it."""
+        with self.lock:
+            self.pending.pop(task, None)
+            self.handled.add(task)
+            self.write_behind.append((task, token))
+        try:
+            self.store.drop_pending(task)
+        except db.Error:
+            pass
+
+    def flush_write_behind(self) -> None:
+        with self.lock:
+            batch, self.write_behind = self.write_behind, []
+        for task, token in batch:
+            try:
+                if self.store.store_result(task, token, dedupe=True):
+                    self.work.set()
+            except db.Error as e:
+                log.error("task %s: write-behind failed (%s); result dropped", task, type(e).__name__)
+
+    def task_failed(self, task: str, code: str) -> None:
+        """ERROR_CAPTCHA_UNSOLVABLE (by pingback or poll): never use it; submit the job again."""
+        with self.lock:
+            p = self.pending.pop(task, None)
+            self.handled.add(task)
+        if p is None:
+            return  # the other path (pingback / poll) handled it already
+        self.count("unsolvable")
+        try:
+            self.store.mark_failed(task, code)
+        except db.Error:
+            pass
+        resubmits = int(p.info.get("resubmits", 0))
+        if code == "ERROR_CAPTCHA_UNSOLVABLE" and resubmits < self.s.unsolvable_resubmits:
+            threading.Thread(target=self._resubmit, args=(p.info["job"], resubmits + 1), daemon=True).start()
+
+    def _resubmit(self, job: dict[str, str], resubmits: int) -> None:
+        try:
+            task = self.submit(job, resubmits)
+            log.info("resubmitted as %s", task)
+        except SubmitError as e:
+            log.error("resubmit failed: %s", e)
+
+    def give_up(self, task: str, reason: str) -> None:
+        with self.lock:
+            self.pending.pop(task, None)
+            self.handled.add(task)
+        self.count("given_up")
+        log.error("task %s given up: %s", task, reason)
+        try:
+            self.store.mark_failed(task, reason)
+        except db.Error:
+            pass
+
+    # --- fallback polling --------------------------------------------------------------------------
+    def poll_due(self) -> None:
+        self._save_unsaved()
+        now = time.time()
+        with self.lock:
+            due = [p for p in self.pending.values()
+                   if now - p.submitted_at >= self.s.callback_timeout and now >= p.next_poll]
+        for p in due:
+            if p.task in self.dlq:
+                continue
+            if now - p.submitted_at > self.s.poll_give_up:
+                self.give_up(p.task, "no result before the poll deadline")
+                continue
+            p.next_poll = now + self.s.poll_interval
+            p.polls += 1
+            ans = self.api.poll(p.task)
+            if ans.kind == "ready":
+                self.accept(p.task, ans.value, via="poll")
+            elif ans.kind == "unsolvable":
+                self.task_failed(p.task, ans.value)
+            elif ans.kind == "gone":
+                self.give_up(p.task, ans.value)
+            elif ans.kind == "retry":
+                log.warning("res.php for %s: %s", p.task, ans.value)
+
+    def _save_unsaved(self) -> None:
+        with self.lock:
+            todo = [(t, self.pending[t].info) for t in self.unsaved if t in self.pending]
+        for task, info in todo:
+            try:
+                self.store.add_pending(task, info)
+            except db.Error:
+                return
+            with self.lock:
+                self.unsaved.discard(task)
+
+    # --- using solutions ---------------------------------------------------------------------------
+    def recover(self) -> None:
+        """After a (re)start: what was being used is queued again; pending tasks are loaded."""
+        requeued = self.store.requeue_using()
+        loaded = self.store.all_pending()
+        with self.lock:
+            for task, info in loaded.items():
+                self.pending.setdefault(task, Pending(task, info))
+        self.recovered = True
+        log.info("recovered: %d pending, %d requeued for use", len(loaded), requeued)
+
+    def use_next(self) -> bool:
+        """Use one queued solution. False when there was nothing to do (or the database is down)."""
+        if not self.recovered:
+            self.recover()
+        self.work.clear()
+        item = self.store.take_to_use()
+        if item is None:
+            return False
+        task, token = item
+        if not token:
+            self._quietly(self.store.finish_use, task, False)
+            return True
+        ans = self.api.use(task, token)
+        if ans.kind == "retry":
+            self.dlq.park(task, token, "use", ans.value)
+            log.warning("task %s: use failed (%s), parked in the DLQ", task, ans.value)
+            self._quietly(self.store.finish_use, task, False)
+        else:
+            if ans.kind == "rejected":
+                log.error("task %s: the site rejected the solution: %s", task, ans.value)
+            self.count(f"use_{ans.kind}")
+            self._quietly(self.store.finish_use, task, ans.kind == "used")
+        return True
+
+    # --- dead-letter queue -----------------------------------------------------------------------
+    def reprocess_dlq(self) -> None:
+        for e in self.dlq.snapshot():
+            e.attempts += 1
+            if e.stage == "store":
+                try:
+                    new = self.store.store_result(e.task, e.token, dedupe=self.s.dedupes)
+                except db.Error:
+                    continue
+                with self.lock:
+                    self.pending.pop(e.task, None)
+                    self.handled.add(e.task)
+                self.dlq.done(e.task)
+                if new:
+                    self.work.set()
+                continue
+            ans = self.api.use(e.task, e.token)
+            if ans.kind == "retry":
+                continue
+            self.dlq.done(e.task)
+            self.count(f"use_{ans.kind}")
+            if ans.kind == "used":
+                self._quietly(self.store.mark_used, e.task)
+
+    @staticmethod
+    def _quietly(fn: Callable[..., Any], *args: Any) -> None:
+        for _ in range(3):
+            try:
+                fn(*args)
+                return
+            except db.Error:
+                time.sleep(IDLE_WAIT_S)
+
+    def status(self) -> dict[str, Any]:
+        try:
+            stored: Any = self.store.counts()
+        except db.Error as e:
+            stored = {"error": type(e).__name__}
+        with self.lock:
+            return {"variant": self.s.variant, "pending": sorted(self.pending), "unsaved": sorted(self.unsaved),
+                    "write_behind": len(self.write_behind), "counters": dict(self.counters),
+                    "dlq": self.dlq.describe(), "redis": stored}

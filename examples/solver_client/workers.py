@@ -1,0 +1,54 @@
+"""Background threads of the client: the fallback poller, the user of solutions, the dead-letter
+queue reprocessor, and (only in the ack_before_store variant) the write-behind flusher.
+Which ones run depends on the variant — that is how most bug variants differ."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+import store as db
+from client import IDLE_WAIT_S, SolverClient
+
+log = logging.getLogger("solver_client")
+
+
+def _loop(name: str, body: Callable[[], None], pause: Callable[[], float]) -> threading.Thread:
+    def run() -> None:
+        while True:
+            try:
+                body()
+            except db.Error as e:  # the database is away: try again a bit later
+                log.debug("%s: %s", name, type(e).__name__)
+                time.sleep(IDLE_WAIT_S)
+            except Exception:  # a worker must survive anything one task does
+                log.exception("%s failed", name)
+                time.sleep(IDLE_WAIT_S)
+            wait = pause()
+            if wait > 0:
+                time.sleep(wait)
+
+    t = threading.Thread(target=run, name=name, daemon=True)
+    t.start()
+    return t
+
+
+def start(client: SolverClient) -> list[threading.Thread]:
+    s = client.s
+    threads = []
+
+    def use() -> None:
+        if not client.use_next():
+            client.work.wait(IDLE_WAIT_S)
+
+    threads.append(_loop("user", use, lambda: 0.0))
+    if s.polls:
+        tick = min(0.1, s.poll_interval)
+        threads.append(_loop("poller", client.poll_due, lambda: tick))
+    if s.reprocesses_dlq:
+        threads.append(_loop("dlq", client.reprocess_dlq, lambda: s.dlq_retry_interval))
+    if s.variant == "ack_before_store":
+        threads.append(_loop("write-behind", client.flush_write_behind, lambda: s.write_behind_delay))
+    return threads
