@@ -2,6 +2,7 @@
 
 import base64
 import json
+import logging
 import socket
 import time
 import zlib
@@ -306,3 +307,19 @@ def test_fuzzed_bodies_always_get_a_chat_answer(chat, command, body):
     data = r.json()
     assert data["ActionStatus"] in ("OK", "FAIL") and isinstance(data["ErrorCode"], int)
     assert (data["ActionStatus"] == "OK") == (data["ErrorCode"] == 0)
+
+
+def test_body_that_fails_its_content_encoding(chat, caplog):
+    host, port = chat.url.removeprefix("http://").split(":")
+    raw = (b"POST /v4/openim/sendmsg?sdkappid=1400000000 HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+           b"Content-Encoding: gzip\r\n\r\n0123456789")
+    with caplog.at_level(logging.ERROR, logger="aiohttp"):
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(raw)
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        time.sleep(0.1)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and json.loads(body)["ErrorCode"] == 60002
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

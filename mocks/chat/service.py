@@ -55,19 +55,25 @@ class ChatMock(ServiceMock):
                              action="not_found")
         action = f"{m.group(1)}/{m.group(2)}"
         query = {k: request.query[k] for k in request.query}
-        raw = await request.read()
         body: Any = {}
         problem = None
+        try:
+            raw = await request.read()
+        except web.RequestPayloadError:  # e.g. a body that does not match its Content-Encoding
+            raw, problem = b"", "http_parse"
+            # answer, then close: without this aiohttp re-reads the broken body and logs a traceback
+            request.content.feed_eof()
+            if request.protocol is not None:
+                request.protocol.close()
         if request.method != "POST":
             problem = "http_parse"
-        elif raw.strip():
+        elif problem is None and raw.strip():
             try:
                 body = orjson.loads(raw)
             except ValueError:
+                problem = "json_parse"
+            if not isinstance(body, dict):
                 problem, body = "json_parse", {}
-            else:
-                if not isinstance(body, dict):
-                    problem, body = "json_parse", {}
         params = {**body, **{k: query[k] for k in query}}
         call = Call(action, params, request)
         call.extra.update(body=body, query=query, problem=problem)
