@@ -144,3 +144,19 @@ def test_generic_invariants():
     results = evaluate([{"latency_percentile": {"p": 50, "max": "0.025s"}},
                         {"latency_percentile": {"p": 100, "max": "0.5s"}}], j.events).results
     assert [x.ok for x in results] == [True, False]
+
+
+def test_link_faults_count_as_degraded():
+    j = J()
+    j.add("toxic", 1.0, op="added", link="integration->captcha", rule="r1")
+    captcha_call(j, "slow", 1.2, {"Response": {"CaptchaCode": 1}})
+    login(j, "slow", 4.5, 200, latency=3300)          # started 1.2 s, under the toxic, took 3.3 s
+    j.add("toxic", 4.6, op="removed", link="integration->captcha", rule="r1")
+    j.add("link", 5.0, op="down", link="integration->captcha")
+    login(j, "cut", 5.1, 200, latency=20)              # never reached the mock: the link was down
+    j.add("link", 6.0, op="up", link="integration->captcha")
+    captcha_call(j, "ok", 7, {"Response": {"CaptchaCode": 1}})
+    login(j, "ok", 7.1, 200, latency=20)
+    r = verdict(j, {"verification_fail_open": {"max_latency": "2.5s"}}, {"verification_enforced": {}})
+    assert r["verification_fail_open"].counts == {"degraded": 2, "blocked": 1}
+    assert r["verification_enforced"].counts == {"checked": 1, "wrong": 0}

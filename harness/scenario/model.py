@@ -55,7 +55,8 @@ class Link(_Strict):
     """A Toxiproxy link. ``name`` is ``from->to``; ``upstream`` defaults from the service name."""
 
     name: str
-    upstream: str | None = None
+    upstream: str | None = Field(default=None, description="host:port for extra links (default: the service)")
+    mitm: bool = Field(default=False, description="also put the mitmproxy addon on this link (HTTP faults)")
 
     @field_validator("name")
     @classmethod

@@ -73,15 +73,27 @@ class Verifications:
         return [c for _, _, c in self.by_ticket.get(str(ticket), [])] if ticket else []
 
 
-def link_fault_at(facts: Facts, t: float, link: str = "integration->captcha") -> bool:
-    """Was the captcha link cut or toxic at run time t (from harness step events)?"""
-    active = False
-    for e in facts.of("step"):
-        if e.t > t:
+def link_fault_during(facts: Facts, start: float, end: float, link: str = "integration->captcha") -> bool:
+    """Was the link down or carrying a toxic at any moment of [start, end] (toxic driver events)?"""
+    active: set[str] = set()
+    for e in facts.events:
+        if e.t > end:
             break
-        if e.get("link") == link:
-            active = e.get("step") in ("link_cut", "toxic_added")
-    return active
+        if e.get("link") != link or e.kind not in ("link", "toxic"):
+            continue
+        was = bool(active)
+        key = "down" if e.kind == "link" else str(e.get("rule"))
+        if e.get("op") in ("down", "added"):
+            active.add(key)
+        elif e.get("op") in ("up", "removed"):
+            active.discard(key)
+        if e.t >= start and (was or active):
+            return True
+    return bool(active)
+
+
+def request_span(d: Any) -> tuple[float, float]:
+    return d.t - (d.get("latency_ms") or 0) / 1000, d.t
 
 
 class FlowParams(Params):
@@ -103,8 +115,7 @@ def verification_fail_open(facts: Facts, p: FailOpenParams) -> Result:
     degraded, bad = 0, []
     for d in facts.driver(p.flow):
         states = v.states(ticket_of(d))
-        hit = [s for s in states if s in DEGRADED]
-        if not hit and not (not states and link_fault_at(facts, d.t)):
+        if not any(s in DEGRADED for s in states) and not link_fault_during(facts, *request_span(d)):
             continue
         degraded += 1
         latency = (d.get("latency_ms") or 0) / 1000
@@ -131,9 +142,9 @@ def verification_enforced(facts: Facts, p: EnforcedParams) -> Result:
         if ticket is None or dr_info(d) is not None:
             continue
         states = v.states(ticket)
+        if link_fault_during(facts, *request_span(d)):
+            continue
         if not states:
-            if link_fault_at(facts, d.t):
-                continue
             checked += 1
             if d.get("status") in p.allowed_status:
                 bad.append({**brief(d, "flow", "n", "status"), "ticket": ticket, "why": "let through without verification"})
