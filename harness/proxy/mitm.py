@@ -57,13 +57,14 @@ class MitmRoute:
 class MitmProxy:
     def __init__(self, routes: list[MitmRoute], control_url: str, *, control_token: str | None = None,
                  run_dir: str | None = None, upstream_ca: str | None = None, hang_limit_s: float = 300.0,
-                 start_timeout_s: float = 30.0, listen_host: str = "127.0.0.1"):
+                 start_timeout_s: float = 30.0, listen_host: str = "127.0.0.1", addon: bool = True):
         if not routes:
             raise ValueError("mitmproxy needs at least one route")
         self.routes, self.control_url, self.control_token = routes, control_url.rstrip("/"), control_token
         self.run_dir = run_dir or tempfile.mkdtemp(prefix="harness-mitm-")
         self.upstream_ca, self.hang_limit_s = upstream_ca, hang_limit_s
         self.start_timeout_s, self.listen_host = start_timeout_s, listen_host
+        self.addon = addon  # False: plain mitmdump (for measuring the addon's own cost)
         self.process: ManagedProcess | None = None
 
     @property
@@ -73,21 +74,25 @@ class MitmProxy:
     def _argv(self, binary: str, ready_file: str) -> list[str]:
         confdir = os.path.join(self.run_dir, "mitm-conf")
         os.makedirs(confdir, exist_ok=True)
-        argv = [binary, "--quiet", "-s", str(ADDON),
+        argv = [binary, "--quiet",
                 "--set", f"confdir={confdir}",
                 "--set", "connection_strategy=lazy",
                 "--set", "client_replay_concurrency=-1",
-                "--set", "termlog_verbosity=warn",
-                "--set", f"harness_control={self.control_url}",
-                "--set", f"harness_routes={json.dumps({str(r.port): {'link': r.link, 'service': r.service} for r in self.routes})}",
-                "--set", f"harness_ready_file={ready_file}",
-                "--set", f"harness_hang_limit={self.hang_limit_s}"]
-        if self.control_token:
-            argv += ["--set", f"harness_token={self.control_token}"]
+                "--set", "termlog_verbosity=warn"]
         if self.upstream_ca:
             argv += ["--set", f"ssl_verify_upstream_trusted_ca={self.upstream_ca}"]
         for r in self.routes:
             argv += ["--mode", f"reverse:{r.upstream}@{self.listen_host}:{r.port}"]
+        if not self.addon:
+            return argv
+        routes = {str(r.port): {"link": r.link, "service": r.service} for r in self.routes}
+        argv += ["-s", str(ADDON),
+                 "--set", f"harness_control={self.control_url}",
+                 "--set", f"harness_routes={json.dumps(routes)}",
+                 "--set", f"harness_ready_file={ready_file}",
+                 "--set", f"harness_hang_limit={self.hang_limit_s}"]
+        if self.control_token:
+            argv += ["--set", f"harness_token={self.control_token}"]
         return argv
 
     def start(self) -> dict[str, str]:
@@ -104,7 +109,7 @@ class MitmProxy:
                                   log_path=os.path.join(self.run_dir, "mitmdump.log"), env=env).start()
 
             def ready() -> bool:
-                return os.path.exists(ready_file) and all(port_open(self.listen_host, r.port) for r in self.routes)
+                return (os.path.exists(ready_file) or not self.addon) and all(port_open(self.listen_host, r.port) for r in self.routes)
             if wait_until(ready, self.start_timeout_s, interval_s=0.05, proc=proc):
                 self.process = proc
                 return self.urls
