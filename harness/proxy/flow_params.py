@@ -1,16 +1,17 @@
 """What a mock would call a request: its ``action`` and ``params``, computed from raw HTTP parts.
 
-The mitmproxy addon runs in another process and asks the control API for a decision with these
-values, so rules written for a mock (``match.action``, ``match.params``) select the same requests at
-the proxy. Kept cheap and dependency-free (the addon imports it):
+Used by ``POST /decide`` only when the host runs no mock of the proxied service (live mode against a
+service the host does not mock); otherwise the mock's own ``parse`` decides, exactly. A cheap
+approximation of the mocks' parsers, so rules written for a mock (``match.action``,
+``match.params``) select the same requests:
 
-- ``captcha``: action = ``X-TC-Action`` header; params = the JSON body object;
-- ``solver``: action = ``in.php`` / ``res.php`` (last path segment); params = query + form fields
-  (urlencoded or multipart text fields; file parts are recorded by name only);
-- ``chat``: action = ``<servicename>/<command>`` from ``/v4/<servicename>/<command>``; params = query
-  + the JSON body's top-level fields;
-- anything else (e.g. a live upstream of another kind): action = the path without leading ``/``,
-  params = query + form or JSON object fields.
+- ``captcha``: ``/`` → action = ``X-TC-Action`` header (``(none)`` if missing), params = query (GET)
+  or the JSON body object (POST); ``/ticket`` → ``ticket``; ``/TCaptcha.js`` → ``TCaptcha.js``;
+- ``solver``: ``in.php`` / ``res.php`` / ``site.submit``; params = query + form fields (urlencoded,
+  multipart, or a JSON object; the body wins); file parts as ``{"filename", "size"}``;
+- ``chat``: ``/v4/<servicename>/<command>`` → ``<servicename>/<command>``; params = the JSON body's
+  top-level fields + query (the query wins);
+- anything else: action = the path without leading ``/``, params = query + form or JSON fields.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def _form(body: bytes, content_type: str) -> dict[str, Any]:
                 if not name:
                     continue
                 if part.get_filename():
-                    out[name] = f"<file {part.get_filename()}>"
+                    out[name] = {"filename": part.get_filename(), "size": len(part.get_payload(decode=True) or b"")}
                 else:
                     payload = part.get_payload(decode=True) or b""
                     out[name] = payload.decode("utf-8", "replace")
@@ -62,25 +63,26 @@ def action_and_params(service: str | None, method: str, path: str, query: Iterab
                       headers: Mapping[str, str], body: bytes) -> tuple[str, dict[str, Any]]:
     """``path`` without the query string; ``headers`` looked up case-insensitively by the caller's type."""
     content_type = _header(headers, "content-type")
+    ctype = content_type.split(";", 1)[0].strip().lower()
     params: dict[str, Any] = dict(query)
     clean = "/" + path.lstrip("/")
     if service == "captcha":
-        action = _header(headers, "x-tc-action") or "unknown"
-        return action, _json_object(body)
+        if clean.lower() == "/tcaptcha.js":
+            return "TCaptcha.js", params
+        if clean == "/ticket":
+            return "ticket", {**params, **(_form(body, content_type) or _json_object(body))}
+        action = _header(headers, "x-tc-action").strip() or "(none)"
+        return action, (params if method.upper() == "GET" else _json_object(body))
     if service == "solver":
-        action = clean.rstrip("/").rsplit("/", 1)[-1] or "root"
-        params.update(_form(body, content_type))
+        action = {"/in.php": "in.php", "/res.php": "res.php", "/site/submit": "site.submit"}.get(clean, "not_found")
+        params.update(_json_object(body) if ctype == "application/json" else _form(body, content_type))
         return action, params
     if service == "chat":
         parts = [p for p in clean.split("/") if p]
-        action = "/".join(parts[1:3]) if len(parts) >= 3 and parts[0] == "v4" else (clean.strip("/") or "root")
-        params.update(_json_object(body))
-        return action, params
+        action = "/".join(parts[1:3]) if len(parts) == 3 and parts[0] == "v4" else "not_found"
+        return action, {**_json_object(body), **params}
     action = clean.strip("/") or "root"
-    if content_type.split(";", 1)[0].strip().lower() == "application/json":
-        params.update(_json_object(body))
-    else:
-        params.update(_form(body, content_type))
+    params.update(_json_object(body) if ctype == "application/json" else _form(body, content_type))
     return action, params
 
 
