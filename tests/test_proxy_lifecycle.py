@@ -172,3 +172,16 @@ def test_bad_link_and_run_names_are_refused(tmp_path):
         with pytest.raises(ValueError, match="run id"):
             ht.call(stack.start)
         assert stack.server.process is None  # what it started for the failed attempt is stopped
+
+
+def test_cleanup_command_removes_a_dead_runs_proxies(capsys):
+    from harness.proxy.__main__ import main
+    with ToxiproxyServer() as s:
+        s.client.create("deadrun.integration-solver", "127.0.0.1:9")
+        s.client.create("liverun.integration-solver", "127.0.0.1:9")
+        assert main(["--toxiproxy", s.url, "cleanup", "deadrun"]) == 0
+        assert "removed 1 proxies of run deadrun" in capsys.readouterr().out
+        assert list(s.client.proxies()) == ["liverun.integration-solver"]
+        assert main(["--toxiproxy", s.url, "list"]) == 0
+        assert "liverun.integration-solver" in capsys.readouterr().out
+    assert main(["--toxiproxy", "http://127.0.0.1:1", "list"]) == 2
