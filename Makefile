@@ -39,7 +39,11 @@ test: setup
 demo: setup
 	$(PY) -m harness demo
 
+# Peers for the benchmark: wrk (Debian), WireMock and Mountebank (npm, into bench/node_modules).
 bench: setup
+	@bash scripts/system-deps.sh wrk
+	@test -d bench/node_modules/wiremock -a -d bench/node_modules/mountebank || \
+	  npm install --prefix bench --no-audit --no-fund --loglevel=error
 	$(PY) bench/run.py
 
 clean:
