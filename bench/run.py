@@ -145,7 +145,9 @@ def run_wiremock(seconds: float, warmup: float) -> dict:
     jar = os.path.join(BENCH, "node_modules", "wiremock", "build")
     jar = os.path.join(jar, next(f for f in os.listdir(jar) if f.endswith(".jar")))
     port = free_port()
-    with process(["java", "-jar", jar, "--port", str(port), "--disable-banner"], cwd=BENCH) as proc:
+    root = os.path.join(BENCH, "out", "wiremock")
+    os.makedirs(root, exist_ok=True)
+    with process(["java", "-jar", jar, "--port", str(port), "--disable-banner", "--root-dir", root], cwd=BENCH) as proc:
         wait_port(port)
         post_json(f"http://127.0.0.1:{port}/__admin/mappings", {
             "request": {"method": "POST", "url": "/"},
@@ -161,7 +163,10 @@ def run_wiremock(seconds: float, warmup: float) -> dict:
 def run_mountebank(seconds: float) -> dict:
     mb = os.path.join(BENCH, "node_modules", ".bin", "mb")
     admin, port = free_port(), free_port()
-    with process([mb, "start", "--port", str(admin), "--loglevel", "warn"], cwd=BENCH) as proc:
+    os.makedirs(os.path.join(BENCH, "out"), exist_ok=True)
+    with process([mb, "start", "--port", str(admin), "--loglevel", "warn", "--logfile",
+                  os.path.join(BENCH, "out", "mb.log"), "--pidfile", os.path.join(BENCH, "out", "mb.pid")],
+                 cwd=BENCH) as proc:
         wait_port(admin)
         post_json(f"http://127.0.0.1:{admin}/imposters", {
             "protocol": "http", "port": port,
