@@ -28,30 +28,50 @@ USERSIG_EXPIRE_S = 180 * 86400
 
 
 class Pacer:
-    """Spaces the calls of one REST command: at most ``qps`` per second, lower while backing off."""
+    """Spaces the calls of one REST command: at most ``qps`` per second. Two ways to go slower:
+    a *ceiling* (after ``Alert.RequestOverLimit``: a share of the alarm's Limit, held for a while)
+    and a *soft* rate (halved on each rate-limit error, back up by half on each success)."""
 
     def __init__(self, qps: float):
         self.base = qps
-        self.slow_qps: float | None = None
-        self.slow_until = 0.0
+        self.ceiling: float | None = None
+        self.ceiling_until = 0.0
+        self.soft = qps
         self._next = 0.0
         self._lock = threading.Lock()
 
     def current(self, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
-        if self.slow_qps is not None and now < self.slow_until:
-            return self.slow_qps
-        self.slow_qps = None
-        return self.base
+        qps = min(self.base, self.soft)
+        if self.ceiling is not None:
+            if now < self.ceiling_until:
+                qps = min(qps, self.ceiling)
+            else:
+                self.ceiling = None
+        return qps
 
-    def slow_down(self, qps: float, hold_s: float) -> None:
+    def _respace(self, now: float) -> None:
+        # the slot already handed out was at the old pace: re-space from now
+        self._next = max(self._next, now + 1.0 / self.current(now))
+
+    def cap(self, qps: float, hold_s: float) -> None:
         with self._lock:
             now = time.monotonic()
-            active = self.slow_qps if (self.slow_qps is not None and now < self.slow_until) else None
-            self.slow_qps = max(0.2, min(qps, active if active is not None else qps))
-            self.slow_until = now + hold_s
-            # the slot already handed out was at the old pace: re-space from now
-            self._next = max(self._next, now + 1.0 / self.slow_qps)
+            active = self.ceiling if (self.ceiling is not None and now < self.ceiling_until) else qps
+            self.ceiling = max(0.2, min(qps, active))
+            self.ceiling_until = now + hold_s
+            self._respace(now)
+
+    def slow_down(self, factor: float) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self.soft = max(0.5, self.current(now) * factor)
+            self._respace(now)
+
+    def succeeded(self) -> None:
+        with self._lock:
+            if self.soft < self.base:
+                self.soft = min(self.base, self.soft * 1.5)
 
     def wait(self) -> None:
         with self._lock:
@@ -63,8 +83,10 @@ class Pacer:
             time.sleep(slot - now)
 
     def public(self) -> dict[str, Any]:
-        return {"base_qps": self.base, "qps": round(self.current(), 3),
-                "slowed_for_s": round(max(0.0, self.slow_until - time.monotonic()), 3) if self.slow_qps else 0}
+        now = time.monotonic()
+        return {"base_qps": self.base, "qps": round(self.current(now), 3), "soft_qps": round(self.soft, 3),
+                "ceiling_qps": self.ceiling,
+                "ceiling_for_s": round(max(0.0, self.ceiling_until - now), 3) if self.ceiling else 0}
 
 
 class ChatRest:
@@ -168,7 +190,7 @@ class Outbox:
         except (TypeError, ValueError):
             limit_qps = self.pacer(f"{service}/{command}").current()
         target = max(0.2, limit_qps * self.s.backoff_share)
-        self.pacer(f"{service}/{command}").slow_down(target, self.s.backoff_hold_s)
+        self.pacer(f"{service}/{command}").cap(target, self.s.backoff_hold_s)
         log.warning("Alert.RequestOverLimit %s/%s (%s of %s/s): pacing at %.2f/s for %gs", service, command,
                     observed, limit, target, self.s.backoff_hold_s)
         return True
@@ -179,7 +201,7 @@ class Outbox:
             pacers = list(self.pacers.values()) if code == 60011 else [self.pacers[job.command]]
         if self.s.backoff:
             for p in pacers:
-                p.slow_down(p.current() * self.s.backoff_share, self.s.backoff_hold_s)
+                p.slow_down(self.s.backoff_share)
 
     # --- sending -------------------------------------------------------------------------------
     def _worker(self) -> None:
@@ -206,6 +228,7 @@ class Outbox:
         if answer.get("ActionStatus") == "OK" and code == 0:
             with self._lock:
                 self.counts["sent"] += 1
+            self.pacer(job.command).succeeded()
             return None
         if code in RATE_LIMITED:
             self._rate_limited(job, code)
@@ -224,7 +247,7 @@ class Outbox:
             delay = min(self.s.retry_max_s, self.s.retry_base_s * 2 ** (job.attempts - 1))
             delay *= 1 + random.random() * 0.2
         else:
-            delay = min(0.05, self.s.retry_base_s)  # the bug: straight back in
+            delay = self.s.retry_base_s  # the bug: a fixed pause, whatever Chat says
         with self._lock:
             self.counts["retried"] += 1
         timer = threading.Timer(delay, self._requeue, (job,))
