@@ -214,3 +214,17 @@ def test_bad_decide_input_is_a_400(m):
     ok = requests.post(c, json={"service": "solver", "link": SOLVER, "request": {
         "method": "GET", "path": "/in.php?key=k&method=base64", "headers": [], "body_b64": ""}}, timeout=5)
     assert ok.json() == {"action": "in.php", "decision": None}
+
+
+def test_an_upstream_that_is_down_is_a_502_and_journaled(m):
+    control = m.ht.host.urls["control"]
+    requests.post(control + "/services/echo/stop", timeout=5)
+    try:
+        r = requests.get(m.urls["integration->echo"] + "/x", timeout=5)
+    finally:
+        requests.post(control + "/services/echo/start", timeout=5)
+    assert r.status_code == 502
+    (flow,) = m.flows(1)
+    assert (flow["outcome"], flow["status"]) == ("upstream_error", 502)
+    assert "connect" in flow["error"].lower()
+    assert requests.get(m.urls["integration->echo"] + "/x", timeout=5).status_code == 200

@@ -175,7 +175,8 @@ class HarnessFaults:
         outcome = "upstream_error" if flow.server_conn and flow.server_conn.error else "client_error"
         if flow.response is None and "connect" in msg.lower():
             outcome = "upstream_error"
-        await self._journal(flow, outcome, error=msg)
+        # mitmproxy answers an upstream failure with its own 502 page; a client error gets nothing
+        await self._journal(flow, outcome, error=msg, status=502 if outcome == "upstream_error" else None)
 
 
 addons = [HarnessFaults()]
