@@ -48,6 +48,19 @@ class BenchMock(ServiceMock):
         return Reply.json({"ok": True, "n": len(call.params)})
 
 
+def cpu_s(pids: list[int]) -> float:
+    """User+system CPU seconds used so far by these processes (Linux /proc)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
+    return total
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -111,12 +124,18 @@ def main() -> int:
                 "mitmproxy addon": mitm_url,
                 "toxiproxy+mitm addon": links.add("integration->bench_mitm", mitm_url).url(),
             }
+            procs = {"direct": [], "toxiproxy": [tox.process.pid], "mitmdump (no addon)": [bare.process.pid],
+                     "mitmproxy addon": [mitm.process.pid],
+                     "toxiproxy+mitm addon": [tox.process.pid, mitm.process.pid]}
             results: dict[str, list[float]] = {k: [] for k in paths}
             errors: dict[str, int] = {k: 0 for k in paths}
+            cpu: dict[str, float] = {k: 0.0 for k in paths}
             order = list(paths)
             for rnd in range(args.rounds):
                 for name in (order if rnd % 2 == 0 else order[::-1]):
+                    c0 = cpu_s(procs[name])
                     lat, err = asyncio.run(measure(paths[name], args.rate, args.seconds, args.warmup))
+                    cpu[name] += cpu_s(procs[name]) - c0
                     results[name] += lat
                     errors[name] += err
         finally:
@@ -125,7 +144,11 @@ def main() -> int:
             links.remove_all()
     print(f"proxy latency: {args.rate:g} req/s open loop, {args.seconds:g} s measured per path "
           f"x {args.rounds} round(s), keep-alive, small JSON answer from a ServiceMock")
-    print(f"{'path':<22}{'n':>7}{'err':>5}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'+p50':>8}{'+p99':>8}")
+    load = os.getloadavg()[0]
+    print(f"(load average {load:.2f} on {os.cpu_count()} CPUs; proxy cpu = CPU ms per request used by the "
+          "proxy process(es), warm-up included)")
+    print(f"{'path':<22}{'n':>7}{'err':>5}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'+p50':>8}{'+p99':>8}"
+          f"{'proxy cpu':>11}")
     base = results["direct"]
     for name, lat in results.items():
         if not lat:
@@ -133,8 +156,9 @@ def main() -> int:
             continue
         add50 = pct(lat, 50) - pct(base, 50) if base else float("nan")
         add99 = pct(lat, 99) - pct(base, 99) if base else float("nan")
+        sent = args.rounds * int((args.warmup + args.seconds) * args.rate)
         print(f"{name:<22}{len(lat):>7}{errors[name]:>5}{pct(lat, 50):>9.2f}{pct(lat, 99):>9.2f}"
-              f"{statistics.fmean(lat):>9.2f}{add50:>8.2f}{add99:>8.2f}")
+              f"{statistics.fmean(lat):>9.2f}{add50:>8.2f}{add99:>8.2f}{cpu[name] * 1000 / sent:>11.2f}")
     return 0
 
 
