@@ -121,9 +121,10 @@ _CHILD = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
-def test_the_server_dies_with_the_process_that_started_it(sig):
+def test_the_server_dies_with_the_process_that_started_it(sig, tmp_path):
     """kill -9 (parent-death signal), Ctrl-C (atexit) and SIGTERM: no toxiproxy-server is left behind."""
-    child = subprocess.Popen([sys.executable, "-c", _CHILD.format(repo=REPO)], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, "-c", _CHILD.format(repo=REPO)], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "TMPDIR": str(tmp_path)})
     try:
         line = child.stdout.readline().split()
         assert line, "child did not start a server"

@@ -52,6 +52,7 @@ class ToxiproxyServer:
         self.process: ManagedProcess | None = None
         self.client: ToxiproxyClient | None = None
         self.version: str | None = None
+        self._temp_log: str | None = None
 
     @property
     def owned(self) -> bool:
@@ -70,7 +71,11 @@ class ToxiproxyServer:
             self.client, self.url = client, client.url
             return self
         binary = self.binary or find_server_binary()
-        log_path = self.log_path or os.path.join(tempfile.gettempdir(), f"toxiproxy-{os.getpid()}.log")
+        log_path = self.log_path
+        if log_path is None:  # a private log, deleted again by stop()
+            fd, log_path = tempfile.mkstemp(prefix="toxiproxy-", suffix=".log")
+            os.close(fd)
+            self._temp_log = log_path
         last_error = ""
         for _ in range(3):  # a free port can be taken between our probe and the server's bind
             port = free_port(self.host)
@@ -92,12 +97,19 @@ class ToxiproxyServer:
             proc.stop()
             if "in use" not in last_error:
                 break
+        self.stop()
         raise ToxiproxyError(f"toxiproxy-server ({binary}) did not start: {last_error.splitlines()[-1:]}")
 
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()
             self.process = None
+        if self._temp_log is not None:
+            try:
+                os.unlink(self._temp_log)
+            except OSError:
+                pass
+            self._temp_log = None
         self.client = None
         self.url = None
 
