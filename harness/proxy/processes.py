@@ -64,8 +64,9 @@ class ManagedProcess:
     """One child process with its output in a log file (or discarded)."""
 
     def __init__(self, argv: list[str], *, name: str, log_path: str | None = None,
-                 env: dict[str, str] | None = None, cwd: str | None = None):
+                 env: dict[str, str] | None = None, cwd: str | None = None, delete_log: bool = False):
         self.argv, self.name, self.log_path, self.env, self.cwd = argv, name, log_path, env, cwd
+        self.delete_log = delete_log  # remove log_path on stop (a private temp file)
         self.proc: subprocess.Popen | None = None
         self._log: IO[bytes] | None = None
 
@@ -120,6 +121,11 @@ class ManagedProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self.delete_log and self.log_path:
+            try:
+                os.unlink(self.log_path)
+            except OSError:
+                pass
 
     def _signal(self, sig: int) -> None:
         assert self.proc is not None

@@ -52,7 +52,6 @@ class ToxiproxyServer:
         self.process: ManagedProcess | None = None
         self.client: ToxiproxyClient | None = None
         self.version: str | None = None
-        self._temp_log: str | None = None
 
     @property
     def owned(self) -> bool:
@@ -71,17 +70,16 @@ class ToxiproxyServer:
             self.client, self.url = client, client.url
             return self
         binary = self.binary or find_server_binary()
-        log_path = self.log_path
-        if log_path is None:  # a private log, deleted again by stop()
-            fd, log_path = tempfile.mkstemp(prefix="toxiproxy-", suffix=".log")
-            os.close(fd)
-            self._temp_log = log_path
+        log_path, temp_log = self.log_path, self.log_path is None
         last_error = ""
         for _ in range(3):  # a free port can be taken between our probe and the server's bind
             port = free_port(self.host)
             env = {**os.environ, "LOG_LEVEL": os.environ.get("TOXIPROXY_LOG_LEVEL", "warn")}
+            if temp_log:  # a private log, deleted when the process is stopped
+                fd, log_path = tempfile.mkstemp(prefix="toxiproxy-", suffix=".log")
+                os.close(fd)
             proc = ManagedProcess([binary, "-host", self.host, "-port", str(port)], name="toxiproxy-server",
-                                  log_path=log_path, env=env).start()
+                                  log_path=log_path, env=env, delete_log=temp_log).start()
             client = ToxiproxyClient(f"http://{self.host}:{port}", timeout_s=2.0)
 
             def answers() -> bool:
@@ -104,12 +102,6 @@ class ToxiproxyServer:
         if self.process is not None:
             self.process.stop()
             self.process = None
-        if self._temp_log is not None:
-            try:
-                os.unlink(self._temp_log)
-            except OSError:
-                pass
-            self._temp_log = None
         self.client = None
         self.url = None
 
