@@ -22,7 +22,10 @@ def parse_duration(value: object) -> float:
     if isinstance(value, str):
         m = _DURATION.match(value)
         if m:
-            return float(m.group(1)) * _FACTOR[m.group(2)]
+            seconds = float(m.group(1)) * _FACTOR[m.group(2)]
+            if seconds == float("inf"):  # e.g. 400 digits: float() overflows
+                raise ValueError("duration too large")
+            return seconds
     raise ValueError('expected a duration like "5s"')
 
 
