@@ -125,3 +125,19 @@ def test_missing_toxiproxy_binary_is_one_line_and_exit_2(tmp_path):
     lines = [ln for ln in err.splitlines() if ln.startswith("harness serve:")]
     assert len(lines) == 1 and "make setup" in lines[0]
     assert "Traceback" not in err
+
+
+def test_tls_mocks_stay_https_through_toxiproxy_and_mitmproxy(tmp_path):
+    proc = serve(tmp_path, "--services", "solver", "--proxies", "--tls")
+    try:
+        urls = ready_line(proc)
+        assert urls["solver"].startswith("https://") and urls["solver_mitm"].startswith("https://")
+        params = {"key": KEY, "action": "getbalance"}
+        r = requests.get(urls["solver"] + "/res.php", params=params, timeout=5, verify=urls["tls_ca"])
+        assert r.text == requests.get(urls["solver_direct"] + "/res.php", params=params, timeout=5,
+                                      verify=urls["tls_ca"]).text
+        flows = [e for e in _events(tmp_path) if e.kind == "proxy.flow"]
+        assert [(f["action"], f["outcome"]) for f in flows] == [("res.php", "forwarded")]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)

@@ -57,7 +57,8 @@ class MitmRoute:
 class MitmProxy:
     def __init__(self, routes: list[MitmRoute], control_url: str, *, control_token: str | None = None,
                  run_dir: str | None = None, upstream_ca: str | None = None, hang_limit_s: float = 300.0,
-                 start_timeout_s: float = 30.0, listen_host: str = "127.0.0.1", addon: bool = True):
+                 start_timeout_s: float = 30.0, listen_host: str = "127.0.0.1", addon: bool = True,
+                 client_cert: str | None = None):
         if not routes:
             raise ValueError("mitmproxy needs at least one route")
         self.routes, self.control_url, self.control_token = routes, control_url.rstrip("/"), control_token
@@ -65,6 +66,8 @@ class MitmProxy:
         self.upstream_ca, self.hang_limit_s = upstream_ca, hang_limit_s
         self.start_timeout_s, self.listen_host = start_timeout_s, listen_host
         self.addon = addon  # False: plain mitmdump (for measuring the addon's own cost)
+        # PEM (key + chain) shown to clients that speak TLS (plain HTTP works on the same port too)
+        self.client_cert = client_cert
         self.process: ManagedProcess | None = None
 
     @property
@@ -81,6 +84,8 @@ class MitmProxy:
                 "--set", "termlog_verbosity=warn"]
         if self.upstream_ca:
             argv += ["--set", f"ssl_verify_upstream_trusted_ca={self.upstream_ca}"]
+        if self.client_cert:
+            argv += ["--set", f"certs=*={self.client_cert}"]
         for r in self.routes:
             argv += ["--mode", f"reverse:{r.upstream}@{self.listen_host}:{r.port}"]
         if not self.addon:

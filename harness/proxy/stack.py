@@ -75,6 +75,7 @@ class ProxyStack:
             routes = [MitmRoute(service_link(s), s, direct[s]) for s in self.mitm_services]
             self.mitm = MitmProxy(routes, host.url("control"), control_token=host.control_token,
                                   run_dir=host.run_dir, upstream_ca=host.ctx.tls_ca,
+                                  client_cert=host.tls.cert_path if host.tls else None,
                                   hang_limit_s=host.ctx.hang_limit_s)
             self.mitm.start()
         urls: dict[str, Any] = {}
@@ -83,11 +84,11 @@ class ProxyStack:
             mitm_url = self.mitm.urls.get(service_link(name)) if self.mitm else None
             target = mitm_url or direct[name]
             link = self.links.add(service_link(name), target)
-            scheme = "http" if mitm_url else target.split("://", 1)[0]
+            scheme = "https" if host.tls else "http"  # mitmdump shows the mock's certificate to TLS clients
             urls[name] = links[link.name] = link.url(scheme)
             urls[f"{name}_direct"] = direct[name]
             if mitm_url:
-                urls[f"{name}_mitm"] = mitm_url
+                urls[f"{name}_mitm"] = mitm_url.replace("http://", f"{scheme}://", 1)
         if self.integration:
             for source in CALLBACK_SOURCES:
                 if source in host.services:
