@@ -74,7 +74,7 @@ class ProxyStack:
         if self.mitm_services:
             routes = [MitmRoute(service_link(s), s, direct[s]) for s in self.mitm_services]
             self.mitm = MitmProxy(routes, host.url("control"), control_token=host.control_token,
-                                  run_dir=host.run_dir, upstream_ca=host.ctx.tls_ca,
+                                  run_dir=host.run_dir, upstream_ca=self._upstream_ca(),
                                   client_cert=host.tls.cert_path if host.tls else None,
                                   hang_limit_s=host.ctx.hang_limit_s)
             self.mitm.start()
@@ -108,6 +108,20 @@ class ProxyStack:
                             "toxiproxy": self.server.url, "toxiproxy_version": self.server.version,
                             "links": links, "mitm": self.mitm.urls if self.mitm else {}})
         return urls
+
+    def _upstream_ca(self) -> str | None:
+        """CA file mitmdump verifies upstreams with: the local CA for TLS mocks; plus the public roots
+        when a live upstream is mixed in (mitmproxy uses only the given file when one is set)."""
+        local = self.host.ctx.tls_ca
+        if local is None or not self.upstreams:
+            return local
+        import certifi
+        bundle = os.path.join(self.host.run_dir, "upstream-ca.pem")
+        with open(bundle, "wb") as out:
+            for path in (certifi.where(), local):
+                with open(path, "rb") as f:
+                    out.write(f.read().rstrip(b"\n") + b"\n")
+        return bundle
 
     async def stop(self) -> None:
         """Remove our toxics and proxies, stop what we started. Safe to call twice / after a failed start."""
