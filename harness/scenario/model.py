@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from harness.durations import Duration
 from harness.faults.rules import Rule
@@ -165,7 +165,9 @@ class Scenario(_Strict):
     tags: list[str] = Field(default_factory=list)
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     services: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    links: list[Annotated[Link, BeforeValidator(lambda v: {"name": v} if isinstance(v, str) else v)]] = Field(
+    links: list[Annotated[Link, BeforeValidator(lambda v: {"name": v} if isinstance(v, str) else v),
+                          WithJsonSchema({"anyOf": [{"type": "string", "pattern": LINK.pattern},
+                                                    Link.model_json_schema()]})]] = Field(
         default_factory=list, description='Toxiproxy links, "from->to" or {name, upstream}')
     target: Target | None = None
     traffic: list[Flow] = Field(default_factory=list)
