@@ -1,0 +1,112 @@
+"""``harness load SCENARIO``: the scenario's traffic through locust while its timeline injects faults;
+the invariants' verdict at the end (exit 0 only if every invariant held, 1 if one failed, 2 on a
+run error). Locust options that have no flag here go after ``--``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from harness.cli import CliError
+
+MIN_RUN_TIME_S = 10.0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", metavar="SCENARIO", help="a scenario file")
+    p.add_argument("locust_args", nargs="*", metavar="-- LOCUST_OPTION",
+                   help="more locust options, after -- (e.g. -- --stop-timeout 5 --loglevel DEBUG)")
+    p.add_argument("-u", "--users", type=int, default=10, help="peak number of locust users (default 10)")
+    p.add_argument("-r", "--spawn-rate", type=float, help="users started per second (default: all in 1 s)")
+    p.add_argument("-t", "--run-time", help="e.g. 30s, 2m (default: the scenario's timeline plus 2 s, at "
+                   f"least {MIN_RUN_TIME_S:g} s)")
+    p.add_argument("--wait", default="0.5:1.5", metavar="MIN[:MAX]",
+                   help="seconds each user waits between its requests (default 0.5:1.5; 0 = none)")
+    p.add_argument("--ui", action="store_true", help="locust's web UI instead of a headless run")
+    p.add_argument("--web-port", type=int, help="web UI port (locust's default 8089)")
+    p.add_argument("--master", action="store_true", help="locust master: runs the stage, workers send the load")
+    p.add_argument("--worker", action="store_true", help="locust worker of a master started with --master")
+    p.add_argument("--master-host", help="(worker) the master's address (default 127.0.0.1)")
+    p.add_argument("--master-port", type=int, help="(worker) the master's port (default 5557)")
+    p.add_argument("--master-bind-host", default="127.0.0.1", help="(master) interface to bind (default 127.0.0.1)")
+    p.add_argument("--master-bind-port", type=int, help="(master) port to bind (default 5557)")
+    p.add_argument("--expect-workers", type=int, help="(master, headless) workers to wait for before starting")
+    p.add_argument("--seed", type=int, help="override the scenario's seed")
+    p.add_argument("--report-dir", default="reports", help="where the run folder goes (default reports/)")
+    p.add_argument("--target", metavar="URL", help="use this running target instead of starting one")
+    p.add_argument("--variant", help="target variant (passed to the target as ${target.variant})")
+    p.add_argument("--time-scale", type=float, default=1.0, help="multiply scenario durations (e.g. 0.1)")
+    p.add_argument("--snapshot", metavar="PATH", help="GET this target path after the load (e.g. /status) and "
+                   "keep the answer in the run folder")
+    p.add_argument("-q", "--quiet", action="store_true", help="no timeline lines from the stage")
+
+
+def default_run_time(scenario: Any, time_scale: float) -> float:
+    ends = [0.0]
+    ends += [s.at + s.delay + 2.0 for s in scenario.timeline if s.at is not None]
+    ends += [f.start + f.duration for f in scenario.traffic if f.duration is not None]
+    return max(MIN_RUN_TIME_S, max(ends) * time_scale)
+
+
+def locustfile_path() -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "load", "locustfile.py")
+
+
+def build_argv(args: argparse.Namespace, scenario: Any, run_dir: str | None) -> list[str]:
+    argv = [sys.executable, "-m", "locust", "-f", os.path.normpath(locustfile_path())]
+    if args.worker:
+        argv.append("--worker")
+        if args.master_host:
+            argv += ["--master-host", args.master_host]
+        if args.master_port:
+            argv += ["--master-port", str(args.master_port)]
+        return argv + list(args.locust_args)
+    if not args.ui:
+        argv.append("--headless")
+    else:
+        argv += ["--web-host", "127.0.0.1"] + (["--web-port", str(args.web_port)] if args.web_port else [])
+    if args.master:
+        argv.append("--master")
+        for flag, value in (("--master-bind-host", args.master_bind_host), ("--master-bind-port", args.master_bind_port),
+                            ("--expect-workers", args.expect_workers)):
+            if value is not None:
+                argv += [flag, str(value)]
+    users = max(1, args.users)
+    run_time = args.run_time or f"{default_run_time(scenario, args.time_scale):g}s"
+    argv += ["--users", str(users), "--spawn-rate", f"{args.spawn_rate or users:g}", "--run-time", run_time]
+    if run_dir:
+        argv += ["--html", os.path.join(run_dir, "locust.html"), "--csv", os.path.join(run_dir, "locust")]
+    return argv + list(args.locust_args)
+
+
+def main(args: argparse.Namespace) -> int:
+    from harness.run.runner import new_run_id
+    from harness.scenario import ScenarioError, load_scenario
+
+    if args.master and args.worker:
+        raise CliError("give --master or --worker, not both")
+    if not os.path.isfile(args.scenario):
+        raise CliError(f"{args.scenario}: no such file")
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as e:
+        raise CliError(str(e)) from None
+    if not scenario.traffic:
+        raise CliError(f"{args.scenario}: no traffic flows to turn into locust users")
+    options: dict[str, Any] = {"scenario": os.path.abspath(args.scenario), "seed": args.seed,
+                               "time_scale": args.time_scale, "wait": args.wait}
+    run_dir = None
+    if not args.worker:
+        run_id = new_run_id(scenario.name)
+        run_dir = os.path.abspath(os.path.join(args.report_dir, run_id))
+        options.update(run_id=run_id, report_dir=os.path.abspath(args.report_dir), variant=args.variant,
+                       target_url=args.target, snapshot=args.snapshot, quiet=args.quiet)
+    argv = build_argv(args, scenario, run_dir)
+    env = {**os.environ, "HARNESS_LOAD_OPTIONS": json.dumps(options)}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, argv, env)  # locust owns the process from here (signals, exit code)
+    return 2  # not reached

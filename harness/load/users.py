@@ -1,0 +1,136 @@
+"""Locust user classes from a scenario's traffic flows.
+
+One ``FastHttpUser`` class per flow. Each task sends the flow's request once, built from its
+template with fresh ``vars`` and the run context, exactly as the traffic driver would, and hands a
+``driver`` event (what was sent, the vars it carried, what came back, latency) to the session's
+journal batcher. Weights follow the flows' sizes: ``count``, else ``rate`` × ``duration``, else
+``rate``, else 1. ``start`` / ``duration`` still hold (a user waits for its flow's start and idles
+after its end, on the clock of locust's test start); ``concurrency`` and ``rate`` as limits do not —
+``--users`` and ``--wait`` set the load.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import gevent
+from locust import FastHttpUser, task
+
+from harness.run.templates import render
+from harness.run.traffic import _body_of
+from harness.scenario.model import Flow
+
+if TYPE_CHECKING:
+    from harness.load.session import LoadSession
+
+IDLE_S = 0.5  # how long an idle user (flow not started yet / over) sleeps per task
+
+
+def weight_of(flow: Flow) -> int:
+    if flow.count is not None:
+        w: float = flow.count
+    elif flow.rate and flow.duration:
+        w = flow.rate * flow.duration
+    elif flow.rate:
+        w = flow.rate
+    else:
+        w = 1
+    return max(1, round(w))
+
+
+def class_name(flow: Flow, taken: set[str]) -> str:
+    base = "Flow_" + re.sub(r"\W", "_", flow.name)
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base}_{i}", i + 1
+    taken.add(name)
+    return name
+
+
+def build_request(flow: Flow, ctx: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """URL and FastHttpSession keyword arguments for one request of ``flow``."""
+    req = flow.request
+    url = render(req.url, ctx) if req.url else ctx["target"]["url"] + render(req.path, ctx)
+    query = {k: str(v) for k, v in render(req.query, ctx).items()}
+    if query:
+        url += ("&" if "?" in url else "?") + urlencode(query)
+    headers = {k: str(v) for k, v in (render(req.headers, ctx) or {}).items()}
+    kwargs: dict[str, Any] = {"headers": headers}
+    if req.json_body is not None:
+        kwargs["json"] = render(req.json_body, ctx)
+    elif req.form is not None:
+        kwargs["data"] = urlencode({k: str(v) for k, v in render(req.form, ctx).items()})
+        if not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+    return url, kwargs
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, (gevent.Timeout, socket.timeout, TimeoutError)):
+        return "timeout"
+    return f"{type(error).__name__}: {error}"[:300] if error is not None else "no answer"
+
+
+class FlowUser(FastHttpUser):
+    abstract = True
+    flow: Flow
+    flow_index: int
+    harness: "LoadSession"
+
+    def on_start(self) -> None:
+        self.harness.wait_ready()
+
+    @task
+    def send(self) -> None:
+        flow, h = self.flow, self.harness
+        elapsed = h.elapsed()
+        scale = h.time_scale
+        if elapsed < flow.start * scale:
+            gevent.sleep(min(IDLE_S, flow.start * scale - elapsed))
+            return
+        if flow.duration is not None and elapsed >= (flow.start + flow.duration) * scale:
+            gevent.sleep(IDLE_S)
+            return
+        n = h.next_n(self.flow_index)
+        values = h.var_maker(self.flow_index).values(flow.vars)
+        ctx = {**h.ctx, **values, "n": n, "flow": flow.name}
+        url, kwargs = build_request(flow, ctx)
+        event: dict[str, Any] = {"kind": "driver", "flow": flow.name, "n": n, "method": flow.request.method,
+                                 "url": url, "vars": values,
+                                 "var_kinds": {k: next(iter(s)) for k, s in flow.vars.items()},
+                                 "intent": flow.intent, "labels": flow.labels or None, "driver": "locust"}
+        if h.mode == "worker":
+            event["worker"] = h.worker_index
+        start = time.perf_counter()
+        resp = self.client.request(flow.request.method, url, name=flow.name, **kwargs)
+        event["latency_ms"] = round((time.perf_counter() - start) * 1000, 3)
+        if resp.status_code:
+            try:
+                body = resp.content or b""
+            except Exception:  # the body broke off: what the client saw is still the status
+                body = b""
+            event.update(status=resp.status_code,
+                         response=_body_of(body, (resp.headers or {}).get("Content-Type", "") or ""))
+        else:
+            event.update(status=None, error=_error_text(getattr(resp, "error", None)))
+        h.journal.add(event)
+
+
+def build_user_classes(flows: list[Flow], session: "LoadSession", wait_time: Any) -> dict[str, type[FlowUser]]:
+    classes: dict[str, type[FlowUser]] = {}
+    taken: set[str] = set()
+    for index, flow in enumerate(flows):
+        if flow.count == 0:
+            continue
+        name = class_name(flow, taken)
+        classes[name] = type(name, (FlowUser,), {
+            "abstract": False, "flow": flow, "flow_index": index, "harness": session,
+            "weight": weight_of(flow), "wait_time": wait_time, "host": "http://127.0.0.1",
+            "network_timeout": flow.timeout, "connection_timeout": flow.timeout,
+            "__module__": __name__,
+        })
+    return classes
