@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("harness.commands.listing", "list the scenario catalogue with tags"),
     "schema": ("harness.commands.schema", "print the JSON Schema of scenario files"),
     "demo": ("harness.commands.demo", "run the catalogue against the reference integrations and their bugs"),
+    "load": ("harness.commands.load", "scenario traffic through locust, faults on schedule; verdict at the end"),
 }
 
 
