@@ -21,7 +21,11 @@ Positions = dict[Path, tuple[str, int]]
 
 
 class ScenarioError(ValueError):
-    """One line: ``file[:line]: field: what is wrong``."""
+    """One line: ``file[:line]: field: what is wrong``. Characters that are not printable (line
+    breaks, escapes, bidi controls) in names or values quoted from the file are shown escaped."""
+
+    def __init__(self, message: str):
+        super().__init__("".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in message))
 
 
 def load_yaml(path: str) -> tuple[Any, Positions]:
