@@ -97,7 +97,7 @@ def add_rules(ht, *rules):
 
 
 def test_submit_poll_plain_and_json_get_and_post(solver):
-    put_config(solver, solve_distribution="fixed", solve_min_s=0.3, solve_max_s=0.3)
+    put_config(solver, solve_distribution="fixed", solve_min_s=0.8, solve_max_s=0.8)
     j = submit(solver)                                   # GET, json=1
     assert j["status"] == 1 and isinstance(j["request"], int)  # userrecaptcha: integer id
     plain = submit(solver, json=False, verb="POST")      # POST form, plain
@@ -151,18 +151,18 @@ def test_key_errors_and_ip_ban(solver):
         assert r.json() == {"status": 0, "request": "ERROR_WRONG_USER_KEY"}
         r = requests.get(url(solver, path), params={"key": "f" * 32, "action": "get", "id": "1"}, timeout=5)
         assert r.text == "ERROR_KEY_DOES_NOT_EXIST"
-    put_config(solver, ban_after_bad_keys=2, ban_s=0.3, error_text=True)
+    put_config(solver, ban_after_bad_keys=2, ban_s=1.0, error_text=True)
     assert submit(solver, key="x" * 31)["request"] == "ERROR_WRONG_USER_KEY"
     assert submit(solver, key="x" * 32)["request"] == "ERROR_KEY_DOES_NOT_EXIST"
     banned = submit(solver)  # even with the right key now
     assert banned["request"] == "IP_BANNED" and banned["error_text"]
-    time.sleep(0.35)
+    time.sleep(1.05)
     assert submit(solver)["status"] == 1
 
 
 def test_thread_cap_replies_and_queueing(solver):
-    # SECOND_KEY has threads=1; solving takes 0.3 s
-    put_config(solver, solve_distribution="fixed", solve_min_s=0.3, solve_max_s=0.3)
+    # SECOND_KEY has threads=1; solving takes 1 s
+    put_config(solver, solve_distribution="fixed", solve_min_s=1.0, solve_max_s=1.0)
     first = submit(solver, key=SECOND_KEY)["request"]
     threads = requests.post(url(solver, "/res.php"), data={"key": SECOND_KEY, "action": "threadsinfo", "json": 1},
                             timeout=5).json()
@@ -176,7 +176,7 @@ def test_thread_cap_replies_and_queueing(solver):
     wait_solved(solver, first, key=SECOND_KEY)
     wait_solved(solver, second, key=SECOND_KEY)
     sols = {e["task"]: e for e in events(solver, "solution")}
-    assert sols[second].t - sols[first].t >= 0.25  # started only when the first freed its thread
+    assert sols[second].t - sols[first].t >= 0.9  # started only when the first freed its thread
 
 
 def test_zero_balance_and_getbalance(solver):
@@ -370,3 +370,32 @@ def test_control_routes_reset_and_openapi(solver):
     assert requests.post(control(solver, "/reset"), timeout=5).status_code == 200
     assert res(solver, action="get", id=tid)["request"] == "ERROR_WRONG_CAPTCHA_ID"
     assert submit(solver)["request"] != tid  # ids are not reused after a reset
+
+
+def test_fuzzed_fields_never_500_and_keep_the_protocol_shape(tmp_path):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    names = ["key", "method", "action", "id", "ids", "json", "body", "googlekey", "sitekey", "pageurl",
+             "pingback", "proxy", "proxytype", "addr", "enterprise", "grid_size", "token", "task"]
+    values = st.one_of(st.text(max_size=40), st.sampled_from(
+        [KEY, "userrecaptcha", "base64", "post", "get", "ids", "1", "0", "-1", "1,2,,x", "http://[::1", "%00"]))
+
+    with HostThread(services={"solver": dict(FAST)}, run_dir=str(tmp_path), seed=9) as ht:
+        @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(st.dictionaries(st.sampled_from(names), values, max_size=8),
+               st.sampled_from(["/in.php", "/res.php", "/site/submit"]), st.booleans())
+        def check(fields, path, post):
+            u = url(ht, path)
+            r = (requests.post(u, data=fields, timeout=5) if post or path == "/site/submit"
+                 else requests.get(u, params=fields, timeout=5))
+            assert r.status_code < 500, (path, fields, r.status_code, r.text[:200])
+            if path == "/site/submit":
+                assert isinstance(r.json()["ok"], bool)
+            elif r.headers["Content-Type"].startswith("application/json"):
+                assert r.json()["status"] in (0, 1)
+            else:
+                assert r.text.startswith(("OK|", "ERROR_", "CAPCHA_NOT_READY", "IP_BANNED")) or \
+                    fields.get("action") in ("getbalance", "get", "reportgood", "reportbad", "get_pingback",
+                                             "add_pingback", "del_pingback"), (fields, r.text[:200])
+        check()

@@ -136,7 +136,7 @@ def test_captchaai_no_slot_rule_needs_a_caller_backoff(http_solver, fast_captcha
 def test_captchaai_backs_off_on_a_real_thread_cap(http_solver, fast_captchaai):
     """SECOND_KEY has one thread: while it is busy in.php says ERROR_ZERO_BALANCE (CaptchaAI docs),
     the SDK checks threadsinfo (1/1 busy), sleeps, and retries until the slot frees."""
-    put_config(http_solver, **fixed(0.5))
+    put_config(http_solver, **fixed(1.0))
     busy = requests.get(http_solver.host.urls["solver"] + "/in.php", timeout=5, params={
         "key": SECOND_KEY, "method": "userrecaptcha", "googlekey": SITEKEY, "pageurl": PAGE, "json": 1}).json()
     assert busy["status"] == 1
@@ -185,7 +185,7 @@ def two(ht, **kw):
 def test_2captcha_needs_the_ca_and_then_solves(tls_solver, monkeypatch):
     url = tls_solver.host.urls["solver"]
     assert url.startswith("https://") and requests.get(url + "/res.php", timeout=5).status_code == 200
-    put_config(tls_solver, **fixed(0.3))  # first poll comes back CAPCHA_NOT_READY
+    put_config(tls_solver, **fixed(0.8))  # first poll comes back CAPCHA_NOT_READY
     result = two(tls_solver).recaptcha(sitekey=SITEKEY, url=PAGE)
     assert result["code"] == tokens(tls_solver)[result["captchaId"]]
     polls = [e["body"] for e in events(tls_solver, "response") if e.action == "res.php"]

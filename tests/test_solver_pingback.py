@@ -9,6 +9,15 @@ from harness.host import HostThread
 from harness.journal import read_events
 from mocks.solver import DEFAULT_KEY as KEY
 from mocks.solver.receiver import ReceiverThread
+from mocks.solver.tasks import id_base
+
+SEED = 5
+
+
+def task_id(n):
+    """The id of the n-th task of a run with SEED (ids are deterministic), so rules can be added
+    before the task exists."""
+    return str(id_base(SEED) + n)
 
 RECAPTCHA = {"method": "userrecaptcha", "googlekey": "6Le-site", "pageurl": "https://example.test/login"}
 
@@ -17,7 +26,7 @@ RECAPTCHA = {"method": "userrecaptcha", "googlekey": "6Le-site", "pageurl": "htt
 def solver(tmp_path):
     cfg = {"solve_distribution": "fixed", "solve_min_s": 0.01, "solve_max_s": 0.01, "pingback_timeout_s": 2,
            "keys": {KEY: {"threads": 50}}}
-    with HostThread(services={"solver": cfg}, run_dir=str(tmp_path), seed=5) as ht:
+    with HostThread(services={"solver": cfg}, run_dir=str(tmp_path), seed=SEED) as ht:
         yield ht
 
 
@@ -91,9 +100,9 @@ def test_unsolvable_pingback_carries_the_error_code(solver, receiver):
 
 
 def test_drop_duplicate_and_spread(solver, receiver):
-    put_config(solver, solve_min_s=0.4, solve_max_s=0.4)
-    a, b, c = (submit(solver, receiver.url) for _ in range(3))
+    a, b, c = task_id(1), task_id(2), task_id(3)
     add_rules(solver, pb(a, "drop"), pb(b, "duplicate", count=2), pb(c, "duplicate", count=1, spread_ms=300))
+    assert [submit(solver, receiver.url) for _ in range(3)] == [a, b, c]
     seen = receiver.wait_for(5)
     time.sleep(0.2)
     ids = receiver.ids()
@@ -108,23 +117,22 @@ def test_drop_duplicate_and_spread(solver, receiver):
 
 def test_delay_and_reorder(solver, receiver):
     put_config(solver, solve_distribution="fixed", solve_min_s=0.3, solve_max_s=0.3)
+    add_rules(solver, pb(task_id(1), "reorder", delay_ms=3000), pb(task_id(3), "delay", delay_ms=400))
     first = submit(solver, receiver.url)
-    add_rules(solver, pb(first, "reorder", delay_ms=3000))
     time.sleep(0.1)
     second = submit(solver, receiver.url)            # solved 0.1 s after the first
     assert receiver.wait_for(2) and receiver.ids()[:2] == [second, first]
-    third = submit(solver, receiver.url)
-    add_rules(solver, pb(third, "delay", delay_ms=400))
     t0 = time.monotonic()
+    third = submit(solver, receiver.url)
     receiver.wait_for(3)
-    assert receiver.ids()[2] == third and time.monotonic() - t0 >= 0.3 + 0.35
+    assert receiver.ids()[2] == third == task_id(3) and time.monotonic() - t0 >= 0.3 + 0.35
 
 
 def test_refused_wrong_url_and_timeout(solver, receiver):
     with ReceiverThread() as other, ReceiverThread(delay_s=1.5) as slow:
-        put_config(solver, solve_min_s=0.3, solve_max_s=0.3, pingback_timeout_s=0.5)
+        put_config(solver, pingback_timeout_s=0.5)
+        add_rules(solver, pb(task_id(1), "refused"), pb(task_id(2), "wrong_url", url=other.url))
         down, moved, hung = submit(solver, receiver.url), submit(solver, receiver.url), submit(solver, slow.url)
-        add_rules(solver, pb(down, "refused"), pb(moved, "wrong_url", url=other.url))
         evs = callbacks(solver, 3)
         by_id = {e["params"]["id"]: e for e in evs}
         assert by_id[down]["outcome"] == "refused" and by_id[down]["url"] != receiver.url
@@ -135,9 +143,8 @@ def test_refused_wrong_url_and_timeout(solver, receiver):
 
 
 def test_wrong_id_is_a_forged_unknown_id(solver, receiver):
-    put_config(solver, solve_min_s=0.3, solve_max_s=0.3)
+    add_rules(solver, pb(task_id(1), "wrong_id"))
     tid = submit(solver, receiver.url)
-    add_rules(solver, pb(tid, "wrong_id"))
     (got,) = receiver.wait_for(1)
     assert got.query["id"] != tid and got.query["code"] == solutions(solver)[tid]["token"]
     poll = requests.get(solver.host.urls["solver"] + "/res.php",
