@@ -195,6 +195,9 @@ def test_poll_errors_ttl_and_bulk(solver):
     assert res(solver, key=SECOND_KEY, action="get", id=a)["request"] == "ERROR_WRONG_CAPTCHA_ID"  # not its task
     bulk = res(solver, json=False, action="get", ids=f"{a},{b},5")
     assert bulk.split("|")[2] == "ERROR_WRONG_CAPTCHA_ID" and len(bulk.split("|")) == 3
+    long_ids = ",".join([str(a)] * 300)
+    assert len(res(solver, json=False, action="get", ids=long_ids).split("|")) == 300
+    assert [e for e in events(solver, "request") if e.action == "res.php"][-1]["params"]["ids"] == long_ids
     ta, tb = wait_solved(solver, a)["request"], wait_solved(solver, b)["request"]
     assert res(solver, action="get", ids=f"{b},{a}") == {"status": 1, "request": f"{tb}|{ta}"}
     put_config(solver, task_ttl_s=0.2)
@@ -268,6 +271,8 @@ def test_images_base64_and_multipart(solver):
     tid = submit(solver, verb="POST", method="base64", body=body)["request"]
     answer = wait_solved(solver, tid)["request"]
     assert answer.isalnum() and len(answer) >= 6
+    sub = [e for e in events(solver, "request") if e.action == "in.php"][-1]
+    assert sub["params"]["body"] == {"chars": len(body)}  # the image is summarised in the journal
     assert submit(solver, verb="POST", method="base64", body=base64.b64encode(b"GIF89a").decode())["request"] \
         == "ERROR_ZERO_CAPTCHA_FILESIZE"
     assert submit(solver, verb="POST", method="base64", body=base64.b64encode(b"x" * 500).decode())["request"] \

@@ -15,7 +15,8 @@ from mocks.base import Reply
 
 NOT_READY = "CAPCHA_NOT_READY"  # sic: the real API spells it without the T
 PLAIN = "text/plain; charset=utf-8"
-JOURNAL_VALUE_LIMIT = 256
+JOURNAL_VALUE_LIMIT = 256      # image payloads (body, image_base64_N …) longer than this are summarised
+JOURNAL_TEXT_LIMIT = 4096      # any other field (ids, token, pageurl …) only beyond this
 
 #: Short descriptions sent as ``error_text`` when asked for (config ``error_text`` or a rule message).
 ERROR_TEXTS = {
@@ -61,10 +62,15 @@ class Fields:
         """All fields for the journal and for rule matching; uploads and long values summarised."""
         out: dict[str, Any] = {}
         for k, v in self.values.items():
-            out[k] = v if len(v) <= JOURNAL_VALUE_LIMIT else {"chars": len(v)}
+            limit = JOURNAL_VALUE_LIMIT if _is_image_field(k) else JOURNAL_TEXT_LIMIT
+            out[k] = v if len(v) <= limit else {"chars": len(v)}
         for k, f in self.files.items():
             out[k] = {"filename": f.filename, "size": len(f.data)}
         return out
+
+
+def _is_image_field(name: str) -> bool:
+    return name in ("body", "imginstructions") or name.startswith("image")
 
 
 class MalformedBody(Exception):
