@@ -147,3 +147,17 @@ def test_reorder_holds_a_callback_until_the_next(echo_host, receiver):
     notify(echo_host, receiver.url, "b")
     t.join(10)
     assert receiver.seen == ["/cb?id=b", "/cb?id=a"]
+
+
+@pytest.mark.parametrize("service,path", [("solver", "/in.php"), ("captcha", "/"), ("chat", "/v4/openim/sendmsg")])
+def test_unreadable_body_is_answered_and_the_server_keeps_serving(tmp_path, service, path):
+    from harness.host import HostThread
+    with HostThread(services={service: {}}, run_dir=str(tmp_path)) as ht:
+        host, port = ht.host.urls[service].removeprefix("http://").split(":")
+        body = b"this is not gzip"
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                      b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (path.encode(), len(body), body))
+            status = s.recv(200).split(b"\r\n")[0]
+        assert status.startswith(b"HTTP/1.1 ") and not status.startswith(b"HTTP/1.1 5"), status
+        assert requests.get(ht.host.urls[service] + path, timeout=5).status_code < 500

@@ -12,6 +12,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import aiohttp
 import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -68,6 +69,10 @@ class ServiceMock:
         """Translate ``effect.error`` / ``effect.captcha_code`` into this protocol's answer."""
         return None
 
+    def malformed_reply(self, error: Exception) -> Reply:
+        """The answer to a request whose body cannot be read at all; services give their real shape."""
+        return Reply.text("Bad Request", status=400)
+
     def forge_callback(self, out: Outbound, kind: str, effect: Effect) -> Outbound:
         """Rewrite an outbound callback for a forgery fault (``wrong_id``, ``bad_sign`` …)."""
         raise ValueError(f"{self.name} cannot forge a callback as {kind!r}")
@@ -112,12 +117,24 @@ class ServiceMock:
         return app
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        response = await self._dispatch(request)
+        if request.content.exception() is not None:
+            # the body was unreadable: close after answering instead of letting aiohttp drain it
+            response.force_close()
+            request.content.feed_eof()
+        return response
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         rid = f"{self.name[:2]}{next(self._rids)}"
         try:
             call = await self.parse(request)
         except BadRequest as bad:
             self._journal_request(rid, bad.action, request, {})
             return self._send(rid, bad.action, bad.reply, None)
+        except (web.RequestPayloadError, aiohttp.ClientPayloadError, ValueError, UnicodeError) as e:
+            # a body aiohttp cannot read (bad Content-Encoding, truncated chunks …): never a 500
+            self._journal_request(rid, "malformed", request, {"error": f"{type(e).__name__}: {e}"[:200]})
+            return self._send(rid, "malformed", self.malformed_reply(e), None)
         call.rid = rid
         self._journal_request(rid, call.action, request, call.params)
         decision = self.ctx.engine.decide(self.name, call.action, call.params, ref=rid,

@@ -65,6 +65,10 @@ class CaptchaMock(ServiceMock):
         self._ids = random.Random(f"captcha-requestid|{self.ctx.seed}")
         self._window = (0.0, 0)
 
+    def malformed_reply(self, error: Exception) -> Reply:
+        """An unreadable body (bad Content-Encoding, cut-off chunks): the API's InvalidParameter shape."""
+        return answers.error_reply("InvalidParameter", "The request body could not be read.", self._request_id())
+
     def _request_id(self) -> str:
         return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
 
