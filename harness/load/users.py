@@ -11,16 +11,13 @@ after its end, on the clock of locust's test start); ``concurrency`` and ``rate`
 
 from __future__ import annotations
 
-import re
-import socket
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 import gevent
 from locust import FastHttpUser, task
 
-from harness.run.templates import render
+from harness.load.flows import build_request, class_name, error_text, weight_of
 from harness.run.traffic import _body_of
 from harness.scenario.model import Flow
 
@@ -28,51 +25,6 @@ if TYPE_CHECKING:
     from harness.load.session import LoadSession
 
 IDLE_S = 0.5  # how long an idle user (flow not started yet / over) sleeps per task
-
-
-def weight_of(flow: Flow) -> int:
-    if flow.count is not None:
-        w: float = flow.count
-    elif flow.rate and flow.duration:
-        w = flow.rate * flow.duration
-    elif flow.rate:
-        w = flow.rate
-    else:
-        w = 1
-    return max(1, round(w))
-
-
-def class_name(flow: Flow, taken: set[str]) -> str:
-    base = "Flow_" + re.sub(r"\W", "_", flow.name)
-    name, i = base, 2
-    while name in taken:
-        name, i = f"{base}_{i}", i + 1
-    taken.add(name)
-    return name
-
-
-def build_request(flow: Flow, ctx: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """URL and FastHttpSession keyword arguments for one request of ``flow``."""
-    req = flow.request
-    url = render(req.url, ctx) if req.url else ctx["target"]["url"] + render(req.path, ctx)
-    query = {k: str(v) for k, v in render(req.query, ctx).items()}
-    if query:
-        url += ("&" if "?" in url else "?") + urlencode(query)
-    headers = {k: str(v) for k, v in (render(req.headers, ctx) or {}).items()}
-    kwargs: dict[str, Any] = {"headers": headers}
-    if req.json_body is not None:
-        kwargs["json"] = render(req.json_body, ctx)
-    elif req.form is not None:
-        kwargs["data"] = urlencode({k: str(v) for k, v in render(req.form, ctx).items()})
-        if not any(k.lower() == "content-type" for k in headers):
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-    return url, kwargs
-
-
-def _error_text(error: Any) -> str:
-    if isinstance(error, (gevent.Timeout, socket.timeout, TimeoutError)):
-        return "timeout"
-    return f"{type(error).__name__}: {error}"[:300] if error is not None else "no answer"
 
 
 class FlowUser(FastHttpUser):
@@ -116,7 +68,7 @@ class FlowUser(FastHttpUser):
             event.update(status=resp.status_code,
                          response=_body_of(body, (resp.headers or {}).get("Content-Type", "") or ""))
         else:
-            event.update(status=None, error=_error_text(getattr(resp, "error", None)))
+            event.update(status=None, error=error_text(getattr(resp, "error", None)))
         h.journal.add(event)
 
 
