@@ -141,7 +141,7 @@ class SolverMock(ServiceMock):
         task = self.book.create(key, method, sitekey, url, enterprise=fields.get("enterprise").strip() == "1",
                                 cells=method.name == "base64" and bool(fields.get("grid_size")), queue=busy)
         if fields.get("pingback").strip() and url is None:
-            task.reports.append("pingback ignored: address not registered")
+            task.notes.append("pingback ignored: address not registered")
         return wire.ok(as_json, task.id if method.name in cfg.int_request_methods and as_json else str(task.id))
 
     def _res(self, fields: wire.Fields, as_json: bool) -> Reply:

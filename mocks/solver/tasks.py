@@ -50,6 +50,7 @@ class Task:
     user_agent: str | None = None
     used: int = 0
     reports: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     handle: asyncio.TimerHandle | None = None
 
     @property
@@ -59,7 +60,7 @@ class Task:
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "n": self.n, "key": self.key, "method": self.method.name, "state": self.state,
                 "sitekey": self.sitekey, "pingback": self.pingback, "solve_s": round(self.solve_s, 4),
-                "answer": self.answer, "used": self.used, "reports": self.reports}
+                "answer": self.answer, "used": self.used, "reports": self.reports, "notes": self.notes}
 
 
 Finished = Callable[[Task], None]
