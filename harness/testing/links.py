@@ -1,0 +1,229 @@
+"""Toxiproxy links (optionally through mitmproxy) for the pytest fixtures.
+
+One ``WorkerLinks`` per pytest worker: one Toxiproxy server (or the shared one at ``TOXIPROXY_URL``),
+proxies named ``<run id>.<from>-<to>`` with a run id unique per worker and process (so workers sharing
+a server never collide), a ``ToxicDriver`` on the host's event loop so link rules
+(``match.link`` + ``effect.toxic`` / ``link_down``) work exactly as in scenarios, and — only when a test
+asks for ``mitm=True`` — one mitmdump with a route per mock, for HTTP-level faults (``drop_response``,
+``duplicate_request``) decided by the same rule engine. Links live as long as the worker; between
+tests they lose every toxic and come back up (part of the per-test reset).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import TYPE_CHECKING, Any, Iterator
+
+from harness.proxy.links import Link, Links, cleanup_run, host_port
+from harness.proxy.toxics import TOXIC_ATTRIBUTES, ToxicDriver
+from harness.proxy.toxiproxy_client import ToxiproxyError
+from harness.testing.worker import unique_name
+
+if TYPE_CHECKING:
+    from harness.proxy.mitm import MitmProxy
+    from harness.proxy.toxiproxy_server import ToxiproxyServer
+    from harness.testing.host import WorkerHost
+
+RULE_TOXIC_PREFIX = "rule."  # names the ToxicDriver gives the toxics of rules
+
+
+class LinkHandle:
+    """One link: ``url`` to give the client, direct toxics, up/down. Rules with ``match.link`` work too."""
+
+    def __init__(self, owner: "WorkerLinks", link: Link, via_mitm: bool):
+        self._owner = owner
+        self.link = link
+        self.via_mitm = via_mitm
+        self._toxics: dict[str, str] = {}   # our toxic name → type
+        self._down = False
+        self._n = 0
+
+    def __repr__(self) -> str:
+        return f"<LinkHandle {self.name} {self.listen} -> {self.upstream}{' (mitm)' if self.via_mitm else ''}>"
+
+    name = property(lambda self: self.link.name)
+    proxy = property(lambda self: self.link.proxy, doc="the Toxiproxy proxy name (unique per worker)")
+    listen = property(lambda self: self.link.listen, doc="127.0.0.1:PORT the client connects to")
+    upstream = property(lambda self: self.link.upstream)
+    port = property(lambda self: self.link.port)
+    host_port = listen
+
+    @property
+    def url(self) -> str:
+        return self.link.url("http")
+
+    def url_with(self, scheme: str) -> str:
+        return self.link.url(scheme)
+
+    @property
+    def _client(self) -> Any:
+        return self._owner.client
+
+    def _record(self, event: dict[str, Any]) -> None:
+        self._owner.wh.host.journal.write({"link": self.name, "rule": None, **event})
+
+    # --- toxics ----------------------------------------------------------------------------
+    def add_toxic(self, type: str, *, stream: str = "downstream", toxicity: float = 1.0,
+                  name: str | None = None, **attributes: Any) -> str:
+        """Add a Toxiproxy toxic now (``latency`` ms, ``bandwidth`` KB/s, ``timeout``, ``reset_peer``,
+        ``slow_close``, ``slicer``, ``limit_data``); returns its name. Removed at the end of the test."""
+        allowed = TOXIC_ATTRIBUTES.get(type)
+        if allowed is not None and set(attributes) - allowed:
+            raise ValueError(f"{type} has no attribute(s) {', '.join(sorted(set(attributes) - allowed))} "
+                             f"(has: {', '.join(sorted(allowed))})")
+        self._n += 1
+        tname = name or f"t{self._n}.{type}"
+        if tname.startswith(RULE_TOXIC_PREFIX):
+            raise ValueError(f"toxic names starting with {RULE_TOXIC_PREFIX!r} belong to rules")
+        self._client.add_toxic(self.proxy, tname, type, stream=stream, toxicity=toxicity, attributes=attributes)
+        self._toxics[tname] = type
+        self._record({"kind": "toxic", "op": "added", "toxic": type, "name": tname, "stream": stream,
+                      "toxicity": toxicity, "attributes": attributes})
+        return tname
+
+    def remove_toxic(self, name: str) -> None:
+        try:
+            self._client.remove_toxic(self.proxy, name)
+        except ToxiproxyError as e:
+            if e.status != 404:
+                raise
+        kind = self._toxics.pop(name, None)
+        self._record({"kind": "toxic", "op": "removed", "toxic": kind, "name": name})
+
+    def toxics(self) -> dict[str, dict[str, Any]]:
+        """Every toxic on the proxy now (ours and those of active link rules)."""
+        return self._client.toxics(self.proxy)
+
+    @contextlib.contextmanager
+    def toxic(self, type: str, **kw: Any) -> Iterator[str]:
+        """``with link.toxic("latency", latency=3000):`` — the toxic only inside the block."""
+        tname = self.add_toxic(type, **kw)
+        try:
+            yield tname
+        finally:
+            self.remove_toxic(tname)
+
+    # --- up / down -------------------------------------------------------------------------
+    def down(self) -> None:
+        """Disable the proxy: its port refuses connections, open ones are closed."""
+        self._client.set_enabled(self.proxy, False)
+        self._down = True
+        self._record({"kind": "link", "op": "down"})
+
+    def up(self) -> None:
+        self._client.set_enabled(self.proxy, True)
+        self._down = False
+        self._record({"kind": "link", "op": "up"})
+
+    @contextlib.contextmanager
+    def cut(self) -> Iterator[None]:
+        """``with link.cut():`` — down inside the block, up after."""
+        self.down()
+        try:
+            yield
+        finally:
+            self.up()
+
+    def _reset(self) -> None:
+        for tname in list(self._toxics):
+            self.remove_toxic(tname)
+        if self._down:
+            self.up()
+
+
+class WorkerLinks:
+    def __init__(self, wh: "WorkerHost", server: "ToxiproxyServer", run_id: str | None = None):
+        self.wh = wh
+        self.server = server.start()
+        assert server.client is not None
+        self.client = server.client
+        self.links = Links(self.client, run_id or unique_name("pytest"))
+        self.handles: dict[str, LinkHandle] = {}
+        self.mitm: "MitmProxy | None" = None
+        self.driver = ToxicDriver(wh.host.engine, self.links, wh.host.journal.write)
+
+        async def _start() -> None:
+            self.driver.start()
+        wh.call(_start)
+        wh.reset_hooks.append(self.reset)
+        wh.links = self  # type: ignore[attr-defined]  # rules added through the fixtures sync links
+
+    @property
+    def run_id(self) -> str:
+        return self.links.run_id
+
+    def get(self, name: str, upstream: str | None = None, *, mitm: bool = False) -> LinkHandle:
+        """The link ``name`` (``integration->captcha`` …), created on first use. ``upstream`` (host:port or
+        URL) defaults to the mock the name points at; ``mitm=True`` puts mitmproxy behind Toxiproxy."""
+        src, sep, dst = name.partition("->")
+        if not sep:
+            raise ValueError(f"link {name!r}: expected <from>-><to>, e.g. integration->captcha")
+        if mitm:
+            if src != "integration" or dst not in self.wh.services:
+                raise ValueError(f"link {name!r}: mitm=True needs integration-><mock> "
+                                 f"({', '.join(self.wh.services)})")
+            if upstream is not None:
+                raise ValueError(f"link {name!r}: with mitm=True the upstream is the {dst} mock")
+            target = self._mitm().urls[name]
+        elif upstream is not None:
+            target = upstream
+        elif dst in self.wh.services:
+            target = self.wh.urls[dst]
+        else:
+            raise ValueError(f"link {name!r}: give upstream= (host:port or URL) — {dst!r} is not a mock "
+                             f"(have: {', '.join(self.wh.services)})")
+        existing = self.handles.get(name)
+        if existing is not None:
+            if existing.upstream == host_port(target) and existing.via_mitm == mitm:
+                return existing
+            self.remove(name)
+        handle = LinkHandle(self, self.links.add(name, target), mitm)
+        self.handles[name] = handle
+        self.sync()  # link rules already added apply to the new link
+        return handle
+
+    def remove(self, name: str) -> None:
+        self.handles.pop(name, None)
+        self.links.remove(name)
+        self.sync()
+
+    def _mitm(self) -> "MitmProxy":
+        if self.mitm is None:
+            from harness.proxy.mitm import MitmProxy, MitmRoute
+            host = self.wh.host
+            routes = [MitmRoute(f"integration->{s}", s, host.url(s)) for s in host.services]
+            mitm = MitmProxy(routes, host.url("control"), control_token=host.control_token,
+                             run_dir=os.path.join(self.wh.run_dir, "mitm"), upstream_ca=host.ctx.tls_ca,
+                             hang_limit_s=host.ctx.hang_limit_s)
+            mitm.start()  # from the main thread: the child dies with us (PR_SET_PDEATHSIG)
+            self.mitm = mitm
+        return self.mitm
+
+    def sync(self) -> None:
+        """Apply the engine's link rules now (the driver also polls every 20 ms)."""
+        self.wh.call(self.driver.sync)
+
+    def reset(self) -> None:
+        if self.driver.applied or self.driver.down or self.driver._failed:
+            self.sync()  # the engine was just cleared: rule toxics go, links held down come up
+        for handle in self.handles.values():
+            handle._reset()
+
+    def stop(self) -> None:
+        try:
+            self.wh.call(self.driver.stop, timeout=15)
+        except Exception:
+            pass
+        self.links.remove_all()
+        try:
+            cleanup_run(self.client, self.links.run_id)
+        except ToxiproxyError:
+            pass
+        if self.mitm is not None:
+            self.mitm.stop()
+            self.mitm = None
+        if self.reset in self.wh.reset_hooks:
+            self.wh.reset_hooks.remove(self.reset)
+        if getattr(self.wh, "links", None) is self:
+            self.wh.links = None  # type: ignore[attr-defined]
