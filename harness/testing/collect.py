@@ -127,8 +127,8 @@ class ScenarioItem(pytest.Item):
             return excinfo.value.outcome.explain()
         return super().repr_failure(excinfo, style=style)
 
-    def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, None, f"scenario: {self.name}"
+    def reportinfo(self) -> tuple[Any, int, str]:
+        return self.path, 0, f"scenario: {self.name}"
 
 
 def report_dir(config: pytest.Config) -> str:

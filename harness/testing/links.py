@@ -130,6 +130,7 @@ class LinkHandle:
             self.remove_toxic(tname)
         if self._down:
             self.up()
+        self._n = 0
 
 
 class WorkerLinks:
