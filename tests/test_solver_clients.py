@@ -133,30 +133,60 @@ def test_captchaai_no_slot_rule_needs_a_caller_backoff(http_solver, fast_captcha
     assert result is not None and result.solution == tokens(http_solver)[result.task_id]
 
 
-def test_captchaai_backs_off_on_a_real_thread_cap(http_solver, fast_captchaai):
-    """SECOND_KEY has one thread: while it is busy in.php says ERROR_ZERO_BALANCE (CaptchaAI docs),
-    the SDK checks threadsinfo (1/1 busy), sleeps, and retries until the slot frees."""
-    put_config(http_solver, **fixed(1.0))
-    busy = requests.get(http_solver.host.urls["solver"] + "/in.php", timeout=5, params={
-        "key": SECOND_KEY, "method": "userrecaptcha", "googlekey": SITEKEY, "pageurl": PAGE, "json": 1}).json()
-    assert busy["status"] == 1
+def raw_submit(ht, key):
+    r = requests.get(ht.host.urls["solver"] + "/in.php", timeout=5, params={
+        "key": key, "method": "userrecaptcha", "googlekey": SITEKEY, "pageurl": PAGE, "json": 1}).json()
+    assert r["status"] == 1, r
+    return str(r["request"])
+
+
+def test_captchaai_backs_off_on_a_real_thread_cap(http_solver, fast_captchaai, monkeypatch):
+    """SECOND_KEY has one thread, held by a long task: in.php says ERROR_ZERO_BALANCE (CaptchaAI
+    docs), the SDK checks threadsinfo (1/1 busy) and waits; while it waits a slot frees (the cap is
+    raised), and its retry gets the task in."""
+    put_config(http_solver, **fixed(5.0))
+    raw_submit(http_solver, SECOND_KEY)
+
+    def backoff(interval=8.0, jitter_max=3.0):
+        # runs when the SDK first decides to wait for a slot: free one, then short sleeps
+        put_config(http_solver, keys={SECOND_KEY: {"threads": 2, "balance": 1.0}}, **fixed(0.05))
+        yield from ca_retry.linear(0.05, 0)
+    monkeypatch.setattr(ca_retry, "thread_busy_backoff", backoff)
     client = fast_captchaai(http_solver.host.urls["solver"], key=SECOND_KEY)
     result = client.recaptcha_v2(SITEKEY, PAGE)
     client.close()
     assert result.solution == tokens(http_solver)[result.task_id]
     replies = [e["body"] for e in events(http_solver, "response") if e.action == "in.php"]
-    assert replies[0]["status"] == 1 and replies[-1]["status"] == 1
-    assert {"status": 0, "request": "ERROR_ZERO_BALANCE"} in replies[1:-1]
-    threadsinfo = [e for e in events(http_solver, "request") if e["params"].get("action") == "threadsinfo"]
-    assert len(threadsinfo) >= 2  # startup + the SDK's diagnosis
+    assert [r["request"] if r["status"] == 0 else "OK" for r in replies] == ["OK", "ERROR_ZERO_BALANCE", "OK"]
+    infos = [e["body"] for e in events(http_solver, "response") if isinstance(e["body"], dict)
+             and "working_threads" in e["body"]]
+    assert infos == [{"status": 1, "threads": 1, "working_threads": 1}] * 2  # startup + the SDK's diagnosis
 
-    put_config(http_solver, thread_cap_reply="queue")  # the SDK's own claim: excess tasks are queued
-    requests.get(http_solver.host.urls["solver"] + "/in.php", timeout=5, params={
-        "key": SECOND_KEY, "method": "userrecaptcha", "googlekey": SITEKEY, "pageurl": PAGE, "json": 1})
+
+def test_captchaai_misreads_a_slot_freed_between_reject_and_diagnosis(http_solver, fast_captchaai):
+    """A race in the SDK: if a thread frees after in.php said ERROR_ZERO_BALANCE but before the
+    SDK's threadsinfo check, it raises NoThreadsError ("Account expired or has no active plan") —
+    a fatal error for a transient state. Reproduced deterministically with one injected reply."""
+    add_rules(http_solver, {"match": {"service": "solver", "action": "in.php"},
+                            "effect": {"error": "ERROR_ZERO_BALANCE"}, "schedule": {"times": 1}})
+    client = fast_captchaai(http_solver.host.urls["solver"])
+    with pytest.raises(captchaai.NoThreadsError, match="no active plan"):
+        client.recaptcha_v2(SITEKEY, PAGE)
+    assert client.recaptcha_v2(SITEKEY, PAGE).solution  # the account was fine all along
+    client.close()
+
+
+def test_captchaai_with_silent_queueing(http_solver, fast_captchaai):
+    """thread_cap_reply: queue (what the SDK's comments claim production does): no error at all,
+    the task just starts when the key's only thread frees."""
+    put_config(http_solver, thread_cap_reply="queue", **fixed(0.4))
+    first = raw_submit(http_solver, SECOND_KEY)
     client = fast_captchaai(http_solver.host.urls["solver"], key=SECOND_KEY)
     queued = client.recaptcha_v2(SITEKEY, PAGE)
     client.close()
-    assert queued.solution == tokens(http_solver)[queued.task_id]
+    sols = {str(e["task"]): e for e in events(http_solver, "solution")}
+    assert queued.solution == sols[queued.task_id]["token"]
+    assert sols[queued.task_id].t - sols[first].t >= 0.35  # solved only after the first freed the thread
 
 
 def test_captchaai_over_https_with_ssl_cert_file(tmp_path, fast_captchaai, monkeypatch):
