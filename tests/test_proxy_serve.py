@@ -53,20 +53,20 @@ def ready_line(proc, timeout=40):
     return json.loads(line)
 
 
-@pytest.fixture()
-def served(tmp_path):
+def test_proxied_urls_faults_through_both_proxies_and_ctrl_c_stops_everything(tmp_path):
     proc = serve(tmp_path, "--services", "solver", "--proxies", "--integration", "127.0.0.1:9",
                  "--link", "integration->redis=127.0.0.1:6379")
     try:
-        yield proc, ready_line(proc)
+        urls = ready_line(proc)
+        _faults_through_both_proxies(tmp_path, urls)
+        _ctrl_c_stops_every_proxy_process(proc, urls)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
 
 
-def test_ready_line_gives_proxied_urls_and_faults_work_through_both_proxies(served, tmp_path):
-    proc, urls = served
+def _faults_through_both_proxies(tmp_path, urls):
     assert urls["solver"] == urls["links"]["integration->solver"] != urls["solver_direct"]
     assert urls["solver_mitm"] not in (urls["solver"], urls["solver_direct"])
     assert set(urls["links"]) == {"integration->solver", "solver->integration", "integration->redis"}
@@ -103,8 +103,7 @@ def _wait_for(tmp_path, pred, timeout=5.0):
     raise AssertionError("event not journaled")
 
 
-def test_ctrl_c_stops_every_proxy_process(served):
-    proc, urls = served
+def _ctrl_c_stops_every_proxy_process(proc, urls):
     kids = children(proc.pid)
     assert len(kids) >= 2  # toxiproxy-server + mitmdump
     ports = [int(u.rsplit(":", 1)[1]) for u in (urls["toxiproxy"], urls["solver"], urls["solver_mitm"])]
