@@ -119,6 +119,14 @@ class MockHost:
         self.journal.write({"kind": "step", "step": "host_started", "urls": self.urls, "seed": self.seed})
         return self.urls
 
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Let callbacks in flight finish (bounded) so a stop does not cut them off mid-delivery."""
+        left = 0
+        for mock in self.services.values():
+            left += await mock.drain(timeout)
+        if left:
+            self.journal.write({"kind": "step", "step": "callbacks_cut_off", "count": left})
+
     async def stop(self) -> None:
         for mock in self.services.values():
             await mock.stop()

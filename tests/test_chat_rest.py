@@ -198,7 +198,7 @@ def test_group_messages_seq_and_dedup(chat):
     assert one["ErrorCode"] == 0 and one["MsgSeq"] == 1 and (dup["MsgSeq"], dup["MsgTime"]) == (1, one["MsgTime"])
     two = chat.call("group_open_http_svc/send_group_msg", {**body, "Random": 9})
     assert two["MsgSeq"] == 2
-    assert [(m["group"], m["seq"]) for m in chat.delivered()] == [(gid, 1), (gid, 2)]
+    assert [(m["group"], m["msg_seq"]) for m in chat.delivered()] == [(gid, 1), (gid, 2)]
     assert chat.call("group_open_http_svc/send_group_msg", {"GroupId": gid, "MsgBody": TEXT})["ErrorCode"] == 10004
     assert chat.call("group_open_http_svc/create_group", {"Type": "Nope", "Name": "g"})["ErrorCode"] == 10004
     chat.config(require_groups=True)

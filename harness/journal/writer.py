@@ -18,6 +18,9 @@ import orjson
 _OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
+_RESERVED = frozenset(("seq", "ts", "t"))
+
+
 def _default(obj: Any) -> Any:
     if isinstance(obj, (bytes, bytearray)):
         return obj.decode("utf-8", "replace")
@@ -56,8 +59,10 @@ class Journal:
             if self._fd < 0:
                 raise RuntimeError(f"journal {self.path} is closed")
             self._seq += 1
+            # the journal's own keys always win: an event cannot forge its place in the order
             record = {"seq": self._seq, "ts": round(time.time(), 6),
-                      "t": round(time.monotonic() - self.started, 6), **event}
+                      "t": round(time.monotonic() - self.started, 6)}
+            record.update((k, v) for k, v in event.items() if k not in _RESERVED)
             line = orjson.dumps(record, default=_default, option=_OPTS) + b"\n"
             view = memoryview(line)
             while view:

@@ -255,6 +255,7 @@ class Runner:
             if sc.settle:
                 await asyncio.sleep(min(sc.settle * self.time_scale, max(0.0, deadline - time.monotonic())))
             await self._settle(deadline)
+            await self.host.drain(timeout=min(5.0, max(0.5, deadline - time.monotonic())))
         finally:
             for task in (timeline, traffic, ticker):
                 if task is not None and not task.done():

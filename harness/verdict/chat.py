@@ -88,10 +88,10 @@ class BackoffParams(Params):
 def backs_off_after_overlimit_alarm(facts: Facts, p: BackoffParams) -> Result:
     """After Alert.RequestOverLimit was delivered, the app's rate of that REST command drops under
     the alarm's Limit within ``within`` seconds (checked over the next ``observe`` seconds)."""
-    alarms = [cb for cb in facts.of("callback", "chat", "Alert.RequestOverLimit")
-              if cb.get("outcome") == "delivered"]
+    alarms = [cb for cb, forgery in _webhooks(facts)
+              if cb.action == "Alert.RequestOverLimit" and forgery not in FORGERIES and acknowledged(cb)]
     if not alarms:
-        return not_exercised("backs_off_after_overlimit_alarm", "no Alert.RequestOverLimit was delivered")
+        return not_exercised("backs_off_after_overlimit_alarm", "no genuine Alert.RequestOverLimit was acknowledged")
     first = alarms[0]
     body = first.get("json") or {}
     limit = body.get("Limit")

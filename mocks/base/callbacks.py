@@ -193,6 +193,14 @@ class CallbackSender:
                          "attempt": attempt, "outcome": a.outcome, "status": a.status,
                          "latency_ms": round(a.latency_ms, 3), "error": a.error, "response": a.body})
 
+    async def drain(self, timeout: float) -> int:
+        """Wait (bounded) for callbacks still in flight; returns how many were left unfinished."""
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=timeout)
+            return len(still)
+        return 0
+
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()

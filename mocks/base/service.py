@@ -90,6 +90,10 @@ class ServiceMock:
     async def start(self) -> None:
         """Called once listening (background tasks may start here)."""
 
+    async def drain(self, timeout: float) -> int:
+        """Wait (bounded) for outbound work in flight; returns how much was left unfinished."""
+        return await self.callbacks.drain(timeout)
+
     async def stop(self) -> None:
         await self.callbacks.close()
 

@@ -133,7 +133,7 @@ async def sendmsg(m: "ChatMock", call: Call, body: dict[str, Any], who: Caller) 
             msg_body = verdict.msg_body
         if isinstance(verdict.cloud_custom_data, str):
             cloud = verdict.cloud_custom_data
-    _journal_message(m, call, chat_type="c2c", msg_key=answer["MsgKey"], time=now, seq=seq, random=rnd,
+    _journal_message(m, call, chat_type="c2c", msg_key=answer["MsgKey"], time=now, msg_seq=seq, random=rnd,
                      body=msg_body, cloud_custom_data=cloud, **{"from": frm, "to": to})
     if cfg.callback_on("C2C.CallbackAfterSendMsg") and not _forbidden(body, "ForbidAfterSendMsgCallback"):
         m.spawn_webhook("C2C.CallbackAfterSendMsg",
@@ -178,7 +178,7 @@ async def batchsendmsg(m: "ChatMock", call: Call, body: dict[str, Any], who: Cal
                                                                                      "random": rnd})
             continue
         m.state.remember(key, {"MsgTime": now, "MsgKey": msg_key})
-        _journal_message(m, call, chat_type="c2c", msg_key=msg_key, time=now, seq=seq, random=rnd,
+        _journal_message(m, call, chat_type="c2c", msg_key=msg_key, time=now, msg_seq=seq, random=rnd,
                          body=msg_body, cloud_custom_data=body.get("CloudCustomData", ""),
                          **{"from": frm, "to": to})
     extra: dict[str, Any] = {"MsgKey": msg_key}
@@ -273,7 +273,7 @@ async def send_group_msg(m: "ChatMock", call: Call, body: dict[str, Any], who: C
     group.next_seq += 1
     answer = {"MsgTime": now, "MsgSeq": seq}
     m.state.remember(key, answer)
-    _journal_message(m, call, chat_type="group", group=gid, seq=seq, time=now, random=rnd, body=msg_body,
+    _journal_message(m, call, chat_type="group", group=gid, msg_seq=seq, time=now, random=rnd, body=msg_body,
                      cloud_custom_data=cloud, **{"from": frm})
     if cfg.callback_on("Group.CallbackAfterSendMsg") and not _forbidden(body, "ForbidAfterSendMsgCallback"):
         m.spawn_webhook("Group.CallbackAfterSendMsg",

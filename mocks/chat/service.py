@@ -210,6 +210,12 @@ class ChatMock(ServiceMock):
         self.rates.clear()
         self.alarms.clear()
 
+    async def drain(self, timeout: float) -> int:
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+        return sum(not t.done() for t in pending) + await super().drain(timeout)
+
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
