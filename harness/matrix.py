@@ -96,7 +96,8 @@ async def run_variant(variant: Variant, scenarios: list[Scenario], report_dir: s
                               + (f" error: {result.error}" if result.error else ""))
             return Cell(sc.name, variant.name, result.ok, failed, result.error, result.run_dir, result.duration_s)
 
-    outcome.cells = list(await asyncio.gather(*(one(sc) for sc in scenarios)))
+    applicable = [sc for sc in scenarios if not sc.applies_to or variant.name in sc.applies_to]
+    outcome.cells = list(await asyncio.gather(*(one(sc) for sc in applicable)))
     return outcome
 
 
