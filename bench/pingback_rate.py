@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -123,6 +124,8 @@ async def bench(args: argparse.Namespace) -> dict:
         if receiver.is_alive():
             receiver.kill()
     evs = [e for e in read_events(host.journal.path) if e.kind == "callback"]
+    if not args.keep:
+        shutil.rmtree(run_dir, ignore_errors=True)
     attempts = [e for e in evs if e["outcome"] != "dropped"]
     return {
         "tasks": args.tasks, "via": "in.php over HTTP" if args.via_http else "in-process",
@@ -146,6 +149,7 @@ def main() -> None:
     p.add_argument("--in-flight", type=int, default=1000, help="max pingbacks in flight (in-process mode)")
     p.add_argument("--via-http", action="store_true", help="submit tasks through in.php from another process")
     p.add_argument("--concurrency", type=int, default=64, help="HTTP submitters (--via-http)")
+    p.add_argument("--keep", action="store_true", help="keep the run journal (printed path)")
     args = p.parse_args()
     r = asyncio.run(bench(args))
     print(f"pingback rate: {r['callbacks_per_s']:.0f} callbacks/s  ({r['attempts']} attempts for {r['tasks']} "
@@ -154,7 +158,7 @@ def main() -> None:
           f"(receiver process CPU {r['receiver_cpu_s']} s; load average {os.getloadavg()[0]:.2f} on "
           f"{os.cpu_count()} CPUs — other load lowers the wall figure)")
     print(f"  delivered {r['delivered']}, duplicate copies {r['duplicate_copies']}, dropped {r['dropped']}, "
-          f"failed {r['failed']}, receiver counted {r['received']}; journal {r['journal']}")
+          f"failed {r['failed']}, receiver counted {r['received']}" + (f"; journal {r['journal']}" if args.keep else ""))
 
 
 if __name__ == "__main__":
