@@ -50,7 +50,7 @@ class SolverClient:
         self.handled: set[str] = set()           # task ids this process stored, failed or gave up
         self.recovered = False
         self.work = threading.Event()            # a result was queued for use
-        self.write_behind: list[tuple[str, str]] = []
+        self.write_behind: list[tuple[float, str, str]] = []   # (due, task, token)
         self.counters: dict[str, int] = {}
 
     def count(self, what: str) -> None:
@@ -136,15 +136,17 @@ class SolverClient:
         with self.lock:
             self.pending.pop(task, None)
             self.handled.add(task)
-            self.write_behind.append((task, token))
+            self.write_behind.append((time.monotonic() + self.s.write_behind_delay, task, token))
         try:
             self.store.drop_pending(task)
         except db.Error:
             pass
 
     def flush_write_behind(self) -> None:
+        now = time.monotonic()
         with self.lock:
-            batch, self.write_behind = self.write_behind, []
+            batch = [(t, tok) for due, t, tok in self.write_behind if due <= now]
+            self.write_behind = [w for w in self.write_behind if w[0] > now]
         for task, token in batch:
             try:
                 if self.store.store_result(task, token, dedupe=True):

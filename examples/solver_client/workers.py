@@ -50,5 +50,5 @@ def start(client: SolverClient) -> list[threading.Thread]:
     if s.reprocesses_dlq:
         threads.append(_loop("dlq", client.reprocess_dlq, lambda: s.dlq_retry_interval))
     if s.variant == "ack_before_store":
-        threads.append(_loop("write-behind", client.flush_write_behind, lambda: s.write_behind_delay))
+        threads.append(_loop("write-behind", client.flush_write_behind, lambda: 0.05))
     return threads
