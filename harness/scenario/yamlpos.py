@@ -126,7 +126,26 @@ def _compose(text: str, name: str) -> Any:
         loader.dispose()
 
 
-_constructor = yaml.SafeLoader("")
+class _Constructor(yaml.constructor.SafeConstructor):
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        """PyYAML's, after checking the size: ``<<: [*m, *m]`` chains double at each level (a merge-key
+        bomb would build millions of entries before the value budget could count them)."""
+        total = len(node.value)
+        for key_node, value_node in node.value:
+            if key_node.tag != "tag:yaml.org,2002:merge":
+                continue
+            subs = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for sub in subs:
+                if isinstance(sub, yaml.MappingNode):
+                    self.flatten_mapping(sub)
+                    total += len(sub.value)
+                    if total > MAX_NODES:
+                        raise _Limits(f"{node.start_mark.line + 1}: document too large "
+                                      f"(more than {MAX_NODES} values after merging <<)")
+        super().flatten_mapping(node)
+
+
+_constructor = _Constructor()
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap")
 
 
@@ -143,6 +162,8 @@ def _convert(node: yaml.Node, path: Path, positions: Positions, name: str, budge
     if isinstance(node, yaml.MappingNode):
         try:
             _constructor.flatten_mapping(node)
+        except _Limits as e:
+            raise ScenarioError(f"{name}:{e}") from None
         except yaml.YAMLError as e:
             raise ScenarioError(f"{name}:{node.start_mark.line + 1}: invalid merge key: "
                                 f"{getattr(e, 'problem', '') or 'bad <<'}") from None
