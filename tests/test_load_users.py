@@ -166,3 +166,14 @@ def test_user_classes_from_the_scenario(tmp_path):
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got == {"Flow_login": [12, "login", 3.0, 1.0], "Flow_bad_login": [4, "bad-login", 10.0, 1.0],
                    "Flow_steady": [20, "steady", 10.0, 1.0]}
+
+
+@pytest.mark.parametrize("argv, users, extra", [
+    (["s.yaml", "-u", "3", "--", "--stop-timeout", "5", "-u", "9"], 3, ["--stop-timeout", "5", "-u", "9"]),
+    (["s.yaml", "--stop-timeout", "5", "-u", "4", "--only-summary"], 4, ["--stop-timeout", "5", "--only-summary"]),
+    (["s.yaml"], 10, []),
+])
+def test_unknown_options_pass_through_to_locust(argv, users, extra):
+    from harness.cli import build_parser
+    ns = build_parser().parse_args(["load", *argv])
+    assert (ns.scenario, ns.users, ns.locust_args) == ("s.yaml", users, extra)

@@ -16,9 +16,8 @@ MIN_RUN_TIME_S = 10.0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scenario", metavar="SCENARIO", help="a scenario file")
-    p.add_argument("locust_args", nargs="*", metavar="-- LOCUST_OPTION",
-                   help="more locust options, after -- (e.g. -- --stop-timeout 5 --loglevel DEBUG)")
+    p.add_argument("scenario", metavar="SCENARIO", help="a scenario file; locust options with no flag here may "
+                   "follow it (after --, or directly: harness load s.yaml -u 50 --stop-timeout 5)")
     p.add_argument("-u", "--users", type=int, default=10, help="peak number of locust users (default 10)")
     p.add_argument("-r", "--spawn-rate", type=float, help="users started per second (default: all in 1 s)")
     p.add_argument("-t", "--run-time", help="e.g. 30s, 2m (default: the scenario's timeline plus 2 s, at "
@@ -42,6 +41,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--snapshot", metavar="PATH", help="GET this target path after the load (e.g. /status) and "
                    "keep the answer in the run folder")
     p.add_argument("-q", "--quiet", action="store_true", help="no timeline lines from the stage")
+    _pass_through(p)
+
+
+def _pass_through(p: argparse.ArgumentParser) -> None:
+    """Whatever this parser does not know (and everything after ``--``) is for locust: ``locust_args``."""
+    parse = p.parse_known_args
+
+    def parse_known_args(args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        args = list(sys.argv[1:] if args is None else args)
+        extra: list[str] = []
+        if "--" in args:
+            cut = args.index("--")
+            args, extra = args[:cut], args[cut + 1:]
+        ns, rest = parse(args, namespace)
+        ns.locust_args = rest + extra
+        return ns, []
+
+    p.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
 def default_run_time(scenario: Any, time_scale: float) -> float:

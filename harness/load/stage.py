@@ -100,7 +100,7 @@ class LoadStage(Runner):
         self.host.engine.started = self.t0
         self.record({"kind": "step", "step": "run_started", "seed": self.seed, "time_scale": self.time_scale,
                      "mode": "load", "locust": cmd.get("locust")})
-        cpu = CpuMeter()
+        cpu = CpuMeter(lambda: {c.proc.pid: c.name for c in self.children if c.proc is not None})
         seq0 = self.host.journal.seq
         ticker = asyncio.create_task(self.opts.progress.follow(self, self)) if self.opts.progress else None
         await asyncio.sleep(0)  # the ticker subscribes before the first step acts
@@ -173,8 +173,9 @@ class CpuMeter:
     """CPU seconds of this process (the mocks, journal and control API) and of its children (target,
     redis, proxies) from construction to ``read``."""
 
-    def __init__(self) -> None:
+    def __init__(self, labels: Any = None) -> None:
         self.me = psutil.Process()
+        self.labels = labels or (lambda: {})  # pid → what it is (the runner's children: target, redis-server)
         self.start = self._times()
 
     def _times(self) -> dict[str, tuple[str, float]]:
@@ -194,10 +195,11 @@ class CpuMeter:
     def read(self, window_s: float) -> dict[str, Any]:
         now = self._times()
         window_s = max(window_s, 1e-6)
+        known = {str(pid): name for pid, name in self.labels().items()}
         out: dict[str, Any] = {}
         for key, (name, cpu) in now.items():
             used = cpu - self.start.get(key, (name, 0.0))[1]
-            label = "stage" if key == "stage" else f"{name}[{key}]"
+            label = "stage" if key == "stage" else f"{known.get(key, name)}[{key}]"
             out[label] = {"cpu_s": round(used, 3), "cpu_percent": round(100 * used / window_s, 1)}
         return out
 
