@@ -17,7 +17,6 @@ from mocks.base import BadRequest, Call, Outbound, Reply, ServiceMock
 from mocks.solver import pingback, wire
 from mocks.solver.config import SolverConfig
 from mocks.solver.methods import METHODS, check_image, check_params, image_bytes
-from mocks.solver.sender import PingbackSender
 from mocks.solver.site import Site
 from mocks.solver.tasks import Task, TaskBook
 
@@ -30,7 +29,6 @@ class SolverMock(ServiceMock):
 
     def __init__(self, ctx: Any, config: dict[str, Any] | None = None):
         super().__init__(ctx, config)
-        self.callbacks = PingbackSender(ctx, self.name, forge=self.forge_callback)
         self.book = TaskBook(ctx.seed, lambda: self.config, lambda: self.ctx.time_scale, self._finished)
         self.registry = pingback.Registry()
         self.site = Site(self)
