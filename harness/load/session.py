@@ -23,7 +23,7 @@ import gevent
 import requests
 from gevent.event import Event
 from locust import between, constant
-from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from harness.load.driver_journal import DriverJournal
 from harness.load.stage_client import StageError, StageProcess
@@ -184,10 +184,14 @@ class LoadSession:
         return {**total, "workers": len(self.worker_figures)}
 
     def on_quitting(self, environment: Any, **_: Any) -> None:
+        runner = environment.runner
+        if self.mode != "worker" and runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING):
+            runner.stop()  # quitting while users run (SIGTERM, web UI): stop them first, workers included
         if self.journal is not None:
             self.journal.close()
         if self.mode == "worker" or self.stage is None:
             return
+        self._save_html(environment)
         stats = environment.stats.total
         locust = {"requests": stats.num_requests, "failures": stats.num_failures,
                   "rps": round(stats.total_rps, 2), "p50_ms": stats.get_response_time_percentile(0.5),
@@ -203,6 +207,19 @@ class LoadSession:
             environment.process_exit_code = 2
         else:
             environment.process_exit_code = 0 if self.result.get("ok") else 1
+
+    @staticmethod
+    def _save_html(environment: Any) -> None:
+        """Locust writes --html only when its run ends by itself; on SIGTERM it skips it. Not we."""
+        path = getattr(environment.parsed_options, "html_file", None)
+        if not path or os.path.exists(path):
+            return
+        try:
+            from locust.html import get_html_report
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(get_html_report(environment, show_download_link=False))
+        except Exception as e:  # the verdict matters more than the stats page
+            log.warning("could not write %s: %s", path, e)
 
     def _print_result(self, result: dict[str, Any] | None) -> None:
         if result is None:
