@@ -102,16 +102,16 @@ class RuleEngine:
     # --- decisions -------------------------------------------------------------------------
     def decide(self, service: str | None, action: str | None, params: dict[str, Any] | None = None,
                *, link: str | None = None, ref: Any = None,
-               only: Callable[[Effect], bool] | None = None) -> Decision | None:
+               only: Callable[[Rule], bool] | None = None) -> Decision | None:
         """Evaluate rules in order. Every matching rule counts the call; the first whose schedule
-        fires wins, later matching ones are recorded as shadowed. ``only`` restricts the rules
-        considered (e.g. callback effects for a callback)."""
+        fires wins, later matching ones are recorded as shadowed. ``only(rule)`` restricts the rules
+        considered (e.g. those with a callback effect, for a callback)."""
         t = self.elapsed()
         records = []
         winner: Decision | None = None
         with self._lock:
             for a in self._rules:
-                if only is not None and not only(a.rule.effect):
+                if only is not None and not only(a.rule):
                     continue
                 if not a.rule.match.matches(service, action, params, link):
                     continue

@@ -26,7 +26,7 @@ from aiohttp import streams, web
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
-from harness.faults import Effect, RuleEngine
+from harness.faults import Effect, Rule
 from harness.proxy.flow_params import action_and_params
 from mocks.base.reply import BadRequest, Call, Reply
 
@@ -45,18 +45,9 @@ def is_proxy_only(effect: Effect) -> bool:
     return effect.drop_response or effect.duplicate_request is not None
 
 
-def proxy_filter(engine: RuleEngine) -> Callable[[Effect], bool]:
-    """An ``only=`` predicate for ``engine.decide`` selecting the rules a proxy applies.
-
-    ``only`` sees effects, not rules; rules with a link are recognised by their effect object's
-    identity (the engine hands ``only`` the very object ``engine.rules()`` returns, and the snapshot
-    keeps those objects alive so no identity is reused during the call)."""
-    snapshot = engine.rules()
-    linked = {id(rule.effect) for _, rule in snapshot if rule.match.link is not None}
-
-    def only(effect: Effect, _keep: Any = snapshot) -> bool:
-        return is_http_effect(effect) and (is_proxy_only(effect) or id(effect) in linked)
-    return only
+def proxy_rule(rule: Rule) -> bool:
+    """The rules a proxy applies: HTTP-level effects that are proxy-only or on a named link."""
+    return is_http_effect(rule.effect) and (is_proxy_only(rule.effect) or rule.match.link is not None)
 
 
 class _Transport:
@@ -165,7 +156,7 @@ async def decide_for_proxy(host: "MockHost", data: dict[str, Any]) -> dict[str, 
     else:
         action, params = data.get("action"), data.get("params") or {}
     engine = host.engine
-    decision = engine.decide(service, action, params, link=link, ref=data.get("ref"), only=proxy_filter(engine))
+    decision = engine.decide(service, action, params, link=link, ref=data.get("ref"), only=proxy_rule)
     out: dict[str, Any] = {"action": action, "decision": None}
     if decision is None:
         return out

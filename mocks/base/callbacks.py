@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import aiohttp
 
-from harness.faults import Effect
+from harness.faults import Effect, Rule
 
 if TYPE_CHECKING:
     from mocks.base.service import MockContext
@@ -75,8 +75,8 @@ def closed_port_url(path: str = "/") -> str:
     return f"http://127.0.0.1:{port}{path}"
 
 
-def _is_callback_effect(effect: Effect) -> bool:
-    return effect.callback is not None
+def _is_callback_rule(rule: Rule) -> bool:
+    return rule.effect.callback is not None
 
 
 class CallbackSender:
@@ -109,7 +109,7 @@ class CallbackSender:
         match = {**out.params, **(out.form or {}), **(out.json if isinstance(out.json, dict) else {}),
                  **out.match, "url": out.url}
         decision = self.ctx.engine.decide(self.service, out.action, match, ref=out.cid,
-                                          only=_is_callback_effect)
+                                          only=_is_callback_rule)
         if decision is None:
             return await self._deliver(out, None, retries, retry_on)
         effect, rule = decision.effect, decision.rule_id

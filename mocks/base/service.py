@@ -17,7 +17,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from harness.faults import Effect, RuleEngine
+from harness.faults import Effect, Rule, RuleEngine
 from harness.faults.rules import format_validation_error
 from harness.journal import Journal
 from mocks.base import effects
@@ -142,7 +142,7 @@ class ServiceMock:
         call.rid = rid
         self._journal_request(rid, call.action, request, call.params)
         decision = self.ctx.engine.decide(self.name, call.action, call.params, ref=rid,
-                                          only=_is_response_effect)
+                                          only=_is_response_rule)
         if decision is None:
             return self._send(rid, call.action, await self.handle(call), None)
         effect, rule = decision.effect, decision.rule_id
@@ -205,7 +205,8 @@ class ServiceMock:
                          "status": None, "rule": rule, "outcome": outcome, **more})
 
 
-def _is_response_effect(effect: Effect) -> bool:
+def _is_response_rule(rule: Rule) -> bool:
     """Rules for the request pipeline; callback, mitmproxy and Toxiproxy rules are for others."""
+    effect = rule.effect
     return (effect.callback is None and effect.toxic is None and not effect.link_down
             and not effect.drop_response and effect.duplicate_request is None)
