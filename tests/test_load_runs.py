@@ -235,3 +235,44 @@ def test_sigterm_mid_run_still_judges_and_cleans_up(scenario, tmp_path):
     load, _, _ = check_run(os.path.dirname(journal), proc.returncode, csv_final=False)
     assert load["load"]["timeline_steps_left"] >= 1  # the 60 s note never came
     assert not leftovers(str(tmp_path))
+
+
+LINK_SCENARIO = """\
+name: load-link-probe
+extends: {base}
+seed: 6
+links: [integration->captcha]
+traffic:
+  - name: login
+    count: 10
+    vars:
+      t: {{captcha_ticket: {{}}}}
+    request: {{method: POST, path: /login, json: {{ticket: "${{t.ticket}}", randstr: "${{t.randstr}}"}}}}
+timeline:
+  - at: 1s
+    cut_link: integration->captcha
+  - at: 2.5s
+    restore_link: integration->captcha
+expect:
+  - verification_fail_open: {{flow: login, max_latency: 3s}}
+  - journal_count: {{where: {{kind: link, op: down, link: integration->captcha}}, min: 1}}
+"""
+
+
+def test_links_cut_and_restored_through_toxiproxy_under_load(tmp_path):
+    f = tmp_path / "link.yaml"
+    f.write_text(LINK_SCENARIO.format(base=os.path.abspath("scenarios/_targets/captcha_backend.yaml")))
+    reports = str(tmp_path / "reports")
+    code, out = run([str(f), "--users", "4", "--run-time", "4s", "--wait", "0.1:0.3", "--report-dir", reports])
+    assert code == 0, out
+    run_dir = run_dir_of(reports)
+    events = read_events(os.path.join(run_dir, "journal.jsonl"))
+    start, steps = step_times(events)
+    assert 0.9 <= steps["timeline.cut_link"] <= 1.8 and 2.4 <= steps["timeline.restore_link"] <= 3.3
+    links = [(e["op"], e.t - start) for e in events if e.kind == "link" and e.get("link") == "integration->captcha"]
+    assert [op for op, _ in links][:2] == ["down", "up"], links
+    # users went through the proxy before, during and after the cut
+    driver = [e for e in events if e.kind == "driver"]
+    assert any(d.t - start < 1 for d in driver) and any(1.2 < d.t - start < 2.4 for d in driver)
+    assert any(d.t - start > 2.8 for d in driver)
+    assert not leftovers(str(tmp_path))
