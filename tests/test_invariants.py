@@ -160,3 +160,13 @@ def test_link_faults_count_as_degraded():
     r = verdict(j, {"verification_fail_open": {"max_latency": "2.5s"}}, {"verification_enforced": {}})
     assert r["verification_fail_open"].counts == {"degraded": 2, "blocked": 1}
     assert r["verification_enforced"].counts == {"checked": 1, "wrong": 0}
+
+
+def test_faulted_site_calls_are_not_uses_and_maybe_received_pingbacks():
+    j = J().task("1", "a", pingback="timeout")
+    j.add("request", 1, "solver", "site.submit", rid="x1", params={"token": "a"})
+    j.add("response", 1.1, "solver", "site.submit", rid="x1", rule="r9", status=503)
+    j.use("a", 2)                                 # the retry is the one real use
+    r = verdict(j, {"solutions_used_exactly_once": {}}, {"fallback_polling_used": {}})
+    assert r["solutions_used_exactly_once"].ok
+    assert r["fallback_polling_used"].ok           # timed-out pingback may have arrived: no poll needed

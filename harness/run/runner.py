@@ -25,6 +25,7 @@ from harness.verdict.evaluate import parsed_expectations
 from mocks.registry import SERVICES
 
 SETTLE_POLL_S = 0.1
+SETTLE_QUIET_S = 0.5
 
 
 class RunError(RuntimeError):
@@ -271,11 +272,21 @@ class Runner:
             return
         longest = max(waits) * self.time_scale
         until = min(deadline, time.monotonic() + longest)
+        quiet = SETTLE_QUIET_S * self.time_scale
         while time.monotonic() < until:
             now = time.monotonic() - self.host.journal.started
-            if settled(self.scenario.expect, read_events(self.host.journal.read_since(0)), now):
+            events = read_events(self.host.journal.read_since(0))
+            last = max((e.t for e in events if _activity(e)), default=0.0)
+            # settled, and nothing on the wire for a moment (a late duplicate would show up here)
+            if now - last >= quiet and settled(self.scenario.expect, events, now):
                 return
             await asyncio.sleep(SETTLE_POLL_S)
+
+
+def _activity(e: Any) -> bool:
+    """Events that mean the integration is still settling (callbacks, uses, driver answers) —
+    not its polls, which a buggy client may never stop."""
+    return e.kind in ("callback", "driver") or (e.kind == "request" and e.action == "site.submit")
 
 
 def _counts(events: list[Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from harness.durations import Duration
 from harness.verdict.base import Facts, Params, Result, brief, invariant, not_exercised
 
 USE_ACTION = "site.submit"
+MAYBE_RECEIVED = ("timeout", "error", "http_error")
 
 
 @dataclass
@@ -74,6 +75,9 @@ class SolutionBook:
                     self.tasks[tid].polls.append(e)
         self.unexpected: list[Any] = []
         for e in facts.of("request", "solver", USE_ACTION):
+            response = facts.response_to(e)
+            if response is not None and response.get("rule"):
+                continue  # answered by a fault rule: the site never took it, a retry is no second use
             token = (e.get("params") or {}).get("token")
             task = self.by_token.get(token)
             if task is None:
@@ -179,7 +183,10 @@ def fallback_polling_used(facts: Facts, p: DeadlineParams) -> Result:
         return not_exercised("fallback_polling_used", "every pingback was delivered")
     bad = []
     for t in undelivered:
-        if not t.polls or book.classify(t, p.deadline) == "lost":
+        lost = book.classify(t, p.deadline) == "lost"
+        # a pingback that timed out or failed on the way back may still have been received
+        maybe_received = any(pb.get("outcome") in MAYBE_RECEIVED for pb in t.pingbacks)
+        if lost or (not t.polls and not maybe_received):
             bad.append({"task": t.task, "polled": len(t.polls), "history": book.history(t)})
     summary = f"{len(undelivered) - len(bad)} of {len(undelivered)} undelivered pingbacks recovered by polling"
     return Result("fallback_polling_used", not bad, summary, bad, {"undelivered": len(undelivered),
