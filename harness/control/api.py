@@ -41,6 +41,7 @@ def build_control_app(host: "MockHost") -> web.Application:
     middlewares = []
     if host.control_token:
         middlewares.append(_token_middleware(host.control_token))
+    middlewares.append(_unreadable_body_middleware)
     app = web.Application(middlewares=middlewares, client_max_size=16 * 1024 * 1024)
     engine, journal = host.engine, host.journal
 
@@ -137,6 +138,25 @@ def _add_config_routes(app: web.Application, name: str, mock: Any) -> None:
     app.router.add_route("PUT", f"/{name}/config", set_config)
     app.router.add_route("PATCH", f"/{name}/config", set_config)
     app.router.add_post(f"/{name}/config", set_config)
+
+
+@web.middleware
+async def _unreadable_body_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A body aiohttp cannot decode (garbage with ``Content-Encoding: gzip``/``br``, broken chunks)
+    is the client's fault: 400, then close (draining it again would only log a traceback)."""
+    try:
+        resp = await handler(request)
+    except web.RequestPayloadError:
+        resp = error(400, "body: cannot be read (bad Content-Encoding or chunked framing)")
+    except web.HTTPException as e:  # 404/405 from the router: the body was never read
+        if request.content.exception() is not None:
+            e.force_close()
+            request.content.feed_eof()
+        raise
+    if request.content.exception() is not None:  # also when the handler never read the body
+        resp.force_close()
+        request.content.feed_eof()
+    return resp
 
 
 def _token_middleware(token: str) -> Any:
