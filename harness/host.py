@@ -7,6 +7,7 @@ listener binds 127.0.0.1 unless asked otherwise; port 0 picks a free port.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import tempfile
@@ -14,11 +15,34 @@ import threading
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from harness.faults import RuleEngine
 from harness.journal import Journal
 from mocks.base.service import MockContext, ServiceMock
 from mocks.registry import available
+
+
+class _ClientFaultsInOneLine(logging.Filter):
+    """aiohttp logs a malformed request (which it answers with 400) or a client that hangs up in the
+    middle of a body with a full traceback at ERROR. Those are the client's doing, and fuzzing or a
+    chaos run makes many: log them as one WARNING line instead. Real server errors keep theirs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and (exc.code or 400) < 500:
+            why = f"{exc.code} {(exc.message or '').strip().splitlines()[0] if exc.message else type(exc).__name__}"
+        elif isinstance(exc, (web.RequestPayloadError, ConnectionResetError)):
+            why = str(exc).strip().splitlines()[-1].strip() or type(exc).__name__
+        else:
+            return True
+        record.msg, record.args = "%s: %s", (record.getMessage(), why)
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+logging.getLogger("aiohttp.server").addFilter(_ClientFaultsInOneLine())
 
 
 def bind(host: str, port: int) -> socket.socket:
