@@ -29,6 +29,9 @@ def _json(obj: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(obj), content_type="application/json")
 
 
+MAX_EXPIRE = 2**31 - 1
+
+
 def _error(status: int, message: str) -> web.Response:
     return _json({"error": message}, status)
 
@@ -77,6 +80,8 @@ def control_routes(mock: "ChatMock") -> list[web.RouteDef]:
             expire = int(request.query.get("expire", DEFAULT_EXPIRE))
         except ValueError:
             return _error(400, "expire: expected an integer number of seconds")
+        if not -MAX_EXPIRE <= expire <= MAX_EXPIRE:  # TLS.expire is a JSON integer; keep it 32-bit
+            return _error(400, f"expire: expected seconds between -{MAX_EXPIRE} and {MAX_EXPIRE}")
         cfg = mock.config
         return _json({"sdkappid": cfg.sdkappid, "identifier": identifier, "expire": expire,
                       "usersig": make_usersig(cfg.sdkappid, cfg.secret_key, identifier, expire)})
