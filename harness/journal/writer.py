@@ -29,6 +29,17 @@ def _default(obj: Any) -> Any:
     return str(obj)
 
 
+def _scrub(obj: Any) -> Any:
+    """Strings that cannot be UTF-8 (lone surrogates) with those characters escaped as ``\\udXXX``."""
+    if isinstance(obj, str):
+        return obj.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(obj, dict):
+        return {_scrub(k): _scrub(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [_scrub(v) for v in obj]
+    return obj
+
+
 class Journal:
     """Thread-safe; ``write`` assigns the next sequence number and returns it."""
 
@@ -63,7 +74,10 @@ class Journal:
             record = {"seq": self._seq, "ts": round(time.time(), 6),
                       "t": round(time.monotonic() - self.started, 6)}
             record.update((k, v) for k, v in event.items() if k not in _RESERVED)
-            line = orjson.dumps(record, default=_default, option=_OPTS) + b"\n"
+            try:
+                line = orjson.dumps(record, default=_default, option=_OPTS) + b"\n"
+            except TypeError:  # a lone surrogate from a client (JSON "\ud800", a %-escape) is not UTF-8
+                line = orjson.dumps(_scrub(record), default=_default, option=_OPTS) + b"\n"
             view = memoryview(line)
             while view:
                 written = os.write(self._fd, view)
