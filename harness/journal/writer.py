@@ -30,9 +30,12 @@ def _default(obj: Any) -> Any:
 
 
 def _scrub(obj: Any) -> Any:
-    """Strings that cannot be UTF-8 (lone surrogates) with those characters escaped as ``\\udXXX``."""
+    """Strings that cannot be UTF-8 (lone surrogates) with those characters escaped as ``\\udXXX``,
+    integers beyond 64 bits as text."""
     if isinstance(obj, str):
         return obj.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(obj, int) and not isinstance(obj, bool) and not -(2**63) <= obj < 2**64:
+        return str(obj)
     if isinstance(obj, dict):
         return {_scrub(k): _scrub(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):
@@ -76,7 +79,7 @@ class Journal:
             record.update((k, v) for k, v in event.items() if k not in _RESERVED)
             try:
                 line = orjson.dumps(record, default=_default, option=_OPTS) + b"\n"
-            except TypeError:  # a lone surrogate from a client (JSON "\ud800", a %-escape) is not UTF-8
+            except TypeError:  # from a client: a lone surrogate (JSON "\ud800", a %-escape), a 100-digit int
                 line = orjson.dumps(_scrub(record), default=_default, option=_OPTS) + b"\n"
             view = memoryview(line)
             while view:
