@@ -59,7 +59,7 @@ def decode_usersig(sig: str) -> dict[str, Any] | None:
         if d.unconsumed_tail:
             return None
         doc = json.loads(raw)
-    except (binascii.Error, ValueError, zlib.error, UnicodeDecodeError):
+    except (binascii.Error, ValueError, zlib.error, UnicodeDecodeError, RecursionError):  # '[' * 1000: too deep
         return None
     if not isinstance(doc, dict):
         return None
