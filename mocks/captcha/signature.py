@@ -114,7 +114,11 @@ def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], pa
                              f"than {int(skew_s)} seconds.")
     if not check_signature:
         return parsed.secret_id
-    date = utc_date(ts)
+    try:
+        date = utc_date(ts)
+    except (ValueError, OverflowError, OSError):  # beyond year 9999 (reachable with a huge signature_skew_s)
+        raise SignatureError("InvalidParameterValue",
+                             f"The value `{raw_ts}` of parameter `Timestamp` is not valid.") from None
     lowered = {k.lower(): v for k, v in headers.items()}
     unsigned = lowered.get("x-tc-content-sha256", "").strip() == UNSIGNED
     canonical = canonical_request(method, path, query, lowered, parsed.signed_headers, payload, unsigned)
