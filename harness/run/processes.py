@@ -1,5 +1,6 @@
 """Child processes the harness starts: the target (integration under test) and backing services
-(redis-server). Each runs in its own process group and is always stopped: SIGTERM, then SIGKILL."""
+(redis-server). Each runs in its own process group and is always stopped: SIGTERM, then SIGKILL.
+If the harness itself is killed (SIGKILL), the kernel kills them too (``PR_SET_PDEATHSIG``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import time
 from typing import IO
 
 import aiohttp
+
+from harness.proxy.processes import _die_with_parent
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -41,9 +44,10 @@ class ChildProcess:
             raise ProcessError(f"{self.name}: command not found: {self.argv[0]}")
         self._log = open(self.log_path, "ab") if self.log_path else None
         try:
+            # die with us even on SIGKILL (PR_SET_PDEATHSIG; the runner's thread lives for the whole run)
             self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL,
                                          stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=_die_with_parent)
         except OSError as e:
             raise ProcessError(f"{self.name}: cannot start {self.argv[0]}: {e.strerror}") from None
         _LIVE.add(self)
