@@ -3,7 +3,8 @@
 A link is named ``<from>-><to>`` (``integration->solver``, ``solver->integration``,
 ``integration->redis`` …); rules select it with ``match.link``. Its Toxiproxy proxy is named
 ``<run id>.<from>-<to>`` so that parallel runs and xdist workers sharing one server never collide, and
-``cleanup_run(client, run_id)`` removes every proxy a dead run left behind.
+``cleanup_run(client, run_id)`` removes every proxy a dead run left behind; ``cleanup_stale(client)``
+removes those of runs whose process is gone (a SIGKILLed run cannot clean up after itself).
 """
 
 from __future__ import annotations
@@ -122,6 +123,41 @@ def cleanup_run(client: ToxiproxyClient, run_id: str) -> list[str]:
     removed = []
     for name in client.proxies():
         if name.startswith(prefix):
+            try:
+                client.delete(name)
+                removed.append(name)
+            except ToxiproxyError as e:
+                if e.status != 404:
+                    raise
+    return sorted(removed)
+
+
+# run ids that carry their process id: new_run_id() (runs, serve) and harness.testing's unique_name("pytest")
+_PID_RUN = re.compile(r"^(?:run(\d+)-[0-9a-f]{6}|pytest-[A-Za-z0-9_]+-(\d+)-[0-9a-f]{4})\.")
+_LOCAL = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # somebody else's process: alive
+        return True
+    return True
+
+
+def cleanup_stale(client: ToxiproxyClient) -> list[str]:
+    """Delete proxies left by runs whose process no longer exists: names made by ``new_run_id``
+    (``run<pid>-<hex>.…``) or the pytest plugin (``pytest-<worker>-<pid>-<hex>.…``) whose pid is dead. Only on a server on this machine (a pid means nothing
+    elsewhere); a reused pid keeps its proxies (never deletes a live run's)."""
+    if client.host not in _LOCAL:
+        return []
+    removed = []
+    for name in client.proxies():
+        m = _PID_RUN.match(name)
+        pid = int(m.group(1) or m.group(2)) if m else None
+        if pid is not None and pid != os.getpid() and not _process_alive(pid):
             try:
                 client.delete(name)
                 removed.append(name)

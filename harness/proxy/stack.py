@@ -14,7 +14,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any, Iterable
 
-from harness.proxy.links import Links, cleanup_run, host_port
+from harness.proxy.links import Links, cleanup_run, cleanup_stale, host_port
 from harness.proxy.mitm import MitmProxy, MitmRoute
 from harness.proxy.toxics import ToxicDriver
 from harness.proxy.toxiproxy_server import ToxiproxyServer
@@ -69,6 +69,11 @@ class ProxyStack:
         host = self.host
         self.server.start()
         assert self.server.client is not None
+        if not self.server.owned:  # a shared server: remove what killed runs left there
+            stale = cleanup_stale(self.server.client)
+            if stale:
+                log.info("removed %d proxies of dead runs: %s", len(stale), ", ".join(stale))
+                host.journal.write({"kind": "step", "step": "stale_proxies_removed", "proxies": stale})
         self.links = Links(self.server.client, self._run_id)
         direct = {name: self.upstreams.get(name, host.url(name)) for name in host.services}
         if self.mitm_services:
