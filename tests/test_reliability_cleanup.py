@@ -1,5 +1,5 @@
-"""Cleanup: Ctrl-C during ``harness run`` (with a target, redis-server, mitmdump and Toxiproxy links)
-and during a pytest session using the plugin leaves no child process, no listening port and no
+"""Cleanup: Ctrl-C during ``harness run`` and ``harness load`` (with a target, redis-server, mitmdump and
+Toxiproxy links) and during a pytest session using the plugin leaves no child process, no listening port and no
 Toxiproxy proxy behind; a SIGKILLed run takes its children with it and the next run removes the
 proxies it left on a shared Toxiproxy server. (``tests/test_runner.py::test_ctrl_c_stops_everything``
 covers Ctrl-C with a target only.)
@@ -104,21 +104,24 @@ def wait(what, timeout: float = 45.0, every: float = 0.1):
     raise AssertionError(f"timed out waiting for {getattr(what, '__name__', what)}")
 
 
-def start_long_run(tmp_path: Path, server: ToxiproxyServer) -> tuple[subprocess.Popen, dict]:
+def start_long_run(tmp_path: Path, server: ToxiproxyServer, command: str = "run") -> tuple[subprocess.Popen, dict]:
+    """``harness run`` (or ``harness load``) of a 60 s scenario with a target, redis-server, mitmdump and
+    three Toxiproxy links on ``server``; returns once traffic flows. Its own session, like a terminal job."""
     sc = tmp_path / "long.yaml"
     sc.write_text(LONG_RUN.format(base=ROOT / "scenarios/_targets/solver_client.yaml"))
     reports = tmp_path / "reports"
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(sc), "--report-dir", str(reports), "-q"],
-                            cwd=ROOT, env=env_with(server), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    extra = ["-q"] if command == "run" else ["--users", "2", "--run-time", "60s", "--wait", "0.2:0.3"]
+    proc = subprocess.Popen([sys.executable, "-m", "harness", command, str(sc), "--report-dir", str(reports), *extra],
+                            cwd=ROOT, env=env_with(server), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
 
     def running() -> dict | None:
         journals = list(reports.glob("*/journal.jsonl"))
         if not journals:
             return None
-        lines = journals[0].read_bytes().splitlines()
-        events = [json.loads(line) for line in lines]
+        events = [json.loads(line) for line in journals[0].read_bytes().splitlines()]
         ready = [e for e in events if e.get("step") == "links_ready"]
-        if not ready or not any(e["kind"] == "driver" for e in events):
+        if not ready or sum(e["kind"] == "driver" for e in events) < 2:
             return None
         kids = descendants(proc.pid)
         names = " ".join(" ".join(k.cmdline()) for k in kids if k.is_running())
@@ -129,7 +132,7 @@ def start_long_run(tmp_path: Path, server: ToxiproxyServer) -> tuple[subprocess.
     try:
         state = wait(running)
     except BaseException:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         raise
     state["ports"] = listening_ports([psutil.Process(proc.pid), *state["kids"]])
@@ -138,18 +141,45 @@ def start_long_run(tmp_path: Path, server: ToxiproxyServer) -> tuple[subprocess.
     return proc, state
 
 
-def test_ctrl_c_during_run_with_links_leaves_nothing(tmp_path, shared_toxiproxy):
-    proc, state = start_long_run(tmp_path, shared_toxiproxy)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) == 130
+def ctrl_c(proc: subprocess.Popen) -> None:
+    """What a terminal does on Ctrl-C: SIGINT to the foreground process group."""
+    os.killpg(proc.pid, signal.SIGINT)
+
+
+def loopback_only(proc: subprocess.Popen, state: dict, server: ToxiproxyServer) -> None:
+    addrs = set()
+    for p in [psutil.Process(proc.pid), *state["kids"]]:
+        addrs |= {c.laddr.ip for c in p.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+    addrs |= {p.listen.rsplit(":", 1)[0] for n, p in server.client.proxies().items() if n in state["proxies"]}
+    assert addrs == {"127.0.0.1"}, addrs
+
+
+def left_nothing(state: dict, server: ToxiproxyServer) -> None:
     assert wait(lambda: not alive(state["kids"]) or None, timeout=10)
     assert not [p for p in state["ports"] if port_open(p)]
-    assert not [n for n in shared_toxiproxy.client.proxies() if n.startswith(state["run_id"] + ".")]
+    assert not [n for n in server.client.proxies() if n.startswith(state["run_id"] + ".")]
+
+
+def test_ctrl_c_during_run_with_links_leaves_nothing(tmp_path, shared_toxiproxy):
+    proc, state = start_long_run(tmp_path, shared_toxiproxy)
+    try:
+        loopback_only(proc, state, shared_toxiproxy)  # every listener of the run binds 127.0.0.1
+    finally:
+        ctrl_c(proc)
+        assert proc.wait(timeout=60) == 130
+    left_nothing(state, shared_toxiproxy)
+
+
+def test_ctrl_c_during_load_with_links_leaves_nothing(tmp_path, shared_toxiproxy):
+    proc, state = start_long_run(tmp_path, shared_toxiproxy, "load")
+    ctrl_c(proc)
+    assert proc.wait(timeout=60) in (0, 1, 130)   # locust stops the run; the verdict may still be given
+    left_nothing(state, shared_toxiproxy)
 
 
 def test_sigkilled_run_takes_its_children_and_the_next_run_removes_its_proxies(tmp_path, shared_toxiproxy):
     proc, state = start_long_run(tmp_path, shared_toxiproxy)
-    proc.kill()
+    os.kill(proc.pid, signal.SIGKILL)  # the harness process only
     proc.wait(timeout=10)
     # the kernel kills the target, redis-server and mitmdump with it (PR_SET_PDEATHSIG)
     assert wait(lambda: not alive(state["kids"]) or None, timeout=10), alive(state["kids"])
@@ -187,18 +217,18 @@ def test_ctrl_c_during_a_pytest_session_with_the_plugin_leaves_nothing(tmp_path,
     env = {**env_with(shared_toxiproxy), "HOLD_READY": str(ready)}
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
                              str(tmp_path / "test_hold.py")], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         wait(lambda: ready.exists() and ready.read_text(), timeout=60)
         kids = descendants(proc.pid)
         ports = listening_ports([psutil.Process(proc.pid), *kids])
         ours = [n for n in shared_toxiproxy.client.proxies() if f"-{proc.pid}-" in n]
         assert any("mitmdump" in " ".join(k.cmdline()) for k in kids) and len(ports) >= 4 and ours
-        proc.send_signal(signal.SIGINT)
+        ctrl_c(proc)
         out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert "KeyboardInterrupt" in out, out[-2000:]
     assert wait(lambda: not alive(kids) or None, timeout=10)
@@ -218,18 +248,3 @@ def test_stale_cleanup_never_touches_live_or_foreign_proxies(shared_toxiproxy):
     assert cleanup_stale(c) == sorted([f"pytest-gw1-{dead.pid}-ab12.integration-chat",
                                        f"run{dead.pid}-abcdef.integration-solver"])
     assert sorted(c.proxies()) == sorted([f"run{os.getppid()}-abcdef.integration-solver", "myrun.integration-solver"])
-
-
-def test_every_listener_of_harness_run_binds_loopback(tmp_path, shared_toxiproxy):
-    """While a run with a target, redis, mitmdump and links is going, nothing listens beyond 127.0.0.1."""
-    proc, state = start_long_run(tmp_path, shared_toxiproxy)
-    try:
-        addrs = set()
-        for p in [psutil.Process(proc.pid), *state["kids"]]:
-            addrs |= {c.laddr.ip for c in p.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
-        addrs |= {p.listen.rsplit(":", 1)[0] for n, p in shared_toxiproxy.client.proxies().items()
-                  if n in state["proxies"]}
-        assert addrs and addrs <= {"127.0.0.1"}, addrs
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
