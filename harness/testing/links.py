@@ -15,7 +15,7 @@ import contextlib
 import os
 from typing import TYPE_CHECKING, Any, Iterator
 
-from harness.proxy.links import Link, Links, cleanup_run, host_port
+from harness.proxy.links import Link, Links, cleanup_run, cleanup_stale, host_port
 from harness.proxy.toxics import TOXIC_ATTRIBUTES, ToxicDriver
 from harness.proxy.toxiproxy_client import ToxiproxyError
 from harness.testing.worker import unique_name
@@ -139,6 +139,8 @@ class WorkerLinks:
         self.server = server.start()
         assert server.client is not None
         self.client = server.client
+        if not server.owned:  # a shared server (TOXIPROXY_URL): remove what killed runs left there
+            cleanup_stale(self.client)
         self.links = Links(self.client, run_id or unique_name("pytest"))
         self.handles: dict[str, LinkHandle] = {}
         self.mitm: "MitmProxy | None" = None
