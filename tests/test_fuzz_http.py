@@ -124,7 +124,7 @@ def test_control_api_schemathesis_never_5xx(host, log_trap):
     assert len(operations) >= 20
     for op in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            @settings(max_examples=14, **HYP)
+            @settings(max_examples=10, **HYP)
             @given(case=op.as_strategy(generation_mode=mode))
             def run(case: Any) -> None:
                 response = case.call(base_url=url, timeout=10)
@@ -138,7 +138,7 @@ def test_control_api_schemathesis_never_5xx(host, log_trap):
     total = sum(seen.values())
     print(f"\nschemathesis: {total} requests over {len(operations)} operations; statuses "
           f"{dict(sorted(Counter(s for *_, s in seen.elements()).items()))}")
-    assert total >= 400
+    assert total >= 250
     assert not [k for k in seen if k[2] >= 500]
     assert not log_trap.bad, log_trap.bad[:5]
     still_serving(host, "control")
@@ -315,7 +315,7 @@ def test_hostile_content_to_each_mock_never_5xx(host, log_trap, service):
     port = port_of(host, service)
     statuses: Counter[int] = Counter()
 
-    @settings(max_examples=150, **HYP)
+    @settings(max_examples=120, **HYP)
     @given(raw=hostile_requests(service))
     def run(raw: bytes) -> None:
         answer = exchange(port, raw)
@@ -325,6 +325,6 @@ def test_hostile_content_to_each_mock_never_5xx(host, log_trap, service):
 
     run()
     print(f"\n{service}: {sum(statuses.values())} hostile requests, statuses {dict(sorted(statuses.items()))}")
-    assert sum(statuses.values()) >= 150
+    assert sum(statuses.values()) >= 120
     still_serving(host, service)
     assert not log_trap.bad, log_trap.bad[:5]

@@ -1,5 +1,5 @@
-"""Property test: hostile scenario documents (wrong types, missing fields, unknown keys, huge numbers,
-deep nesting, alias bombs, tags, non-UTF-8, random bytes, broken ``extends`` graphs).
+"""Property test: at least 1 030 hostile scenario documents (wrong types, missing fields, unknown keys,
+huge numbers, deep nesting, alias bombs, tags, non-UTF-8, random bytes, broken ``extends`` graphs).
 
 Every document either validates or gets a ``ScenarioError`` whose message is one line starting with
 ``<file>[:<line>]: `` — never another exception — within a bounded time and peak memory (measured
@@ -205,7 +205,7 @@ def mutated(draw: Any) -> Any:
 def test_mutated_documents():
     stats = Stats()
 
-    @settings(max_examples=360, **SETTINGS)
+    @settings(max_examples=320, **SETTINGS)
     @given(doc=mutated(), style=st.sampled_from([None, True, False]))
     def run(doc: Any, style: Any) -> None:
         raw = yaml.dump(doc, Dumper=DUMPER, default_flow_style=style, allow_unicode=True).encode()
@@ -213,7 +213,7 @@ def test_mutated_documents():
 
     run()
     report("mutated documents", stats)
-    assert stats.cases >= 340 and stats.refused > stats.cases // 2
+    assert stats.cases >= 310 and stats.refused > stats.cases // 2
 
 
 # --- strategy 2: hostile YAML structure -----------------------------------------------------------
@@ -259,7 +259,7 @@ hostile_yaml = st.one_of(
 def test_hostile_yaml_structures():
     stats = Stats()
 
-    @settings(max_examples=220, **SETTINGS)
+    @settings(max_examples=210, **SETTINGS)
     @given(text=hostile_yaml)
     def run(text: str) -> None:
         check(stats, from_bytes(text.encode("utf-8", "surrogatepass")))
@@ -365,7 +365,7 @@ def test_bytes_and_encodings():
 
     run()
     report("bytes", stats)
-    assert stats.cases >= 380
+    assert stats.cases >= 390
 
 
 # --- strategy 4: files on disk and extends graphs -------------------------------------------------
@@ -398,7 +398,7 @@ def file_sets(draw: Any) -> dict[str, bytes]:
 def test_files_and_extends_graphs():
     stats = Stats()
 
-    @settings(max_examples=150, **SETTINGS)
+    @settings(max_examples=140, **SETTINGS)
     @given(files=file_sets())
     def run(files: dict[str, bytes]) -> None:
         with tempfile.TemporaryDirectory() as d:
@@ -410,4 +410,4 @@ def test_files_and_extends_graphs():
 
     run()
     report("files", stats)
-    assert stats.cases >= 135
+    assert stats.cases >= 130
