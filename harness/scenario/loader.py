@@ -58,11 +58,12 @@ def validation_error(e: ValidationError, data: Any, positions: Positions, name: 
     return ScenarioError(f"{where(positions, loc, name)}: {field}: {_message(first)}{more}")
 
 
-def _merge(base: Any, over: Any) -> Any:
+def merge(base: Any, over: Any) -> Any:
+    """Deep merge for ``extends``: mappings merge, everything else (lists too) is replaced."""
     if isinstance(base, dict) and isinstance(over, dict):
         out = dict(base)
         for k, v in over.items():
-            out[k] = _merge(base[k], v) if k in base else copy.deepcopy(v)
+            out[k] = merge(base[k], v) if k in base else copy.deepcopy(v)
         return out
     return copy.deepcopy(over)
 
@@ -94,12 +95,29 @@ def load_document(path: str, _chain: tuple[str, ...] = ()) -> tuple[dict[str, An
             raise ScenarioError(f"{where(positions, loc, name)}: extends: no such file {relpath(ppath)}")
         pdata, ppos = load_document(ppath, _chain + (os.path.abspath(path),))
         pdata.pop("extends", None)
-        merged = _merge(merged, pdata)
+        merged = merge(merged, pdata)
         merged_pos.update(ppos)
     own = {k: v for k, v in data.items() if k != "extends"}
-    merged = _merge(merged, own)
+    merged = merge(merged, own)
     merged_pos.update(positions)
     return merged, merged_pos
+
+
+def resolve_extends(data: dict[str, Any], base_dir: str) -> dict[str, Any]:
+    """``extends`` of an in-memory scenario (pytest ``run_scenario(dict)``), relative to ``base_dir``."""
+    data = dict(data)
+    parents = data.pop("extends", None)
+    if parents is None:
+        return data
+    merged: dict[str, Any] = {}
+    for parent in [parents] if isinstance(parents, str) else list(parents):
+        path = os.path.join(base_dir, parent)
+        if not os.path.exists(path):
+            raise ScenarioError(f"extends: no such file {relpath(path)}")
+        pdata, _ = load_document(path)
+        pdata.pop("extends", None)
+        merged = merge(merged, pdata)
+    return merge(merged, data)
 
 
 def validate(data: Any, positions: Positions, name: str) -> Scenario:

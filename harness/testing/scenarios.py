@@ -10,7 +10,6 @@ junit.xml, report.html) under this worker's report folder, and returns a ``Scena
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import os
 import secrets
@@ -19,39 +18,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from harness.scenario.loader import merge, resolve_extends
 from harness.testing.worker import worker_id
 
 EVIDENCE_LINES = 6
 LINE_WIDTH = 240
-
-
-def _merge(base: Any, over: Any) -> Any:
-    if isinstance(base, dict) and isinstance(over, dict):
-        out = dict(base)
-        for k, v in over.items():
-            out[k] = _merge(base[k], v) if k in base else copy.deepcopy(v)
-        return out
-    return copy.deepcopy(over)
-
-
-def resolve_extends(data: dict[str, Any], base_dir: str) -> dict[str, Any]:
-    """``extends`` of an in-memory scenario, relative to ``base_dir`` (deep merge; lists replace)."""
-    from harness.scenario.loader import load_document
-    from harness.scenario.yamlpos import ScenarioError
-
-    data = dict(data)
-    parents = data.pop("extends", None)
-    if parents is None:
-        return data
-    merged: dict[str, Any] = {}
-    for parent in [parents] if isinstance(parents, str) else list(parents):
-        path = os.path.join(base_dir, parent)
-        if not os.path.exists(path):
-            raise ScenarioError(f"extends: no such file {path}")
-        pdata, _ = load_document(path)
-        pdata.pop("extends", None)
-        merged = _merge(merged, pdata)
-    return _merge(merged, data)
 
 
 def _clip(text: str, width: int = LINE_WIDTH) -> str:
@@ -190,7 +161,7 @@ class ScenarioRunner:
             target_url = target
         elif isinstance(target, dict):
             base = scenario.target.model_dump(exclude_none=True) if scenario.target else {}
-            scenario = scenario.model_copy(update={"target": Target.model_validate(_merge(base, target))})
+            scenario = scenario.model_copy(update={"target": Target.model_validate(merge(base, target))})
         if scenario.target is not None and scenario.target.cwd is None:
             scenario = scenario.model_copy(update={"target": scenario.target.model_copy(update={"cwd": self.cwd})})
         return scenario, target_url
