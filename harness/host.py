@@ -164,6 +164,9 @@ class MockHost:
     def journal_closed(self) -> bool:
         return self.journal._fd < 0
 
+    def service_running(self, name: str) -> bool:
+        return self._listeners[name].running
+
     async def stop_service(self, name: str) -> None:
         """Kill a mock: its port stops listening (clients get connection refused)."""
         await self._listeners[name].stop()

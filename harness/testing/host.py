@@ -65,8 +65,8 @@ class WorkerHost:
 
         async def _reset() -> None:
             host.reset()
-            for name, listener in host._listeners.items():
-                if not listener.running:
+            for name in host.services:
+                if not host.service_running(name):
                     await host.start_service(name)
         self.call(_reset)
         for hook in self.reset_hooks:
