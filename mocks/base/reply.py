@@ -9,6 +9,14 @@ import orjson
 from aiohttp import web
 
 
+def _dumps(obj: Any) -> bytes:
+    try:
+        return orjson.dumps(obj)
+    except TypeError:  # echoed client input: a lone surrogate (header bytes that were not UTF-8), a huge int
+        from harness.journal.writer import _scrub
+        return orjson.dumps(_scrub(obj))
+
+
 @dataclass
 class Call:
     """A request as the service protocol understands it."""
@@ -31,12 +39,12 @@ class Reply:
     @classmethod
     def json(cls, obj: Any, status: int = 200, content_type: str = "application/json",
              headers: dict[str, str] | None = None) -> "Reply":
-        return cls(status, orjson.dumps(obj), content_type, dict(headers or {}), obj)
+        return cls(status, _dumps(obj), content_type, dict(headers or {}), obj)
 
     @classmethod
     def text(cls, text: str, status: int = 200, content_type: str = "text/plain",
              headers: dict[str, str] | None = None) -> "Reply":
-        return cls(status, text.encode(), content_type, dict(headers or {}), text)
+        return cls(status, text.encode("utf-8", "backslashreplace"), content_type, dict(headers or {}), text)
 
     def to_response(self) -> web.Response:
         # Set Content-Type verbatim: some SDKs compare it exactly (Tencent's wants "application/json").
