@@ -183,6 +183,14 @@ MALFORMED: dict[str, Callable[[str], bytes]] = {
     "NUL in header": lambda p: request("GET", p, [("X-A", "a\x00b")]),
     "obsolete line folding": lambda p: request("GET", p, [("X-A", "a\r\n b")]),
     "UTF-8 header value": lambda p: request("GET", p, [("X-A", "\u00e9")]).replace(b"\xe9", "é".encode()),
+    "Latin-1 byte in every protocol header": lambda p: request("POST", p, [
+        (h, "x\u00e9") for h in ("X-TC-Action", "X-TC-Version", "X-TC-Timestamp", "X-TC-Region", "Authorization",
+                                  "X-TC-Content-SHA256", "Origin", "Referer", "User-Agent", "Cookie")]
+        + _json(b"{}"), b"{}"),
+    "Latin-1 byte in Content-Type": lambda p: request("POST", p, _json(b"{}", "application/json; charset=\u00e9"),
+                                                     b"{}"),
+    "Latin-1 X-TC-Action alone": lambda p: request("POST", p, [("X-TC-Action", "Describe\u00e9"),
+                                                               ("X-TC-Version", "2019-07-22"), *_json(b"{}")], b"{}"),
     "negative Content-Length": lambda p: request("POST", p, [("Content-Length", "-1")], b"x"),
     "huge Content-Length": lambda p: request("POST", p, [("Content-Length", "9" * 30)], b"x"),
     "non-numeric Content-Length": lambda p: request("POST", p, [("Content-Length", "ten")], b"x"),

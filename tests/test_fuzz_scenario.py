@@ -411,3 +411,16 @@ def test_files_and_extends_graphs():
     run()
     report("files", stats)
     assert stats.cases >= 130
+
+
+def test_regressions_found_by_the_fuzzers():
+    """Each was accepted or crashed before its fix (docs/reliability.md, failures 2 and 3)."""
+    for body, expected in [(f'name: x\ntimeline: [{{at: "{"9" * 400}s", note: a}}]\n', "hostile.yaml:2: timeline[0].at"),
+                           ('name: x\n"a\\r\\nb": 1\n', "hostile.yaml:2: a\\r\\nb: unknown field"),
+                           ('name: x\n"\\u202e": 1\n', "hostile.yaml:2: \\u202e: unknown field")]:
+        try:
+            from_bytes(body.encode())()
+        except ScenarioError as e:
+            assert str(e).startswith(expected) and message_ok(str(e), (NAME,)), str(e)
+        else:
+            raise AssertionError(f"accepted: {body!r}")
