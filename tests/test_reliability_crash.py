@@ -167,6 +167,7 @@ def test_sigkill_mid_load_leaves_a_complete_parsable_journal(tmp_path):
     submitted = {str(e["body"]["request"]) for e in responses
                  if e["service"] == "solver" and e["action"] == "in.php" and isinstance(e.get("body"), dict)}
     delivered = {e["params"]["id"] for e in events if e["kind"] == "callback" and e["outcome"] == "delivered"}
+    sent = {e["params"]["id"] for e in events if e["kind"] == "callback_send"}
     received = {pid for _, pid, _ in receiver.got}
     early = {pid for t, pid, _ in receiver.got if t < killed_at - 1.5}
 
@@ -180,3 +181,4 @@ def test_sigkill_mid_load_leaves_a_complete_parsable_journal(tmp_path):
     assert received <= submitted                                  # pingbacks only for journaled tasks
     assert delivered <= received                                  # no phantom deliveries
     assert early <= delivered, early - delivered                  # delivered > 1.5 s before the kill: journaled
+    assert received <= sent, received - sent                      # every pingback on the wire was journaled first

@@ -9,6 +9,7 @@ Kinds written by the harness (components may add their own, namespaced like ``pr
 ``response``        a mock answered: service, action, rid, status, rule (id or null), body (parsed),
                     or ``outcome`` = hang / reset / partial when the answer was a transport fault
 ``decision``        a rule matched a call: rule, n, fired, reason, ref (the rid or callback id)
+``callback_send``   an outbound callback is about to leave: service, action, cid, url
 ``callback``        an outbound callback attempt: service, action, cid, url, outcome
                     (delivered / refused / timeout / error / dropped), status, latency_ms, rule
 ``rule_added`` …    rule_added / rule_removed / rules_cleared
@@ -23,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("request", "response", "decision", "callback", "rule_added", "rule_removed", "rules_cleared",
+KINDS = ("request", "response", "decision", "callback_send", "callback", "rule_added", "rule_removed", "rules_cleared",
          "step", "driver", "solution")
 
 _CORE = ("seq", "ts", "t", "kind", "service", "action")

@@ -12,7 +12,8 @@ A rule whose effect has ``callback`` set applies here, matched on the callback's
 - anything else (``wrong_id``, ``bad_sign``, ``stale_time`` …) is a *forgery* the service
   implements in ``forge`` (it rewrites the outbound request).
 
-Every attempt is journaled as a ``callback`` event with its outcome: delivered, http_error (status
+Every attempt is journaled twice: a ``callback_send`` event before it leaves, and a ``callback`` event
+with its outcome: delivered, http_error (status
 >= 300), refused, timeout, error, dropped.
 """
 
@@ -158,6 +159,10 @@ class CallbackSender:
         held, self._held = self._held, []
         attempts = []
         for attempt_no in range(retries + 1):
+            # journaled before the first byte leaves: a kill mid-delivery still shows it was sent
+            self.ctx.record({"kind": "callback_send", "service": self.service, "action": out.action,
+                             "cid": out.cid, "url": out.url, "params": out.params, "copy": copy,
+                             "attempt": attempt_no})
             attempt = await self._attempt(out)
             self._journal(out, rule, attempt, copy=copy, attempt=attempt_no)
             attempts.append(attempt)
