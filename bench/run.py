@@ -212,7 +212,7 @@ def main() -> int:
             print(f"bench: {tool} not found (make bench installs wrk and the npm peers)", file=sys.stderr)
             return 2
     servers = {
-        "WireMock": lambda first: run_wiremock(args.duration, args.warmup if first else 0),
+        "WireMock": lambda first: run_wiremock(args.duration, args.warmup),  # a fresh JVM every round: warm it
         "Mountebank": lambda first: run_mountebank(args.duration),
         "ours, 1 inactive rule": lambda first: run_ours("ours, 1 inactive rule", args.duration),
         "ours, rule on 10%": lambda first: run_ours("ours, rule on 10%", args.duration),
@@ -275,8 +275,8 @@ Machine: {machine}. Versions: {', '.join(f'{k} {val}' for k, val in v.items())}.
 Method: each server alone, pinned to CPU 0; `wrk -t1 -c{CONNECTIONS} -d{args.duration:g}s --latency` pinned
 to CPU 1 sends the same signed DescribeCaptchaResult POST (the peers serve a static stub of the same
 answer; ours verifies the TC3 signature, looks the ticket up, consults the rule engine and journals
-request, decision and response). {args.rounds} round(s), alternating order, medians. WireMock warmed up
-{args.warmup:g} s first. Server CPU is the server process's CPU time over the wrk run.
+request, decision and response). {args.rounds} round(s), alternating order, medians. WireMock (a fresh
+JVM each round) is warmed up {args.warmup:g} s before every measurement. Server CPU is the server process's CPU time over the wrk run.
 
 {table}
 
