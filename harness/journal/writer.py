@@ -2,8 +2,10 @@
 
 Each event is serialised with orjson and handed to the kernel with one ``write(2)`` on an
 ``O_APPEND`` descriptor before ``write`` returns, so an event that a mock acknowledged on the wire
-is already in the file: killing the process (even SIGKILL) loses nothing that was written, and
-every line in the file is complete. No user-space buffer, no flush thread.
+is already in the file: killing the process (even SIGKILL) loses nothing that was acknowledged.
+Only the event being written at the instant of a SIGKILL can be cut short (the kernel may stop a
+write that spans pages); its write never returned, nothing was answered for it, and readers skip
+that torn tail (``reader.torn_tail``). No user-space buffer, no flush thread.
 """
 
 from __future__ import annotations
