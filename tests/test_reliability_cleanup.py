@@ -154,9 +154,26 @@ def loopback_only(proc: subprocess.Popen, state: dict, server: ToxiproxyServer) 
     assert addrs == {"127.0.0.1"}, addrs
 
 
-def left_nothing(state: dict, server: ToxiproxyServer) -> None:
+def ours(port: int, tmp_path: Path) -> list[str]:
+    """Processes still listening on ``port`` that belong to the stopped run (their command line or
+    environment names its folder). Another xdist worker may legitimately reuse a freed port number."""
+    owners = []
+    for c in psutil.net_connections("tcp"):
+        if c.status != psutil.CONN_LISTEN or c.laddr.port != port or c.pid is None:
+            continue
+        try:
+            p = psutil.Process(c.pid)
+            text = " ".join(p.cmdline()) + " " + " ".join(p.environ().values())
+        except psutil.Error:
+            continue
+        if str(tmp_path) in text:
+            owners.append(f"{c.pid} {' '.join(p.cmdline())[:120]}")
+    return owners
+
+
+def left_nothing(state: dict, server: ToxiproxyServer, tmp_path: Path) -> None:
     assert wait(lambda: not alive(state["kids"]) or None, timeout=10)
-    assert not [p for p in state["ports"] if port_open(p)]
+    assert not [(p, o) for p in state["ports"] if port_open(p) for o in ours(p, tmp_path)]
     assert not [n for n in server.client.proxies() if n.startswith(state["run_id"] + ".")]
 
 
@@ -167,14 +184,14 @@ def test_ctrl_c_during_run_with_links_leaves_nothing(tmp_path, shared_toxiproxy)
     finally:
         ctrl_c(proc)
         assert proc.wait(timeout=60) == 130
-    left_nothing(state, shared_toxiproxy)
+    left_nothing(state, shared_toxiproxy, tmp_path)
 
 
 def test_ctrl_c_during_load_with_links_leaves_nothing(tmp_path, shared_toxiproxy):
     proc, state = start_long_run(tmp_path, shared_toxiproxy, "load")
     ctrl_c(proc)
     assert proc.wait(timeout=60) in (0, 1, 130)   # locust stops the run; the verdict may still be given
-    left_nothing(state, shared_toxiproxy)
+    left_nothing(state, shared_toxiproxy, tmp_path)
 
 
 def test_sigkilled_run_takes_its_children_and_the_next_run_removes_its_proxies(tmp_path, shared_toxiproxy):

@@ -226,6 +226,7 @@ class Runner:
         assert sc.target is not None and sc.target.command is not None
         env = {k: str(render(v, self.ctx)) for k, v in sc.target.env.items()}
         env.update(HARNESS_TIME_SCALE=str(self.time_scale), HARNESS_RUN_ID=self.run_id,
+                   HARNESS_RUN_DIR=os.path.abspath(self.run_dir),
                    HARNESS_TARGET_PORT=str(self.ctx["target"]["port"]))
         argv = processes.split_command(render(sc.target.command, self.ctx))
         self.target = processes.ChildProcess("target", argv, env=env, cwd=sc.target.cwd or os.getcwd(),
