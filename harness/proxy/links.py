@@ -13,7 +13,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 from harness.proxy.toxiproxy_client import ProxyInfo, ToxiproxyClient, ToxiproxyError
@@ -117,12 +117,10 @@ class Links:
         return list(self._links)
 
 
-def cleanup_run(client: ToxiproxyClient, run_id: str) -> list[str]:
-    """Delete every proxy of run ``run_id`` (e.g. left by a killed run on a shared server)."""
-    prefix = f"{run_id}."
+def _delete_where(client: ToxiproxyClient, doomed: Callable[[str], bool]) -> list[str]:
     removed = []
     for name in client.proxies():
-        if name.startswith(prefix):
+        if doomed(name):
             try:
                 client.delete(name)
                 removed.append(name)
@@ -130,6 +128,11 @@ def cleanup_run(client: ToxiproxyClient, run_id: str) -> list[str]:
                 if e.status != 404:
                     raise
     return sorted(removed)
+
+
+def cleanup_run(client: ToxiproxyClient, run_id: str) -> list[str]:
+    """Delete every proxy of run ``run_id`` (e.g. left by a killed run on a shared server)."""
+    return _delete_where(client, lambda name: name.startswith(f"{run_id}."))
 
 
 # run ids that carry their process id: new_run_id() (runs, serve) and harness.testing's unique_name("pytest")
@@ -153,15 +156,9 @@ def cleanup_stale(client: ToxiproxyClient) -> list[str]:
     elsewhere); a reused pid keeps its proxies (never deletes a live run's)."""
     if client.host not in _LOCAL:
         return []
-    removed = []
-    for name in client.proxies():
+
+    def dead_owner(name: str) -> bool:
         m = _PID_RUN.match(name)
         pid = int(m.group(1) or m.group(2)) if m else None
-        if pid is not None and pid != os.getpid() and not _process_alive(pid):
-            try:
-                client.delete(name)
-                removed.append(name)
-            except ToxiproxyError as e:
-                if e.status != 404:
-                    raise
-    return sorted(removed)
+        return pid is not None and pid != os.getpid() and not _process_alive(pid)
+    return _delete_where(client, dead_owner)
