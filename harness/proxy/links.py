@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
+from harness.ports import free_port
 from harness.proxy.toxiproxy_client import ProxyInfo, ToxiproxyClient, ToxiproxyError
 
 LINK_NAME = re.compile(r"^[A-Za-z0-9_.]+(?:->[A-Za-z0-9_.]+)?$")
@@ -81,10 +82,23 @@ class Links:
         pname = proxy_name(self.run_id, name)
         if any(link.proxy == pname for link in self._links.values()):
             raise ValueError(f"link {name!r} would reuse proxy name {pname!r}")
-        info: ProxyInfo = self.client.create(pname, host_port(upstream), f"{self.listen_host}:{listen_port}")
+        info: ProxyInfo = self._create(pname, host_port(upstream), listen_port)
         link = Link(name, info.name, info.listen, info.upstream)
         self._links[name] = link
         return link
+
+    def _create(self, pname: str, upstream: str, listen_port: int) -> ProxyInfo:
+        """Port 0 means: pick one outside the kernel's ephemeral range (a disabled link gives its port
+        back; an ephemeral one could be taken as a client's source port before the link comes back)."""
+        if listen_port:
+            return self.client.create(pname, upstream, f"{self.listen_host}:{listen_port}")
+        for attempt in range(5):
+            try:
+                return self.client.create(pname, upstream, f"{self.listen_host}:{free_port(self.listen_host)}")
+            except ToxiproxyError as e:  # another worker bound it between pick and create
+                if attempt == 4 or "in use" not in str(e):
+                    raise
+        raise AssertionError("unreachable")
 
     def remove(self, name: str) -> None:
         link = self._links.pop(name)

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.proxy.processes import ManagedProcess, free_port, port_open, wait_until
+from harness.ports import free_port
+from harness.proxy.processes import ManagedProcess, port_open, wait_until
 
 ADDON = Path(__file__).with_name("mitm_addon.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness.proxy.processes import ManagedProcess, free_port, wait_until
+from harness.ports import free_port
+from harness.proxy.processes import ManagedProcess, wait_until
 from harness.proxy.toxiproxy_client import ToxiproxyClient, ToxiproxyError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,13 +16,8 @@ from typing import IO
 
 import aiohttp
 
+from harness.ports import free_port
 from harness.proxy.processes import _die_with_parent
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 class ProcessError(RuntimeError):

@@ -15,7 +15,8 @@ from typing import Any
 
 import requests
 
-from harness.run.processes import ChildProcess, ProcessError, free_port, split_command
+from harness.ports import free_port
+from harness.run.processes import ChildProcess, ProcessError, split_command
 
 
 class App:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
 import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import aiohttp
 
 from harness.faults import Effect, Rule
+from harness.ports import free_port
 
 if TYPE_CHECKING:
     from mocks.base.service import MockContext
@@ -69,11 +69,7 @@ Forge = Callable[[Outbound, str, Effect], Outbound]
 
 def closed_port_url(path: str = "/") -> str:
     """A loopback URL with nothing listening (bind, read the port, close)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return f"http://127.0.0.1:{port}{path}"
+    return f"http://127.0.0.1:{free_port()}{path}"
 
 
 def _is_callback_rule(rule: Rule) -> bool:
