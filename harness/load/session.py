@@ -24,6 +24,7 @@ import requests
 from gevent.event import Event
 from locust import between, constant
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
+from locust.stats import CSV_STATS_INTERVAL_SEC
 
 from harness.load.driver_journal import DriverJournal
 from harness.load.stage_client import StageError, StageProcess
@@ -191,6 +192,10 @@ class LoadSession:
             self.journal.close()
         if self.mode == "worker" or self.stage is None:
             return
+        if getattr(environment.parsed_options, "csv_prefix", None):
+            # locust rewrites its CSV files once a second and not at exit: with the users stopped,
+            # let it write once more, so the CSV holds the final figures, as the HTML and verdict do
+            gevent.sleep(CSV_STATS_INTERVAL_SEC + 0.2)
         self._save_html(environment)
         stats = environment.stats.total
         locust = {"requests": stats.num_requests, "failures": stats.num_failures,
