@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from harness import loops
 from harness.faults import RuleEngine
 from harness.journal import Journal
 from mocks.base.service import MockContext, ServiceMock
@@ -192,7 +193,7 @@ class HostThread:
 
     def __init__(self, **host_kwargs: Any):
         self._kwargs = host_kwargs
-        self.loop = asyncio.new_event_loop()
+        self.loop = loops.new_event_loop()
         self.host: MockHost | None = None
         self._thread = threading.Thread(target=self.loop.run_forever, name="harness-host", daemon=True)
 

@@ -15,6 +15,7 @@ import signal
 import sys
 from typing import Any
 
+from harness import loops
 from mocks.registry import SERVICES
 
 
@@ -86,7 +87,7 @@ def main(args: argparse.Namespace) -> int:
         services = {n: configs.get(n, {}) for n in available()}
     ports = {name: getattr(args, f"{name}_port") for name in SERVICES}
     try:
-        return asyncio.run(_serve(args, services, ports, rules))
+        return loops.run(_serve(args, services, ports, rules))
     except (ValueError, OSError) as e:
         raise CliError(str(e)) from None
 

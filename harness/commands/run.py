@@ -9,6 +9,7 @@ import signal
 import time
 from typing import Any
 
+from harness import loops
 from harness.cli import CliError
 
 
@@ -69,7 +70,7 @@ def run_guarded(coro_fn: Any) -> Any:
         finally:
             loop.remove_signal_handler(signal.SIGTERM)
     try:
-        return asyncio.run(main())
+        return loops.run(main())
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None
     finally:

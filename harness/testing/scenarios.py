@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from harness import loops
 from harness.scenario.loader import merge, resolve_extends
 from harness.testing.worker import worker_id
 
@@ -113,12 +114,12 @@ def run_coroutine(coro_fn: Any) -> Any:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro_fn())
+        return loops.run(coro_fn())
     box: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            box["value"] = asyncio.run(coro_fn())
+            box["value"] = loops.run(coro_fn())
         except BaseException as e:  # re-raised in the caller
             box["error"] = e
     t = threading.Thread(target=target, name="harness-scenario")

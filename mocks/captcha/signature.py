@@ -13,7 +13,6 @@ import hmac
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Mapping
 
 ALGORITHM = "TC3-HMAC-SHA256"
@@ -44,7 +43,10 @@ class Parsed:
 
 
 def utc_date(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d")
+    t = time.gmtime(ts)  # OverflowError / OSError past the platform's time_t
+    if not 1 <= t.tm_year <= 9999:
+        raise ValueError(f"year {t.tm_year} is out of range")
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
