@@ -193,7 +193,11 @@ def versions() -> dict[str, str]:
         except OSError:
             return "?"
     import aiohttp
-    return {"python": platform.python_version(), "aiohttp": aiohttp.__version__, "java": cmd(["java", "-version"]),
+
+    from harness import loops
+    loop = loops.name() + (f" {loops.uvloop.__version__}" if loops.name() == "uvloop" else "")
+    return {"python": platform.python_version(), "aiohttp": aiohttp.__version__, "event loop": loop,
+            "java": cmd(["java", "-version"]),
             "node": cmd(["node", "--version"]), "wiremock": npm_version("wiremock"),
             "mountebank": npm_version("mountebank"), "wrk": cmd(["wrk", "--version"]).split(" [")[0]}
 
