@@ -83,6 +83,31 @@ def _journal_refused(m: "ChatMock", call: Call, reason: str, **fields: Any) -> N
                   "reason": reason, **fields})
 
 
+async def _before_send(m: "ChatMock", call: Call, who: Caller, event: str, msg: dict[str, Any], msg_body: Any,
+                       cloud: Any, key: tuple, reject_error: str, dropped_answer: dict[str, Any],
+                       **refused: Any) -> tuple[Reply | None, Any, Any]:
+    """The app's before-send callback decides: ``(reply, ..)`` ends the send (rejected, or dropped with
+    a success answer); ``(None, msg_body, cloud)`` delivers, with the body the app may have rewritten."""
+    ans = await m.webhook(event, {**msg, "MsgBody": msg_body, "CloudCustomData": cloud,
+                                  "EventTime": int(time.time() * 1000)},
+                          client_ip=who.client_ip, platform="RESTAPI", ref=call.rid)
+    verdict = before_verdict(ans, m.config.before_send_on_failure)
+    if verdict.action == "reject":
+        m.state.forget(key)
+        _journal_refused(m, call, verdict.reason, **refused)
+        if verdict.code is not None:
+            return rest_reply(verdict.code, verdict.info or "", who.request_id), msg_body, cloud
+        return _fail(m, who, reject_error), msg_body, cloud
+    if verdict.action == "drop":
+        _journal_refused(m, call, verdict.reason, **refused)
+        return _ok(who, **dropped_answer), msg_body, cloud
+    if _valid_msg_body(verdict.msg_body):
+        msg_body = verdict.msg_body
+    if isinstance(verdict.cloud_custom_data, str):
+        cloud = verdict.cloud_custom_data
+    return None, msg_body, cloud
+
+
 # --- one-to-one messages --------------------------------------------------------------------------
 @command("openim/sendmsg")
 async def sendmsg(m: "ChatMock", call: Call, body: dict[str, Any], who: Caller) -> Reply:
@@ -115,24 +140,11 @@ async def sendmsg(m: "ChatMock", call: Call, body: dict[str, Any], who: Caller) 
     msg = {"From_Account": frm, "To_Account": to, "MsgSeq": seq, "MsgRandom": rnd, "MsgTime": now,
            "MsgKey": answer["MsgKey"], "OnlineOnlyFlag": online_only}
     if cfg.callback_on("C2C.CallbackBeforeSendMsg") and not _forbidden(body, "ForbidBeforeSendMsgCallback"):
-        ans = await m.webhook("C2C.CallbackBeforeSendMsg",
-                              {**msg, "MsgBody": msg_body, "CloudCustomData": cloud,
-                               "EventTime": int(time.time() * 1000)},
-                              client_ip=who.client_ip, platform="RESTAPI", ref=call.rid)
-        verdict = before_verdict(ans, cfg.before_send_on_failure)
-        if verdict.action == "reject":
-            m.state.forget(key)
-            _journal_refused(m, call, verdict.reason, msg_key=answer["MsgKey"], **{"from": frm, "to": to})
-            if verdict.code is not None:
-                return rest_reply(verdict.code, verdict.info or "", who.request_id)
-            return _fail(m, who, "c2c_callback_reject")
-        if verdict.action == "drop":
-            _journal_refused(m, call, verdict.reason, msg_key=answer["MsgKey"], **{"from": frm, "to": to})
-            return _ok(who, **answer)
-        if _valid_msg_body(verdict.msg_body):
-            msg_body = verdict.msg_body
-        if isinstance(verdict.cloud_custom_data, str):
-            cloud = verdict.cloud_custom_data
+        stop, msg_body, cloud = await _before_send(
+            m, call, who, "C2C.CallbackBeforeSendMsg", msg, msg_body, cloud, key, "c2c_callback_reject",
+            answer, msg_key=answer["MsgKey"], **{"from": frm, "to": to})
+        if stop is not None:
+            return stop
     _journal_message(m, call, chat_type="c2c", msg_key=answer["MsgKey"], time=now, msg_seq=seq, random=rnd,
                      body=msg_body, cloud_custom_data=cloud, **{"from": frm, "to": to})
     if cfg.callback_on("C2C.CallbackAfterSendMsg") and not _forbidden(body, "ForbidAfterSendMsgCallback"):
@@ -251,24 +263,11 @@ async def send_group_msg(m: "ChatMock", call: Call, body: dict[str, Any], who: C
     msg = {"GroupId": gid, "Type": group.type, "From_Account": frm, "Operator_Account": who.identifier,
            "Random": rnd, "OnlineOnlyFlag": online_only}
     if cfg.callback_on("Group.CallbackBeforeSendMsg") and not _forbidden(body, "ForbidBeforeSendMsgCallback"):
-        ans = await m.webhook("Group.CallbackBeforeSendMsg",
-                              {**msg, "MsgBody": msg_body, "CloudCustomData": cloud,
-                               "EventTime": int(time.time() * 1000)},
-                              client_ip=who.client_ip, platform="RESTAPI", ref=call.rid)
-        verdict = before_verdict(ans, cfg.before_send_on_failure)
-        if verdict.action == "reject":
-            m.state.forget(key)
-            _journal_refused(m, call, verdict.reason, group=gid, random=rnd, **{"from": frm})
-            if verdict.code is not None:
-                return rest_reply(verdict.code, verdict.info or "", who.request_id)
-            return _fail(m, who, "group_callback_reject")
-        if verdict.action == "drop":
-            _journal_refused(m, call, verdict.reason, group=gid, random=rnd, **{"from": frm})
-            return _ok(who, MsgTime=now, MsgSeq=group.next_seq)
-        if _valid_msg_body(verdict.msg_body):
-            msg_body = verdict.msg_body
-        if isinstance(verdict.cloud_custom_data, str):
-            cloud = verdict.cloud_custom_data
+        stop, msg_body, cloud = await _before_send(
+            m, call, who, "Group.CallbackBeforeSendMsg", msg, msg_body, cloud, key, "group_callback_reject",
+            {"MsgTime": now, "MsgSeq": group.next_seq}, group=gid, random=rnd, **{"from": frm})
+        if stop is not None:
+            return stop
     seq = group.next_seq
     group.next_seq += 1
     answer = {"MsgTime": now, "MsgSeq": seq}
