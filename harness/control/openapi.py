@@ -57,7 +57,8 @@ def openapi_document(host: "MockHost") -> dict[str, Any]:
         },
         "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _ok("OpenAPI")}}},
         "/services/{name}/{op}": {"post": {"summary": "Stop (kill) or start a mock's listener", "parameters": [
-            {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "name", "in": "path", "required": True,
+             "schema": {"enum": sorted(host.services)} if host.services else {"type": "string"}},
             {"name": "op", "in": "path", "required": True, "schema": {"enum": ["stop", "start"]}}],
             "responses": {"200": _ok("state"), "404": _ERR}}},
     }
