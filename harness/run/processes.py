@@ -18,6 +18,7 @@ import aiohttp
 
 from harness.ports import free_port
 from harness.proxy.processes import _die_with_parent
+from harness.run import orphans
 
 
 class ProcessError(RuntimeError):
@@ -28,7 +29,7 @@ class ChildProcess:
     def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: str | None = None,
                  log_path: str | None = None, stop_timeout: float = 5.0):
         self.name, self.argv, self.cwd, self.stop_timeout = name, argv, cwd, stop_timeout
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**os.environ, **(env or {}), orphans.ENV: orphans.owner_tag()}  # see harness.run.orphans
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
         self._log: IO[bytes] | None = None

@@ -192,6 +192,9 @@ class Runner:
             url = self.host.urls[name]
             self.ctx[name] = {"url": url, "direct_url": url, "config": mock.config_dict(),
                               "host": "127.0.0.1", "port": int(url.rsplit(":", 1)[1])}
+        orphans = processes.orphans.sweep()  # what killed harness runs' children forked and left
+        if orphans:
+            self.record({"kind": "step", "step": "orphans_killed", "pids": orphans})
         if "redis" in sc.services:
             child, port = await processes.start_redis(self.run_dir)
             self.children.append(child)

@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from harness.ports import free_port
+from harness.run import orphans
 from harness.run.processes import ChildProcess, ProcessError, split_command
 
 
@@ -47,6 +48,7 @@ class App:
 def start_app(command: str | list[str], env: dict[str, Any] | None = None, *, ready_path: str = "/health",
               ready_status: int = 200, cwd: str | None = None, timeout: float = 30.0,
               log_path: str | None = None, name: str = "app") -> App:
+    orphans.sweep()  # what killed test sessions' apps forked and left
     port = free_port()
     full_env = {"PORT": str(port), "HARNESS_TARGET_PORT": str(port), **{k: str(v) for k, v in (env or {}).items()}}
     log_path = log_path or os.path.join(tempfile.mkdtemp(prefix=f"harness-{name}-"), f"{name}.log")
