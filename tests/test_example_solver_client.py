@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -140,6 +141,39 @@ def test_solution_used_once_via_pingback(solver, start_client):
     time.sleep(0.5)
     assert tasks(solver)[task]["used"] == 1
     assert status(url)["counters"]["duplicate"] == 1
+
+
+def test_use_workers_use_every_solution_exactly_once(solver, start_client):
+    url = start_client(USE_WORKERS="8")
+    with ThreadPoolExecutor(10) as pool:
+        ids = list(pool.map(lambda _: solve(url), range(30)))
+    wait_until(lambda: all(tasks(solver)[t]["used"] for t in ids), 15, "every solution to be used")
+    for t in ids:  # every pingback again: duplicates, while eight workers take from the queue
+        requests.get(url + "/pingback", params={"id": t, "code": tasks(solver)[t]["answer"]}, timeout=5)
+    time.sleep(0.5)
+    assert [tasks(solver)[t]["used"] for t in ids] == [1] * 30
+    assert status(url)["counters"]["use_used"] == 30
+
+
+def test_uses_interrupted_by_a_crash_are_requeued_once(solver, redis_server, start_client):
+    """sc:using holds what a killed client was using; a restarted client with several workers queues
+    each of them again exactly once (recovery runs before any worker takes)."""
+    import redis
+    ids = []
+    for _ in range(12):
+        r = requests.post(solver.host.urls["solver"] + "/in.php", timeout=5,
+                          data={"key": KEY, "method": "userrecaptcha", "googlekey": "6Le-k", "pageurl": "https://x/",
+                                "json": "1"})
+        ids.append(str(r.json()["request"]))
+    wait_until(lambda: all(tasks(solver)[t]["state"] == "solved" for t in ids), what="the solutions")
+    db = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    for t in ids:
+        db.hset("sc:results", t, tasks(solver)[t]["answer"])
+        db.rpush("sc:using", t)
+    url = start_client(USE_WORKERS="8")
+    wait_until(lambda: status(url)["redis"]["used"] == 12, what="the interrupted uses")
+    time.sleep(0.5)
+    assert [tasks(solver)[t]["used"] for t in ids] == [1] * 12
 
 
 def test_pingbacks_for_unknown_or_malformed_ids_are_refused(start_client):

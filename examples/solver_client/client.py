@@ -49,7 +49,7 @@ class SolverClient:
         self.unsaved: set[str] = set()           # pending tasks not yet written to Redis
         self.handled: set[str] = set()           # task ids this process stored, failed or gave up
         self.recovered = False
-        self.work = threading.Event()            # a result was queued for use
+        self.recover_lock = threading.Lock()
         self.write_behind: list[tuple[float, str, str]] = []   # (due, task, token)
         self.counters: dict[str, int] = {}
 
@@ -125,7 +125,6 @@ class SolverClient:
             self.handled.add(task)
         if new:
             self.count(f"stored_via_{via}")
-            self.work.set()
             return "stored"
         self.count("duplicate")
         return "duplicate"
@@ -149,8 +148,7 @@ class SolverClient:
             self.write_behind = [w for w in self.write_behind if w[0] > now]
         for task, token in batch:
             try:
-                if self.store.store_result(task, token, dedupe=True):
-                    self.work.set()
+                self.store.store_result(task, token, dedupe=True)
             except db.Error as e:
                 log.error("task %s: write-behind failed (%s); result dropped", task, type(e).__name__)
 
@@ -236,11 +234,13 @@ class SolverClient:
         log.info("recovered: %d pending, %d requeued for use", len(loaded), requeued)
 
     def use_next(self) -> bool:
-        """Use one queued solution. False when there was nothing to do (or the database is down)."""
+        """Use one queued solution, waiting briefly for one. False when there was nothing to do. Several
+        workers call this at once; the store hands each queued task id to exactly one of them."""
         if not self.recovered:
-            self.recover()
-        self.work.clear()
-        item = self.store.take_to_use()
+            with self.recover_lock:  # once, before any worker takes: requeue_using moves every sc:using entry
+                if not self.recovered:
+                    self.recover()
+        item = self.store.take_to_use(wait=min(IDLE_WAIT_S, self.s.redis_timeout / 2))
         if item is None:
             return False
         task, token = item
@@ -265,15 +265,13 @@ class SolverClient:
             e.attempts += 1
             if e.stage == "store":
                 try:
-                    new = self.store.store_result(e.task, e.token, dedupe=self.s.dedupes)
+                    self.store.store_result(e.task, e.token, dedupe=self.s.dedupes)
                 except db.Error:
                     continue
                 with self.lock:
                     self.pending.pop(e.task, None)
                     self.handled.add(e.task)
                 self.dlq.done(e.task)
-                if new:
-                    self.work.set()
                 continue
             ans = self.api.use(e.task, e.token)
             if ans.kind == "retry":

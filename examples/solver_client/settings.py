@@ -40,6 +40,7 @@ class Settings:
     http_timeout: float        # solver and site calls
     redis_timeout: float       # Redis socket timeout: a lost database fails fast, into the DLQ
     write_behind_delay: float  # ack_before_store only: results are written this long after the ack
+    use_workers: int           # threads that take stored results and use them (each POST waits on the site)
 
     @property
     def pingback_url(self) -> str:
@@ -86,6 +87,7 @@ class Settings:
             http_timeout=_float("HTTP_TIMEOUT", 30.0) * scale,
             redis_timeout=_float("REDIS_TIMEOUT", 2.0) * scale,
             write_behind_delay=_float("WRITE_BEHIND_DELAY", 1.0) * scale,
+            use_workers=max(1, int(_float("USE_WORKERS", 16))),
         )
         if variant == "unbounded_polling":  # the bug: poll at once, in a tight loop
             s = cls(**{**s.__dict__, "callback_timeout": 0.0, "poll_interval": TIGHT_LOOP_S})

@@ -84,8 +84,10 @@ class Store:
         script = self._once if dedupe else self._always
         return bool(script(keys=[RESULTS, PENDING, TO_USE], args=[task_id, token]))
 
-    def take_to_use(self) -> tuple[str, str] | None:
-        task_id = self.r.lmove(TO_USE, USING, "LEFT", "RIGHT")
+    def take_to_use(self, wait: float) -> tuple[str, str] | None:
+        """The next queued task id (moved to_use → using) and its token; None after ``wait`` seconds without
+        one. BLMOVE hands each queued id to exactly one of the workers blocked on it."""
+        task_id = self.r.blmove(TO_USE, USING, wait, "LEFT", "RIGHT")
         if task_id is None:
             return None
         return task_id, self.r.hget(RESULTS, task_id) or ""

@@ -1,6 +1,8 @@
-"""Background threads of the client: the fallback poller, the user of solutions, the dead-letter
-queue reprocessor, and (only in the ack_before_store variant) the write-behind flusher.
-Which ones run depends on the variant — that is how most bug variants differ."""
+"""Background threads of the client: the fallback poller, the users of solutions (``USE_WORKERS``
+threads: a use is two Redis round trips, a POST to the site and one more round trip, so one thread
+alone uses at most one solution per that sum), the dead-letter queue reprocessor, and (only in the
+ack_before_store variant) the write-behind flusher. Which ones run depends on the variant — that is
+how most bug variants differ."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from client import IDLE_WAIT_S, SolverClient
 log = logging.getLogger("solver_client")
 
 
-def _loop(name: str, body: Callable[[], None], pause: Callable[[], float]) -> threading.Thread:
+def _loop(name: str, body: Callable[[], object], pause: Callable[[], float]) -> threading.Thread:
     def run() -> None:
         while True:
             try:
@@ -39,11 +41,8 @@ def start(client: SolverClient) -> list[threading.Thread]:
     s = client.s
     threads = []
 
-    def use() -> None:
-        if not client.use_next():
-            client.work.wait(IDLE_WAIT_S)
-
-    threads.append(_loop("user", use, lambda: 0.0))
+    for i in range(s.use_workers):  # each waits in Redis (BLMOVE) while nothing is queued
+        threads.append(_loop(f"user-{i}", client.use_next, lambda: 0.0))
     if s.polls:
         tick = min(0.1, s.poll_interval)
         threads.append(_loop("poller", client.poll_due, lambda: tick))
