@@ -9,6 +9,7 @@ Every call returns an ``Answer(kind, value)`` instead of raising, so callers dec
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,17 @@ def _request_field(resp: requests.Response) -> tuple[int | None, str]:
 class SolverApi:
     def __init__(self, base_url: str, key: str, site_url: str, timeout: float):
         self.base_url, self.key, self.site_url, self.timeout = base_url, key, site_url, timeout
-        self.http = requests.Session()
+        self._local = threading.local()
+
+    @property
+    def http(self) -> requests.Session:
+        """One session (and kept-alive connection) per thread: handler threads, use workers, poller and
+        DLQ all call out at once, and a shared session serializes them on its cookie jar's lock and
+        keeps only 10 connections per host (urllib3's default pool), closing the rest after each call."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
 
     def submit(self, job: dict[str, str], pingback: str | None) -> Answer:
         method = job.get("method") or "userrecaptcha"

@@ -13,6 +13,7 @@ Keys:
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import redis
@@ -44,10 +45,22 @@ Error = redis.RedisError
 
 class Store:
     def __init__(self, url: str, timeout: float):
-        self.r = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                      retry=Retry(NoBackoff(), 0), decode_responses=True)
-        self._once = self.r.register_script(_STORE_ONCE)
+        self.url, self.timeout = url, timeout
+        self._local = threading.local()
+        self._once = self.r.register_script(_STORE_ONCE)      # run with client=self.r (the caller's connection)
         self._always = self.r.register_script(_STORE_ALWAYS)
+
+    @property
+    def r(self) -> redis.Redis:
+        """This thread's client, with its own connection. One client shared by all the threads serializes
+        every command on its pool's lock, and under the GIL that lock convoys: the thread it is handed to
+        holds it while it waits its turn for the interpreter, and every other thread queues behind."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = redis.Redis.from_url(
+                self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout,
+                retry=Retry(NoBackoff(), 0), decode_responses=True)
+        return client
 
     def ping(self) -> bool:
         try:
@@ -82,7 +95,7 @@ class Store:
     def store_result(self, task_id: str, token: str, dedupe: bool = True) -> bool:
         """Store and queue for use. True if this call stored it, False if it was already stored."""
         script = self._once if dedupe else self._always
-        return bool(script(keys=[RESULTS, PENDING, TO_USE], args=[task_id, token]))
+        return bool(script(keys=[RESULTS, PENDING, TO_USE], args=[task_id, token], client=self.r))
 
     def take_to_use(self, wait: float) -> tuple[str, str] | None:
         """The next queued task id (moved to_use → using) and its token; None after ``wait`` seconds without
