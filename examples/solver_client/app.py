@@ -9,8 +9,9 @@ solution exactly once, following the pingback patterns of CaptchaAI's own guidan
   GET /status      pending tasks, DLQ, Redis counters;   GET /health
 
 Background: fallback polling of res.php for tasks without a pingback after CALLBACK_TIMEOUT, every
-POLL_INTERVAL; a user that takes stored results from Redis and POSTs each token to SITE_URL once;
-a dead-letter queue (results that could not be stored or used) reprocessed every DLQ_RETRY_INTERVAL.
+POLL_INTERVAL; USE_WORKERS users that take stored results from Redis and POST each token to SITE_URL
+once; a dead-letter queue (results that could not be stored or used) reprocessed every
+DLQ_RETRY_INTERVAL. Served by waitress with SERVER_THREADS handler threads.
 
 Bug variants (VARIANT=…), each a classic mistake:
   callback_only          no fallback polling: a lost pingback is a lost solution
@@ -22,7 +23,8 @@ Bug variants (VARIANT=…), each a classic mistake:
 Env: PORT, SOLVER_URL, SOLVER_KEY, CALLBACK_URL, REDIS_URL, SITE_URL, VARIANT, CALLBACK_TIMEOUT
 (120), POLL_INTERVAL (5), POLL_GIVE_UP (600), DLQ_RETRY_INTERVAL (10), SUBMIT_RETRIES (5),
 SUBMIT_BACKOFF (5), UNSOLVABLE_RESUBMITS (2), HTTP_TIMEOUT (30), REDIS_TIMEOUT (2),
-WRITE_BEHIND_DELAY (1), HARNESS_TIME_SCALE (1). See docs/examples-solver.md.
+WRITE_BEHIND_DELAY (1), USE_WORKERS (16), SERVER_THREADS (8), HARNESS_TIME_SCALE (1).
+See docs/examples-solver.md.
 """
 
 from __future__ import annotations
@@ -79,12 +81,17 @@ def create_app(settings: Settings) -> tuple[Flask, SolverClient]:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(threadName)s %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth is N" under load
     settings = Settings.from_env()
     app, client = create_app(settings)
     workers.start(client)
-    from werkzeug.serving import run_simple
-    run_simple("127.0.0.1", settings.port, app, threaded=True)
+    # A production WSGI server, not Flask's dev server (which answers every request with Connection:
+    # close and starts a thread per connection, so under load the accept backlog overflows and the
+    # solver's pingbacks time out): keep-alive, a fixed pool of handler threads, room for the hundreds
+    # of connections users and pingbacks keep open (poll(), not select(), past 1024 descriptors).
+    import waitress
+    waitress.serve(app, host="127.0.0.1", port=settings.port, threads=settings.server_threads,
+                   connection_limit=1000, asyncore_use_poll=True, ident="solver_client")
 
 
 if __name__ == "__main__":

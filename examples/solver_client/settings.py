@@ -41,6 +41,7 @@ class Settings:
     redis_timeout: float       # Redis socket timeout: a lost database fails fast, into the DLQ
     write_behind_delay: float  # ack_before_store only: results are written this long after the ack
     use_workers: int           # threads that take stored results and use them (each POST waits on the site)
+    server_threads: int        # request handler threads (a /solve holds one for the whole in.php call)
 
     @property
     def pingback_url(self) -> str:
@@ -88,6 +89,7 @@ class Settings:
             redis_timeout=_float("REDIS_TIMEOUT", 2.0) * scale,
             write_behind_delay=_float("WRITE_BEHIND_DELAY", 1.0) * scale,
             use_workers=max(1, int(_float("USE_WORKERS", 16))),
+            server_threads=max(1, int(_float("SERVER_THREADS", 8))),
         )
         if variant == "unbounded_polling":  # the bug: poll at once, in a tight loop
             s = cls(**{**s.__dict__, "callback_timeout": 0.0, "poll_interval": TIGHT_LOOP_S})
