@@ -194,7 +194,9 @@ class SolverClient:
             due = [p for p in self.pending.values()
                    if now - p.submitted_at >= self.s.callback_timeout and now >= p.next_poll]
         for p in due:
-            if p.task in self.dlq:
+            with self.lock:
+                settled = p.task not in self.pending  # a pingback came while earlier tasks were polled
+            if settled or p.task in self.dlq:
                 continue
             if now - p.submitted_at > self.s.poll_give_up:
                 self.give_up(p.task, "no result before the poll deadline")
