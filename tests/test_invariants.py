@@ -167,6 +167,8 @@ def test_faulted_site_calls_are_not_uses_and_maybe_received_pingbacks():
     j.add("request", 1, "solver", "site.submit", rid="x1", params={"token": "a"})
     j.add("response", 1.1, "solver", "site.submit", rid="x1", rule="r9", status=503)
     j.use("a", 2)                                 # the retry is the one real use
+    j.add("request", 2.5, "solver", "site.submit", rid="x2", params={})  # a body lost at shutdown: no use
+    j.use("", 2.6)
     r = verdict(j, {"solutions_used_exactly_once": {}}, {"fallback_polling_used": {}})
     assert r["solutions_used_exactly_once"].ok
     assert r["fallback_polling_used"].ok           # timed-out pingback may have arrived: no poll needed

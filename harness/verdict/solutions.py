@@ -79,6 +79,8 @@ class SolutionBook:
             if response is not None and response.get("rule"):
                 continue  # answered by a fault rule: the site never took it, a retry is no second use
             token = (e.get("params") or {}).get("token")
+            if not token:
+                continue  # no token, no use (the site answered 400; e.g. a body cut off at shutdown)
             task = self.by_token.get(token)
             if task is None:
                 self.unexpected.append(e)
