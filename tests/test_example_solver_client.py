@@ -15,21 +15,12 @@ import requests
 from harness.host import HostThread
 from harness.run.processes import free_port, redis_server_binary
 from mocks.solver import DEFAULT_KEY as KEY
+from tests.waiting import wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APP = os.path.join(ROOT, "examples", "solver_client", "app.py")
 LATE_PINGBACK = {"match": {"service": "solver", "action": "pingback"}, "effect": {"callback": "delay", "delay_ms": 300}}
 JOB = {"sitekey": "6Le-test-site", "pageurl": "https://shop.example/login"}
-
-
-def wait_until(check, timeout=8.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Redis:

@@ -8,12 +8,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import psutil
 
 from harness.run import orphans
 from harness.run.processes import ChildProcess
+from tests.waiting import wait_until
 
 OWNER = textwrap.dedent("""
     import sys, time
@@ -22,16 +22,6 @@ OWNER = textwrap.dedent("""
     child.start()
     time.sleep(600)
 """)
-
-
-def wait_for(fn, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def gone(pid: int) -> bool:
@@ -47,14 +37,14 @@ def test_the_grandchildren_of_a_killed_harness_are_swept_and_live_ones_are_not(t
     mine = ChildProcess("live", ["sleep", "600"])  # owned by this (live) process
     mine.start()
     try:
-        grandchild = int(wait_for(lambda: pidfile.exists() and pidfile.read_text().strip()))
+        grandchild = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip()))
         assert orphans._owner_of(grandchild) == f"{owner.pid}:{orphans._start_time(owner.pid)}"
         orphans.sweep()  # its owner is alive: untouched
         assert not gone(grandchild) and mine.running
         os.kill(owner.pid, signal.SIGKILL)
         owner.wait(10)
         orphans.sweep()
-        wait_for(lambda: gone(grandchild))
+        wait_until(lambda: gone(grandchild))
         assert mine.running  # the sweep spared the live owner's child
     finally:
         mine.stop(kill=True)
