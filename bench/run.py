@@ -28,18 +28,14 @@ from typing import Iterator
 
 import psutil
 
+from harness.ports import free_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 PY = sys.executable
 CONNECTIONS = 32
 STUB = {"Response": {"CaptchaCode": 1, "CaptchaMsg": "OK", "EvilLevel": 0, "GetCaptchaTime": 0,
                      "RequestId": "5b8e4c5e-0d5c-4b5f-9b1e-3f4f5e6a7b8c"}}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float = 60) -> None:

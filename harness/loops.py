@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, Awaitable, Callable
+from typing import Any, Coroutine
 
 try:
     import uvloop
@@ -24,8 +24,7 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop() if name() == "uvloop" else asyncio.new_event_loop()
 
 
-def run(main: Awaitable[Any] | Callable[[], Awaitable[Any]]) -> Any:
+def run(main: Coroutine[Any, Any, Any]) -> Any:
     """``asyncio.run`` on ``new_event_loop()`` (same Ctrl-C handling: the main task is cancelled)."""
-    coro = main() if callable(main) else main
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        return runner.run(coro)
+        return runner.run(main)

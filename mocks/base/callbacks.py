@@ -68,7 +68,7 @@ Forge = Callable[[Outbound, str, Effect], Outbound]
 
 
 def closed_port_url(path: str = "/") -> str:
-    """A loopback URL with nothing listening (bind, read the port, close)."""
+    """A loopback URL with nothing listening (a free port from ``harness.ports``)."""
     return f"http://127.0.0.1:{free_port()}{path}"
 
 
