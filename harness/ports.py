@@ -4,15 +4,23 @@ Asking the kernel for port 0 hands out a port from the *ephemeral* range, the sa
 for the source port of every outgoing connection. Between "pick" and "the child binds it" any
 client on the machine (or another xdist worker) may take it, and the child dies with "Address
 already in use". So we pick at random *below* the ephemeral range, where the kernel never assigns
-ports on its own, and check with a bind that nobody holds it right now."""
+ports on its own, and check with a bind that nobody holds it right now. A port this process handed
+out is not handed out again (its child may not have bound it yet: a run picks the target's port,
+then its links' ports, and only then starts the target)."""
 
 from __future__ import annotations
 
 import random
 import socket
+import threading
 
 _FALLBACK_LOW = 32768
 _BOTTOM = 20000  # above the well-known and most registered service ports
+_REMEMBER = 4096  # ports handed out that are never handed out again (the oldest are forgotten)
+
+_rng = random.SystemRandom()
+_issued: dict[int, None] = {}  # insertion-ordered set
+_lock = threading.Lock()
 
 
 def _ephemeral_low() -> int:
@@ -23,22 +31,35 @@ def _ephemeral_low() -> int:
         return _FALLBACK_LOW
 
 
-_rng = random.SystemRandom()
+def _bindable(family: socket.AddressFamily, host: str, port: int) -> int | None:
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return None
+        return s.getsockname()[1]
+
+
+def _issue(port: int) -> int:
+    _issued[port] = None
+    if len(_issued) > _REMEMBER:
+        del _issued[next(iter(_issued))]
+    return port
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now, outside the kernel's ephemeral range when it can be."""
+    """A port nobody listens on right now and this process has not handed out, outside the kernel's
+    ephemeral range when it can be."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     low = _ephemeral_low()
-    if low - _BOTTOM >= 1000:
-        for _ in range(64):
-            port = _rng.randrange(_BOTTOM, low)
-            with socket.socket(family, socket.SOCK_STREAM) as s:
-                try:
-                    s.bind((host, port))
-                except OSError:
-                    continue
-                return port
-    with socket.socket(family, socket.SOCK_STREAM) as s:  # odd port range: let the kernel choose
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    with _lock:
+        if low - _BOTTOM >= 1000:
+            for _ in range(64):
+                port = _rng.randrange(_BOTTOM, low)
+                if port not in _issued and _bindable(family, host, port):
+                    return _issue(port)
+        for _ in range(64):  # odd port range: let the kernel choose
+            port = _bindable(family, host, 0)
+            if port is not None and port not in _issued:
+                return _issue(port)
+    raise OSError(f"no free port on {host}")

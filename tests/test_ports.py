@@ -15,6 +15,11 @@ def test_free_ports_are_below_the_ephemeral_range_and_bindable():
         s.bind(("127.0.0.1", picked.pop()))
 
 
+def test_a_port_is_handed_out_once():
+    picked = [ports.free_port() for _ in range(1000)]  # at random, ~40 repeats in 12k ports otherwise
+    assert len(set(picked)) == len(picked)
+
+
 def test_a_port_someone_listens_on_is_never_picked(monkeypatch):
     with socket.socket() as held, socket.socket() as probe:
         held.bind(("127.0.0.1", 0))
