@@ -6,12 +6,10 @@ listener binds 127.0.0.1 unless asked otherwise; port 0 picks a free port.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
 import tempfile
-import threading
 from typing import Any
 
 from aiohttp import web
@@ -193,12 +191,12 @@ class HostThread:
 
     def __init__(self, **host_kwargs: Any):
         self._kwargs = host_kwargs
-        self.loop = loops.new_event_loop()
+        self._loop = loops.LoopThread("harness-host")
+        self.loop = self._loop.loop
         self.host: MockHost | None = None
-        self._thread = threading.Thread(target=self.loop.run_forever, name="harness-host", daemon=True)
 
     def start(self) -> dict[str, str]:
-        self._thread.start()
+        self._loop.start()
 
         async def _start() -> dict[str, str]:
             self.host = MockHost(**self._kwargs)
@@ -210,19 +208,15 @@ class HostThread:
             raise
 
     def call(self, fn: Any, *args: Any, timeout: float | None = 60) -> Any:
-        return asyncio.run_coroutine_threadsafe(fn(*args), self.loop).result(timeout)
+        return self._loop.call(fn, *args, timeout=timeout)
 
     def stop(self) -> None:
-        if self.loop.is_closed():
-            return
-        if self.host is not None and self._thread.is_alive():
+        if self.host is not None and self._loop.alive and not self.loop.is_closed():
             try:
                 self.call(self.host.stop, timeout=10)
             except Exception:
                 pass
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        self.loop.close()
+        self._loop.stop()
 
     def __enter__(self) -> "HostThread":
         self.start()

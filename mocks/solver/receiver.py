@@ -8,12 +8,13 @@ thread for synchronous code (``with ReceiverThread() as r: r.url``).
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from harness.loops import LoopThread
 
 
 @dataclass
@@ -74,21 +75,22 @@ class PingbackReceiver:
 class ReceiverThread:
     def __init__(self, **kw: Any):
         self.receiver = PingbackReceiver(**kw)
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="pingback-receiver", daemon=True)
+        self._loop = LoopThread("pingback-receiver")
 
     def __enter__(self) -> "ReceiverThread":
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.receiver.start(), self.loop).result(10)
+        self._loop.start()
+        try:
+            self._loop.call(self.receiver.start, timeout=10)
+        except BaseException:
+            self._loop.stop()
+            raise
         return self
 
     def __exit__(self, *exc: Any) -> None:
         try:
-            asyncio.run_coroutine_threadsafe(self.receiver.stop(), self.loop).result(10)
+            self._loop.call(self.receiver.stop, timeout=10)
         finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(10)
-            self.loop.close()
+            self._loop.stop()
 
     @property
     def url(self) -> str:
