@@ -2,6 +2,8 @@
 one between the pick and the bind (what made targets die with "Address already in use")."""
 
 import socket
+import subprocess
+import sys
 
 from harness import ports
 
@@ -31,3 +33,21 @@ def test_a_port_someone_listens_on_is_never_picked(monkeypatch):
         monkeypatch.setattr(ports._rng, "randrange", lambda a, b: next(tries))
         monkeypatch.setattr(ports, "_ephemeral_low", lambda: 61000)
         assert ports.free_port() == free
+
+
+_OTHER = """
+import sys
+from harness import ports
+first = iter([int(sys.argv[1])])  # its first random pick is our port
+real = ports._rng.randrange
+ports._rng.randrange = lambda a, b: next(first, None) or real(a, b)
+print(ports.free_port())
+"""
+
+
+def test_a_port_another_process_picked_is_never_picked():
+    """Two xdist workers must not hand out the same port before either child has bound it."""
+    ours = ports.free_port()
+    other = subprocess.run([sys.executable, "-c", _OTHER, str(ours)], capture_output=True, text=True, timeout=30)
+    assert other.returncode == 0, other.stderr
+    assert int(other.stdout) != ours
