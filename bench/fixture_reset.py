@@ -1,7 +1,7 @@
 """What the pytest fixtures cost per test: the per-test reset of the worker's mocks vs starting fresh
 mocks for every test, and the end-to-end overhead a ``captcha_mock`` test pays in a real pytest run.
 
-    .venv/bin/python bench/fixture_reset.py [--resets 500] [--fresh 20] [--tests 300]
+    .venv/bin/python bench/fixture_reset.py [--resets 500] [--fresh 20] [--tests 1000] [--repeat 5]
 
 Not a test; prints figures:
 1. ``WorkerHost.reset()`` (what the ``harness`` fixture runs before each test), after a test that did
@@ -10,7 +10,9 @@ Not a test; prints figures:
 2. the alternative: a fresh ``HostThread`` with every mock, started and stopped per test;
 3. generated suites of N and 2N tests that each take ``captcha_mock``, and of plain tests, each in one
    pytest process: the marginal time per test (2N − N) of each kind, and their difference = the
-   per-test overhead of the fixture (one-time imports and the mocks' start-up cancel out).
+   per-test overhead of the fixture (one-time imports and the mocks' start-up cancel out). Each suite
+   runs ``--repeat`` times and its median counts: one pytest process varies by more than the
+   fraction of a millisecond measured here.
 """
 
 from __future__ import annotations
@@ -114,15 +116,20 @@ def run_suite(body: str, tests: int, d: str, name: str) -> float:
     return float(m.group(2))
 
 
-def bench_suite(tests: int) -> None:
+def bench_suite(tests: int, repeat: int) -> None:
     """Marginal cost: time of 2N tests minus time of N tests (one-time imports and start-up cancel)."""
+    kinds = (("plain", SUITE_PLAIN), ("fixture", SUITE_FIXTURE))
     with tempfile.TemporaryDirectory(prefix="bench-suite-") as d:
-        t = {(kind, n): run_suite(body, n, d, f"{kind}{n}")
-             for kind, body in (("plain", SUITE_PLAIN), ("fixture", SUITE_FIXTURE)) for n in (tests, 2 * tests)}
+        runs: dict[tuple[str, int], list[float]] = {(kind, n): [] for kind, _ in kinds for n in (tests, 2 * tests)}
+        for _ in range(repeat):  # interleaved, so a burst of load on the machine hits every kind alike
+            for kind, body in kinds:
+                for n in (tests, 2 * tests):
+                    runs[kind, n].append(run_suite(body, n, d, f"{kind}{n}"))
+        t = {key: statistics.median(times) for key, times in runs.items()}
     plain = (t["plain", 2 * tests] - t["plain", tests]) / tests * 1000
     fixture = (t["fixture", 2 * tests] - t["fixture", tests]) / tests * 1000
     print(f"  plain test: {plain:.2f} ms each; captcha_mock test: {fixture:.2f} ms each "
-          f"(from {tests} vs {2 * tests} tests; the first captcha_mock test also starts the mocks: "
+          f"(from {tests} vs {2 * tests} tests, median of {repeat} runs each; the first captcha_mock test also starts the mocks: "
           f"{(t['fixture', tests] - t['plain', tests]) - (fixture * tests / 1000):.2f} s one-time)")
     print(f"  => per-test overhead of captcha_mock (reset + handle): {fixture - plain:.2f} ms")
 
@@ -131,7 +138,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--resets", type=int, default=500)
     ap.add_argument("--fresh", type=int, default=20)
-    ap.add_argument("--tests", type=int, default=300)
+    ap.add_argument("--tests", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-links", action="store_true", help="skip the Toxiproxy part")
     args = ap.parse_args()
     print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
@@ -142,7 +150,7 @@ def main() -> None:
     print("the alternative, fresh mocks per test:")
     bench_fresh(args.fresh)
     print("end to end in pytest:")
-    bench_suite(args.tests)
+    bench_suite(args.tests, args.repeat)
 
 
 if __name__ == "__main__":
