@@ -45,6 +45,7 @@ class ChildProcess:
                                          start_new_session=True, preexec_fn=_die_with_parent)
         except OSError as e:
             raise ProcessError(f"{self.name}: cannot start {self.argv[0]}: {e.strerror}") from None
+        orphans.note_session(self.proc.pid)
         _LIVE.add(self)
 
     @property
@@ -73,6 +74,7 @@ class ChildProcess:
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+        orphans.forget_session(proc.pid)
         if self._log:
             self._log.close()
             self._log = None
