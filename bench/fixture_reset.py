@@ -129,7 +129,8 @@ def bench_suite(tests: int, repeat: int) -> None:
     plain = (t["plain", 2 * tests] - t["plain", tests]) / tests * 1000
     fixture = (t["fixture", 2 * tests] - t["fixture", tests]) / tests * 1000
     print(f"  plain test: {plain:.2f} ms each; captcha_mock test: {fixture:.2f} ms each "
-          f"(from {tests} vs {2 * tests} tests, median of {repeat} runs each; the first captcha_mock test also starts the mocks: "
+          f"(from {tests} vs {2 * tests} tests, median of {repeat} runs each; "
+          f"the first captcha_mock test also starts the mocks: "
           f"{(t['fixture', tests] - t['plain', tests]) - (fixture * tests / 1000):.2f} s one-time)")
     print(f"  => per-test overhead of captcha_mock (reset + handle): {fixture - plain:.2f} ms")
 

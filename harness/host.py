@@ -192,7 +192,6 @@ class HostThread:
     def __init__(self, **host_kwargs: Any):
         self._kwargs = host_kwargs
         self._loop = loops.LoopThread("harness-host")
-        self.loop = self._loop.loop
         self.host: MockHost | None = None
 
     def start(self) -> dict[str, str]:
@@ -211,7 +210,7 @@ class HostThread:
         return self._loop.call(fn, *args, timeout=timeout)
 
     def stop(self) -> None:
-        if self.host is not None and self._loop.alive and not self.loop.is_closed():
+        if self.host is not None and self._loop.alive and not self._loop.loop.is_closed():
             try:
                 self.call(self.host.stop, timeout=10)
             except Exception:
