@@ -42,7 +42,8 @@ def test_the_grandchildren_of_a_killed_harness_are_swept_and_live_ones_are_not(t
     try:
         grandchild = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip()))
         want = None if prefix else f"{owner.pid}:{orphans._start_time(owner.pid)}"
-        assert orphans._owner_of(grandchild) == want
+        # $! is known before the background job has exec'd `env -i`: wait until it has
+        wait_until(lambda: orphans._owner_of(grandchild) == want)
         orphans.sweep()  # its owner is alive: untouched
         assert not gone(grandchild) and mine.running
         os.kill(owner.pid, signal.SIGKILL)
