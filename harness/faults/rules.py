@@ -286,6 +286,7 @@ class Rule(_Strict):
     @field_validator("effect")
     @classmethod
     def _one_applier(cls, effect: Effect, info: ValidationInfo) -> Effect:
+        # refused here so that the error is located at ``effect``; ``_route`` stores the applier
         match = info.data.get("match")
         if match is not None:
             applier_of(effect, match.link is not None)
@@ -298,7 +299,8 @@ class Rule(_Strict):
 
     @property
     def applier(self) -> Applier:
-        """The component that applies this rule (computed once, when the rule is validated)."""
+        """The component that applies this rule (computed once, when the rule is validated; a
+        ``model_copy(update=...)`` of ``match.link`` or ``effect`` must be validated again)."""
         return self._applier
 
     def public(self) -> dict[str, Any]:
