@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from harness.faults.rules import Effect, Rule, parse_rules
+from harness.faults.rules import Applier, Effect, Rule, parse_rules
 
 
 def roll(seed: int, rule_id: str, n: int) -> float:
@@ -102,16 +102,17 @@ class RuleEngine:
     # --- decisions -------------------------------------------------------------------------
     def decide(self, service: str | None, action: str | None, params: dict[str, Any] | None = None,
                *, link: str | None = None, ref: Any = None,
-               only: Callable[[Rule], bool] | None = None) -> Decision | None:
+               applier: Applier | None = None) -> Decision | None:
         """Evaluate rules in order. Every matching rule counts the call; the first whose schedule
-        fires wins, later matching ones are recorded as shadowed. ``only(rule)`` restricts the rules
-        considered (e.g. those with a callback effect, for a callback)."""
+        fires wins, later matching ones are recorded as shadowed. ``applier``: only the rules that
+        component applies (``Rule.applier``) are considered — each component passes its own, so a
+        rule is decided in exactly one place; None considers every rule."""
         t = self.elapsed()
         records = []
         winner: Decision | None = None
         with self._lock:
             for a in self._rules:
-                if only is not None and not only(a.rule):
+                if applier is not None and a.rule.applier is not applier:
                     continue
                 if not a.rule.match.matches(service, action, params, link):
                     continue

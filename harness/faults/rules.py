@@ -1,17 +1,20 @@
 """Fault rules as data: ``match`` (which requests) + ``effect`` (what goes wrong) + ``schedule`` (when).
 
 Every component that injects faults — the service mocks, the callback senders, the mitmproxy addon
-and the Toxiproxy driver — takes these same rules. See ``docs/rules.md`` for the full reference.
+and the Toxiproxy driver — takes these same rules. Parsing a rule computes once which of them
+applies it (``Rule.applier``); each component asks the engine only for its own rules, so a rule is
+applied in exactly one place. See ``docs/rules.md`` for the full reference.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
+from enum import Enum
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, ValidationError,
-                      WithJsonSchema, field_validator, model_validator)
+from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, PrivateAttr,
+                      ValidationError, ValidationInfo, WithJsonSchema, field_validator, model_validator)
 
 from harness.durations import Duration
 
@@ -195,12 +198,110 @@ class Schedule(_Strict):
     window: Window | None = None
 
 
+class Applier(str, Enum):
+    """The one component that applies a rule."""
+
+    MOCK = "mock"          # the reply of the service mock receiving the request (ServiceMock)
+    CALLBACK = "callback"  # the delivery of the service's outbound pingbacks / webhooks (CallbackSender)
+    MITM = "mitm"          # the mitmproxy flow on a link (the addon, decided by the control API's /decide)
+    TOXIC = "toxic"        # a Toxiproxy toxic on a link (ToxicDriver)
+    LINK = "link"          # a link's Toxiproxy proxy disabled: link_down (ToxicDriver)
+
+    @property
+    def component(self) -> str:
+        return _COMPONENT[self]
+
+
+_COMPONENT = {Applier.MOCK: "service mock", Applier.CALLBACK: "callback sender",
+              Applier.MITM: "mitmproxy addon", Applier.TOXIC: "Toxiproxy driver (toxic)",
+              Applier.LINK: "Toxiproxy driver (link down)"}
+TOXIPROXY = frozenset({Applier.TOXIC, Applier.LINK})
+
+_HTTP_FIELDS = frozenset({"error", "message", "captcha_code", "status", "body", "headers", "content_type",
+                          "delay_ms", "hang", "reset"})
+# the effect fields each applier carries out
+APPLIER_FIELDS: dict[Applier, frozenset[str]] = {
+    Applier.MOCK: _HTTP_FIELDS | {"partial_body"},
+    Applier.MITM: _HTTP_FIELDS | {"drop_response", "duplicate_request"},
+    Applier.CALLBACK: frozenset({"callback", "count", "spread_ms", "url", "delay_ms"}),
+    Applier.TOXIC: frozenset({"toxic", "attributes", "stream", "toxicity"}),
+    Applier.LINK: frozenset({"link_down"}),
+}
+# the fields that choose an applier on their own, whatever else the rule says
+_MARKERS = (("callback", Applier.CALLBACK), ("toxic", Applier.TOXIC), ("link_down", Applier.LINK),
+            ("drop_response", Applier.MITM), ("duplicate_request", Applier.MITM))
+
+
+def _given(effect: Effect) -> list[str]:
+    """The effect's fields that do something (a value other than the default), in declaration order."""
+    out = []
+    for name, info in Effect.model_fields.items():
+        default = info.default_factory() if info.default_factory is not None else info.default  # type: ignore[call-arg]
+        value = getattr(effect, name)
+        if value != default and not (default is None and value is False):  # partial_body: false
+            out.append(name)
+    return out
+
+
+def applier_of(effect: Effect, on_link: bool) -> Applier:
+    """Where a rule with this effect applies (``on_link``: the rule has ``match.link``).
+
+    Raises ValueError, naming the field, for a combination no single applier carries out."""
+    given = _given(effect)
+    markers = [(f, a) for f, a in _MARKERS if f in given]
+    if len({a for _, a in markers}) > 1:
+        (f1, a1), (f2, a2) = markers[0], next(m for m in markers if m[1] is not markers[0][1])
+        raise ValueError(f"{f1} and {f2} cannot be one rule (the {a1.component} applies {f1}, the "
+                         f"{a2.component} {f2}); split them into two rules")
+    if markers:
+        applier, why = markers[0][1], f"{markers[0][0]} is set"
+    elif on_link:
+        applier, why = Applier.MITM, "match.link is set"
+    else:
+        applier, why = Applier.MOCK, "no match.link"
+    for name in given:
+        if name not in APPLIER_FIELDS[applier]:
+            hint = "; on a link use the limit_data toxic" if name == "partial_body" else ""
+            raise ValueError(f"{name}: the {applier.component} applies this rule ({why}) and does not "
+                             f"use {name}{hint}")
+    if applier is Applier.CALLBACK and on_link:
+        raise ValueError("callback: callbacks are sent by the service mock on no link; remove match.link")
+    return applier
+
+
+def scaled_s(ms: float | None, time_scale: float) -> float:
+    """Rule milliseconds (``delay_ms``, ``spread_ms`` …) → wall-clock seconds at this ``--time-scale``.
+    Every applier converts through here, so a delay means the same wherever it applies."""
+    return (ms or 0.0) / 1000.0 * time_scale
+
+
 class Rule(_Strict):
     id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
     description: str | None = None
     match: Match = Field(default_factory=Match)
     effect: Effect
     schedule: Schedule = Field(default_factory=Schedule)
+    _applier: Applier = PrivateAttr(default=Applier.MOCK)
+
+    @field_validator("effect")
+    @classmethod
+    def _one_applier(cls, effect: Effect, info: ValidationInfo) -> Effect:
+        # refused here so that the error is located at ``effect``; ``_route`` stores the applier
+        match = info.data.get("match")
+        if match is not None:
+            applier_of(effect, match.link is not None)
+        return effect
+
+    @model_validator(mode="after")
+    def _route(self) -> "Rule":
+        self._applier = applier_of(self.effect, self.match.link is not None)
+        return self
+
+    @property
+    def applier(self) -> Applier:
+        """The component that applies this rule (computed once, when the rule is validated; a
+        ``model_copy(update=...)`` of ``match.link`` or ``effect`` must be validated again)."""
+        return self._applier
 
     def public(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_defaults=True)

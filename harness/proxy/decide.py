@@ -1,18 +1,21 @@
 """``POST /decide`` on the control API: the seeded engine decides for a proxy (the mitmproxy addon).
 
-Which rules a proxy applies: rules whose effect is proxy-only (``drop_response``,
-``duplicate_request``) on any link, and rules with ``match.link`` set whose effect is HTTP-level
-(``error``/``captcha_code``/``status``/``body``/``headers``, ``delay_ms``, ``hang``, ``reset``). Rules
-without a link stay with the mocks (so a fault is never applied twice), callback rules with the
-callback senders, ``toxic``/``link_down`` with Toxiproxy. ``partial_body`` is a mock-side effect only
-(use the ``limit_data`` toxic on a link instead).
+A proxy decides only the rules whose applier is the mitmproxy flow (``Rule.applier`` is
+``Applier.MITM``, computed when the rule is parsed): rules with a proxy-only effect
+(``drop_response``, ``duplicate_request``) on any link, and rules with ``match.link`` whose effect is
+HTTP-level (``error``/``captcha_code``/``status``/``body``/``headers``/``content_type``, ``delay_ms``,
+``hang``, ``reset``). Rules without a link are the mocks' (so a fault is never applied twice), callback
+rules the callback senders', ``toxic``/``link_down`` Toxiproxy's; ``partial_body`` on a link is
+refused when the rule is parsed (use the ``limit_data`` toxic).
 
 The addon sends the raw request (method, path with query, headers, body); when the host runs a mock
 of that service, the mock's own ``parse`` computes ``action`` and ``params`` (so rules select exactly
 the requests they would select at the mock), otherwise ``flow_params`` does (live mode against an
-unknown service). The decision is journaled by the engine like any other (``ref`` = the flow id). When
-the effect shapes the answer, the reply is built here by the service's mock (``fault_reply``: the
-protocol's own error shape) so the addon only has to send it.
+unknown service). The decision is journaled by the engine like any other (``ref`` = the flow id). The
+decision carries what the effect means here exactly as at the mock: ``delay_s`` (``delay_ms`` scaled
+by the run's time scale), ``hang_s`` (the host's hang limit) and, when the effect shapes the answer,
+the ``reply`` built by ``shape_reply`` with the service mock's ``fault_reply`` (the protocol's own
+error shape), so the addon only has to wait and send it.
 """
 
 from __future__ import annotations
@@ -26,28 +29,15 @@ from aiohttp import streams, web
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
-from harness.faults import Effect, Rule
+from harness.faults import Applier, Effect
+from harness.faults.rules import scaled_s
 from harness.proxy.flow_params import action_and_params
-from mocks.base.reply import BadRequest, Call, Reply
+from mocks.base.reply import BadRequest, Call, Reply, shape_reply
 
 if TYPE_CHECKING:
     from harness.host import MockHost
 
 log = logging.getLogger("harness.proxy")
-
-
-def is_http_effect(effect: Effect) -> bool:
-    return (effect.callback is None and effect.toxic is None and not effect.link_down
-            and effect.partial_body in (None, False))
-
-
-def is_proxy_only(effect: Effect) -> bool:
-    return effect.drop_response or effect.duplicate_request is not None
-
-
-def proxy_rule(rule: Rule) -> bool:
-    """The rules a proxy applies: HTTP-level effects that are proxy-only or on a named link."""
-    return is_http_effect(rule.effect) and (is_proxy_only(rule.effect) or rule.match.link is not None)
 
 
 class _Transport:
@@ -125,25 +115,15 @@ async def parse_request(host: "MockHost", service: str | None, raw: dict[str, An
 
 def build_reply(host: "MockHost", service: str | None, call: Call | None, action: str,
                 params: dict[str, Any], effect: Effect) -> Reply:
+    """The reply the service's mock would give for ``effect`` (raw fields when there is no mock)."""
+    call = call or Call(action, params, None)  # type: ignore[arg-type]
     mock = host.services.get(service or "")
     if mock is not None:
         try:
-            return mock._shaped(effect, call or Call(action, params, None))  # type: ignore[arg-type]
+            return shape_reply(effect, call, mock.fault_reply)
         except Exception as e:  # a fault_reply that needs more than the request: use the raw fields
             log.warning("%s.fault_reply failed outside the mock (%s); sending raw status/body", service, e)
-    status = effect.status or (500 if effect.error is not None else 200)
-    if effect.body is not None:
-        reply = (Reply.text(effect.body, status=status, content_type="text/html" if effect.body.lstrip()
-                            .startswith("<") else "text/plain")
-                 if isinstance(effect.body, str) else Reply.json(effect.body, status=status))
-    elif effect.error is not None:
-        reply = Reply.text(effect.error + (f": {effect.message}" if effect.message else ""), status=status)
-    else:
-        reply = Reply.text("", status=status)
-    if effect.content_type is not None:
-        reply.content_type = effect.content_type
-    reply.headers.update(effect.headers)
-    return reply
+    return shape_reply(effect, call)
 
 
 async def decide_for_proxy(host: "MockHost", data: dict[str, Any]) -> dict[str, Any]:
@@ -156,13 +136,14 @@ async def decide_for_proxy(host: "MockHost", data: dict[str, Any]) -> dict[str, 
     else:
         action, params = data.get("action"), data.get("params") or {}
     engine = host.engine
-    decision = engine.decide(service, action, params, link=link, ref=data.get("ref"), only=proxy_rule)
+    decision = engine.decide(service, action, params, link=link, ref=data.get("ref"), applier=Applier.MITM)
     out: dict[str, Any] = {"action": action, "decision": None}
     if decision is None:
         return out
     effect = decision.effect
     out["decision"] = {"rule": decision.rule_id, "n": decision.n,
-                       "effect": effect.model_dump(mode="json", exclude_defaults=True)}
+                       "effect": effect.model_dump(mode="json", exclude_defaults=True),
+                       "delay_s": scaled_s(effect.delay_ms, host.ctx.time_scale), "hang_s": host.ctx.hang_limit_s}
     if effect.shapes_response:
         reply = build_reply(host, service, call, action or "", params, effect)
         out["decision"]["reply"] = {"status": reply.status, "content_type": reply.content_type,
@@ -213,6 +194,8 @@ OPENAPI_PATH = {"/decide": {"post": {
             "schema": {"type": "object", "properties": {"action": {"type": ["string", "null"]},
                                                         "decision": {"type": ["object", "null"], "properties": {
                 "rule": {"type": "string"}, "n": {"type": "integer"}, "effect": {"type": "object"},
+                "delay_s": {"type": "number", "description": "delay_ms in seconds, scaled by the run's time scale"},
+                "hang_s": {"type": "number", "description": "how long a hang holds the request"},
                 "reply": {"type": "object", "properties": {
                     "status": {"type": "integer"}, "content_type": {"type": "string"},
                     "headers": {"type": "object"}, "body_b64": {"type": "string"}}}}}}}}}},

@@ -5,8 +5,10 @@ For each request it asks the control API ``POST /decide`` (the run's seeded engi
 the service and the raw request (the control API lets the service's mock parse it, so ``action`` and
 ``params`` are exactly what the mock would compute), then:
 
-- ``delay_ms``            waits before forwarding;
-- ``hang``                never answers (holds the request for ``harness_hang_limit`` s, then closes);
+- ``delay_ms``            waits before forwarding, ``delay_s`` of the decision: ``delay_ms`` scaled by the
+                          run's time scale, as at the mock;
+- ``hang``                never answers (holds the request for the decision's ``hang_s``, the host's hang
+                          limit as at the mock, then closes);
 - ``reset``               closes the client connection without an answer (mitmproxy kills the flow:
                           a close, not necessarily a TCP RST — use the ``reset_peer`` toxic for that);
 - ``error`` / ``captcha_code`` / ``status`` / ``body``  answers itself with the reply the control API
@@ -23,7 +25,7 @@ dropped, duplicated, duplicate, reset, hang, upstream_error, client_error), ``ms
 
 Options (``--set``): ``harness_control`` (control API URL), ``harness_token``, ``harness_routes``
 (JSON ``{"<listen port>": {"link": ..., "service": ...}}``), ``harness_ready_file``,
-``harness_hang_limit``.
+``harness_hang_limit`` (only when a decision carries no ``hang_s``).
 """
 
 from __future__ import annotations
@@ -125,11 +127,11 @@ class HarnessFaults:
             return
         effect = decision.get("effect", {})
         meta.update(rule=decision["rule"], effect=effect)
-        if effect.get("delay_ms"):
-            await asyncio.sleep(float(effect["delay_ms"]) / 1000.0)
+        if decision.get("delay_s"):
+            await asyncio.sleep(float(decision["delay_s"]))
         if effect.get("hang"):
             await self._journal(flow, "hang")
-            await asyncio.sleep(float(ctx.options.harness_hang_limit))
+            await asyncio.sleep(float(decision.get("hang_s", ctx.options.harness_hang_limit)))
             flow.kill()
             return
         if effect.get("reset"):

@@ -1,4 +1,5 @@
-"""Apply link rules (``effect.toxic`` / ``effect.link_down``) to Toxiproxy, on the run clock.
+"""Apply link rules (``effect.toxic`` / ``effect.link_down``: ``Rule.applier`` is ``Applier.TOXIC`` /
+``Applier.LINK``) to Toxiproxy, on the run clock.
 
 A rule applies to every link its ``match.link`` selects (omitted: every link); ``match.service``,
 ``action`` and ``params`` are per-request fields and are not used for TCP faults. Without
@@ -23,8 +24,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from harness.faults import Effect, RuleEngine
-from harness.faults.rules import Rule, pattern_matches
+from harness.faults import Applier, Effect, RuleEngine
+from harness.faults.rules import TOXIPROXY, Rule, pattern_matches
 from harness.proxy.links import Links
 from harness.proxy.toxiproxy_client import ToxiproxyError
 
@@ -40,10 +41,6 @@ TOXIC_ATTRIBUTES: dict[str, frozenset[str]] = {
     "slicer": frozenset({"average_size", "size_variation", "delay"}),
     "limit_data": frozenset({"bytes"}),
 }
-
-
-def is_link_effect(effect: Effect) -> bool:
-    return effect.toxic is not None or effect.link_down
 
 
 def check_toxic(effect: Effect) -> str | None:
@@ -81,17 +78,16 @@ def desired_state(rules: list[tuple[str, Rule]], links: list[str], t: float
     toxics: dict[tuple[str, str], ToxicSpec] = {}
     down: dict[str, str] = {}
     for rid, rule in rules:
-        effect = rule.effect
-        if not is_link_effect(effect):
+        if rule.applier not in TOXIPROXY:
             continue
         window = rule.schedule.window
         if window is not None and not window.contains(t):
             continue
         for link in rule_links(rule, links):
-            if effect.link_down:
+            if rule.applier is Applier.LINK:
                 down.setdefault(link, rid)
-            if effect.toxic is not None:
-                toxics[(link, rid)] = ToxicSpec.of(effect)
+            else:
+                toxics[(link, rid)] = ToxicSpec.of(rule.effect)
     return toxics, down
 
 
@@ -100,7 +96,7 @@ def next_boundary(rules: list[tuple[str, Rule]], t: float) -> float | None:
     waits = []
     for _, rule in rules:
         w = rule.schedule.window
-        if w is None or not is_link_effect(rule.effect):
+        if w is None or rule.applier not in TOXIPROXY:
             continue
         for edge in (w.start, w.end):
             if edge is not None and edge > t:

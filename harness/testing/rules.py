@@ -18,6 +18,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from harness.faults.rules import TOXIPROXY, parse_rules
+
 MATCH_KEYS = ("service", "action", "params", "link")
 SCHEDULE_KEYS = ("after", "every", "times", "probability", "window")
 RULE_KEYS = ("id", "match", "effect", "schedule")
@@ -53,5 +55,5 @@ def build_rule(spec: dict[str, Any] | None = None, *, default_service: str | Non
 
 
 def is_link_rule(rule: dict[str, Any]) -> bool:
-    effect = rule.get("effect") or {}
-    return bool(effect.get("toxic") or effect.get("link_down"))
+    """Whether the Toxiproxy driver applies this (valid) rule: the links must be synced after it changes."""
+    return parse_rules(rule, "rule")[0].applier in TOXIPROXY

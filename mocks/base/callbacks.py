@@ -1,7 +1,7 @@
 """Outbound callbacks (solver pingbacks, Chat webhooks) with faults from the same rules.
 
-A rule whose effect has ``callback`` set applies here, matched on the callback's service, action
-(e.g. ``pingback``) and params. Faults:
+A rule whose effect has ``callback`` set (``Rule.applier`` is ``Applier.CALLBACK``) applies here,
+matched on the callback's service, action (e.g. ``pingback``) and params. Faults:
 
 - ``drop``        never sent (journaled as ``dropped``);
 - ``duplicate``   sent ``count`` extra times (``count + 1`` deliveries), ``spread_ms`` apart;
@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import aiohttp
 
-from harness.faults import Effect, Rule
+from harness.faults import Applier, Effect
+from harness.faults.rules import scaled_s
 from harness.ports import free_port
 
 if TYPE_CHECKING:
@@ -72,10 +73,6 @@ def closed_port_url(path: str = "/") -> str:
     return f"http://127.0.0.1:{free_port()}{path}"
 
 
-def _is_callback_rule(rule: Rule) -> bool:
-    return rule.effect.callback is not None
-
-
 class CallbackSender:
     def __init__(self, ctx: "MockContext", service: str, forge: Forge | None = None):
         self.ctx = ctx
@@ -105,8 +102,7 @@ class CallbackSender:
         out.cid = out.cid or f"cb{next(self._cids)}"
         match = {**out.params, **(out.form or {}), **(out.json if isinstance(out.json, dict) else {}),
                  **out.match, "url": out.url}
-        decision = self.ctx.engine.decide(self.service, out.action, match, ref=out.cid,
-                                          only=_is_callback_rule)
+        decision = self.ctx.engine.decide(self.service, out.action, match, ref=out.cid, applier=Applier.CALLBACK)
         if decision is None:
             return await self._deliver(out, None, retries, retry_on)
         effect, rule = decision.effect, decision.rule_id
@@ -115,11 +111,11 @@ class CallbackSender:
             self._journal(out, rule, Attempt("dropped"), copy=0)
             return []
         if kind == "delay":
-            await asyncio.sleep((effect.delay_ms or 0) / 1000.0 * self.ctx.time_scale)
+            await asyncio.sleep(scaled_s(effect.delay_ms, self.ctx.time_scale))
         elif kind == "reorder":
             released = asyncio.Event()
             self._held.append(released)
-            hold = (effect.delay_ms if effect.delay_ms is not None else 5000) / 1000.0 * self.ctx.time_scale
+            hold = scaled_s(effect.delay_ms if effect.delay_ms is not None else 5000, self.ctx.time_scale)
             try:
                 await asyncio.wait_for(released.wait(), hold)
             except asyncio.TimeoutError:
@@ -140,12 +136,12 @@ class CallbackSender:
                 self._journal(out, rule, Attempt("error", error=str(e)), copy=0)
                 return []
         if effect.delay_ms and kind not in ("delay", "reorder"):
-            await asyncio.sleep(effect.delay_ms / 1000.0 * self.ctx.time_scale)
+            await asyncio.sleep(scaled_s(effect.delay_ms, self.ctx.time_scale))
         attempts = await self._deliver(out, rule, retries, retry_on)
         if kind == "duplicate":
             for copy in range(1, effect.count + 1):
                 if effect.spread_ms:
-                    await asyncio.sleep(effect.spread_ms / 1000.0 * self.ctx.time_scale)
+                    await asyncio.sleep(scaled_s(effect.spread_ms, self.ctx.time_scale))
                 attempts += await self._deliver(out, rule, 0, (), copy=copy)
         return attempts
 

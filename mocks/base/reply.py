@@ -1,12 +1,15 @@
-"""The two values a service protocol deals in: the parsed ``Call`` and the ``Reply`` to send."""
+"""The two values a service protocol deals in: the parsed ``Call`` and the ``Reply`` to send, and
+``shape_reply``: the answer a response-shaping effect gives, at the mock and at the proxy alike."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Optional
 
 import orjson
 from aiohttp import web
+
+from harness.faults.rules import Effect
 
 
 def _dumps(obj: Any) -> bytes:
@@ -59,3 +62,36 @@ class BadRequest(Exception):
         super().__init__(action)
         self.reply = reply
         self.action = action
+
+
+FaultReply = Callable[[Effect, Call], Optional[Reply]]
+
+
+def shape_reply(effect: Effect, call: Call, fault_reply: FaultReply | None = None) -> Reply:
+    """The answer for an effect that shapes the response (``error``, ``captcha_code``, ``status``,
+    ``body``, ``content_type``, ``headers``), the same wherever the rule applies.
+
+    ``fault_reply`` (the service's) translates ``error`` / ``captcha_code`` into the protocol's own
+    shape; without one (no mock of the service) or when it has none, ``error`` is a plain-text 500
+    ``"<error>: <message>"``. Then ``status``, ``body`` (a string: text, or HTML when it starts with
+    ``<``; anything else: JSON), ``content_type`` and ``headers`` override what that gave."""
+    reply = None
+    if fault_reply is not None and (effect.error is not None or effect.captcha_code is not None):
+        reply = fault_reply(effect, call)
+    if reply is None:
+        reply = (Reply.text(effect.error + (f": {effect.message}" if effect.message else ""), status=500)
+                 if effect.error is not None else Reply.text(""))
+    if effect.status is not None:
+        reply.status = effect.status
+    if isinstance(effect.body, str):
+        text = Reply.text(effect.body)
+        reply.body, reply.data = text.body, text.data
+        if effect.content_type is None and effect.body.lstrip().startswith("<"):
+            reply.content_type = "text/html"
+    elif effect.body is not None:
+        reply.body, reply.data = _dumps(effect.body), effect.body
+        reply.content_type = "application/json"
+    if effect.content_type is not None:
+        reply.content_type = effect.content_type
+    reply.headers.update(effect.headers)
+    return reply

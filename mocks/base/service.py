@@ -1,8 +1,8 @@
 """The service mock base: one request pipeline for every service.
 
-``parse`` (service) → journal ``request`` → rule engine ``decide`` → effect (delay, hang, reset,
-protocol error via ``fault_reply``, raw status/body, partial body) or ``handle`` (service) →
-journal ``response`` → socket. A service subclass implements only its protocol.
+``parse`` (service) → journal ``request`` → rule engine ``decide`` (rules whose applier is the mock)
+→ effect (delay, hang, reset, protocol error via ``fault_reply``, raw status/body, partial body) or
+``handle`` (service) → journal ``response`` → socket. A service subclass implements only its protocol.
 """
 
 from __future__ import annotations
@@ -13,16 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import aiohttp
-import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from harness.faults import Effect, Rule, RuleEngine
-from harness.faults.rules import format_validation_error
+from harness.faults import Applier, Effect, RuleEngine
+from harness.faults.rules import format_validation_error, scaled_s
 from harness.journal import Journal
 from mocks.base import effects
 from mocks.base.callbacks import CallbackSender, Outbound
-from mocks.base.reply import BadRequest, Call, Reply
+from mocks.base.reply import BadRequest, Call, Reply, shape_reply
 
 JOURNAL_BODY_LIMIT = 4096
 
@@ -141,13 +140,12 @@ class ServiceMock:
             return self._send(rid, "malformed", self.malformed_reply(e), None)
         call.rid = rid
         self._journal_request(rid, call.action, request, call.params)
-        decision = self.ctx.engine.decide(self.name, call.action, call.params, ref=rid,
-                                          only=_is_response_rule)
+        decision = self.ctx.engine.decide(self.name, call.action, call.params, ref=rid, applier=Applier.MOCK)
         if decision is None:
             return self._send(rid, call.action, await self.handle(call), None)
         effect, rule = decision.effect, decision.rule_id
         if effect.delay_ms:
-            await asyncio.sleep(effect.delay_ms / 1000.0 * self.ctx.time_scale)
+            await asyncio.sleep(scaled_s(effect.delay_ms, self.ctx.time_scale))
         if effect.hang:
             waited = await effects.hang(request, self.ctx.hang_limit_s)
             self._journal_outcome(rid, call.action, rule, "hang", hung_s=round(waited, 3))
@@ -156,7 +154,7 @@ class ServiceMock:
             effects.reset(request)
             self._journal_outcome(rid, call.action, rule, "reset")
             raise asyncio.CancelledError()
-        reply = self._shaped(effect, call) if effect.shapes_response else await self.handle(call)
+        reply = shape_reply(effect, call, self.fault_reply) if effect.shapes_response else await self.handle(call)
         if effect.partial_body is not None and effect.partial_body is not False:
             headers = dict(reply.headers)
             sent = await effects.partial(request, reply.status, reply.content_type, headers, reply.body,
@@ -165,27 +163,6 @@ class ServiceMock:
                                   full_bytes=len(reply.body))
             raise asyncio.CancelledError()
         return self._send(rid, call.action, reply, rule)
-
-    def _shaped(self, effect: Effect, call: Call) -> Reply:
-        reply = None
-        if effect.error is not None or effect.captcha_code is not None:
-            reply = self.fault_reply(effect, call)
-        if reply is None:
-            reply = Reply.text("", status=effect.status or 200)
-        if effect.status is not None:
-            reply.status = effect.status
-        if effect.body is not None:
-            if isinstance(effect.body, str):
-                reply.body, reply.data = effect.body.encode(), effect.body
-                if effect.content_type is None and effect.body.lstrip().startswith("<"):
-                    reply.content_type = "text/html"
-            else:
-                reply.body, reply.data = orjson.dumps(effect.body), effect.body
-                reply.content_type = "application/json"
-        if effect.content_type is not None:
-            reply.content_type = effect.content_type
-        reply.headers.update(effect.headers)
-        return reply
 
     def _send(self, rid: str, action: str, reply: Reply, rule: str | None) -> web.Response:
         data = reply.data
@@ -204,9 +181,3 @@ class ServiceMock:
         self.ctx.record({"kind": "response", "service": self.name, "action": action, "rid": rid,
                          "status": None, "rule": rule, "outcome": outcome, **more})
 
-
-def _is_response_rule(rule: Rule) -> bool:
-    """Rules for the request pipeline; callback, mitmproxy and Toxiproxy rules are for others."""
-    effect = rule.effect
-    return (effect.callback is None and effect.toxic is None and not effect.link_down
-            and not effect.drop_response and effect.duplicate_request is None)
