@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from harness.faults import Effect, RuleEngine
 from harness.faults.rules import Rule, pattern_matches
-from harness.proxy.links import Links
+from harness.proxy.toxiproxy_links import Links
 from harness.proxy.toxiproxy_client import ToxiproxyError
 
 log = logging.getLogger("harness.proxy")
