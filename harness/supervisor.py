@@ -126,10 +126,11 @@ class Child:
 
     def stop(self, kill: bool = False, grace_s: float | None = None) -> int | None:
         """SIGTERM (SIGKILL with ``kill``) to the group, SIGKILL after the grace period; returns the
-        exit code. Safe to call twice, or for a child never started."""
+        exit code. Safe to call twice (the second call signals nothing: the id may be reused by
+        then), or for a child never started."""
         proc = self.proc
-        if proc is None:
-            return None
+        if proc is None or self not in live():
+            return None if proc is None else proc.returncode  # never started, or stopped already
         if proc.poll() is None:
             self._signal(signal.SIGKILL if kill else signal.SIGTERM)
             _wait(proc, 0 if kill else self.stop_timeout if grace_s is None else grace_s)
@@ -150,6 +151,7 @@ class Child:
             if self not in _live:
                 return
             _live.discard(self)
+        assert self.proc is not None
         _release(self.proc.pid)
         self._close_log()
         if self.delete_log and self.log_path:
