@@ -51,6 +51,16 @@ def test_links_added_on_demand_through_mitm_keep_the_mocks_certificate(server, t
         assert not [n for n in server.client.proxies() if n.startswith(f"{run_id}.")]
         assert stack.mitm is None and server.client is not None  # the given server is not ours to stop
 
+def test_bad_options_are_refused_by_name(tmp_path):
+    with HostThread(services={"echo": {}}, service_classes={"echo": EchoMock}, run_dir=str(tmp_path)) as ht:
+        with pytest.raises(ProxyOptionError, match=r"^upstream echo='nohost': expected an http:// or https:// URL$"):
+            ProxyStack(ht.host, upstreams={"echo": "nohost"})
+        with pytest.raises(ProxyOptionError, match=r"^upstream 'nohost': expected host:port or a URL$"):
+            ProxyStack(ht.host, extra_links={"integration->redis": "nohost"})
+        with pytest.raises(ProxyOptionError, match=r"^proxies: unknown service\(s\) nope \(have: echo\)$"):
+            ProxyStack(ht.host, mitm=["nope"])
+
+
 def test_the_proxy_layer_raises_its_own_errors():
     for error in (MitmError, ToxiproxyNotFound, ToxiproxyError, ProxyOptionError):
         assert issubclass(error, ProxyError)

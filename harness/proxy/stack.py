@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from typing import TYPE_CHECKING, Any, Iterable
+from urllib.parse import urlsplit
 
 from harness.proxy.errors import ProxyOptionError
 from harness.proxy.mitm import MitmProxy, MitmRoute
@@ -54,6 +55,10 @@ class ProxyStack:
                  mitm_dir: str | None = None, interval_s: float = 0.02):
         self.host = host
         self.upstreams = dict(upstreams or {})
+        for service, url in self.upstreams.items():
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ProxyOptionError(f"upstream {service}={url!r}: expected an http:// or https:// URL")
         unknown = sorted((set(mitm) | set(self.upstreams)) - set(host.services))
         if unknown:
             raise ProxyOptionError(f"proxies: unknown service(s) {', '.join(unknown)} "
