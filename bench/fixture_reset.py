@@ -52,7 +52,7 @@ def bench_reset(resets: int, with_links: bool) -> None:
         links = None
         if with_links:
             from harness.proxy.toxiproxy_server import ToxiproxyServer
-            from harness.testing.links import WorkerLinks
+            from harness.testing.worker_links import WorkerLinks
             server = ToxiproxyServer(log_path=os.path.join(d, "toxiproxy.log"))
             links = WorkerLinks(wh, server)
         try:

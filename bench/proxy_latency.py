@@ -27,7 +27,7 @@ from pydantic import BaseModel
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from harness.host import HostThread  # noqa: E402
-from harness.proxy.links import Links  # noqa: E402
+from harness.proxy.toxiproxy_links import Links  # noqa: E402
 from harness.proxy.mitm import MitmProxy, MitmRoute  # noqa: E402
 from harness.proxy.toxiproxy_server import ToxiproxyServer  # noqa: E402
 from mocks.base import Call, Reply, ServiceMock  # noqa: E402

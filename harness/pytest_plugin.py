@@ -132,7 +132,7 @@ def toxiproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def harness_links(harness_host: Any, toxiproxy: Any) -> Iterator[Any]:
     """This worker's links (``WorkerLinks``): ``.get(name, upstream=None, mitm=False)`` — use it from
     session-scoped fixtures (e.g. to start your integration against a link URL once)."""
-    from harness.testing.links import WorkerLinks
+    from harness.testing.worker_links import WorkerLinks
     links = WorkerLinks(harness_host, toxiproxy)
     try:
         yield links

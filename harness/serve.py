@@ -109,8 +109,7 @@ async def _serve(args: argparse.Namespace, services: Any, ports: dict[str, int],
             host.engine.add(rules)
         ready = dict(urls)
         if args.proxies:
-            from harness.proxy.stack import start_for_serve
-            stack, proxied = await start_for_serve(host, args)
+            stack, proxied = await _start_proxies(host, args)
             ready.update(proxied)
         ready["journal"] = host.journal.path
         if host.ctx.tls_ca:
@@ -125,3 +124,33 @@ async def _serve(args: argparse.Namespace, services: Any, ports: dict[str, int],
             await stack.stop()
         await host.stop()
     return 0
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    from harness.cli import CliError
+    out = {}
+    for v in values:
+        name, sep, target = v.partition("=")
+        if not sep or not name or not target:
+            raise CliError(f"--{what} {v!r}: expected NAME=TARGET")
+        out[name.strip()] = target.strip()
+    return out
+
+
+async def _start_proxies(host: Any, args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """``--proxies``: build the chain the command line asks for and start it. Its errors (missing
+    binary, bad option) become one-line ``CliError``s."""
+    from harness.cli import CliError
+    from harness.proxy.errors import ProxyError
+    from harness.proxy.stack import ProxyStack
+
+    choice = (args.mitm or "all").strip()
+    mitm = (list(host.services) if choice == "all" else [] if choice == "none"
+            else [s.strip() for s in choice.split(",") if s.strip()])
+    try:
+        stack = ProxyStack(host, mitm=mitm, upstreams=_pairs(args.upstream, "upstream"),
+                           integration=args.integration, extra_links=_pairs(args.link, "link"),
+                           run_id=args.run_id, toxiproxy_url=args.toxiproxy_url)
+        return stack, await stack.start()
+    except ProxyError as e:
+        raise CliError(str(e)) from None

@@ -12,14 +12,14 @@ import textwrap
 import psutil
 import pytest
 
-from harness.run import orphans
-from harness.run.processes import ChildProcess
+from harness import orphans
+from harness.supervisor import Child
 from tests.waiting import wait_until
 
 OWNER = textwrap.dedent("""
     import sys, time
-    from harness.run.processes import ChildProcess
-    child = ChildProcess("forker", ["sh", "-c", sys.argv[2] + "sleep 600 & echo $! > " + sys.argv[1] + "; wait"])
+    from harness.supervisor import Child
+    child = Child("forker", ["sh", "-c", sys.argv[2] + "sleep 600 & echo $! > " + sys.argv[1] + "; wait"])
     child.start()
     time.sleep(600)
 """)
@@ -37,7 +37,7 @@ def test_the_grandchildren_of_a_killed_harness_are_swept_and_live_ones_are_not(t
     """With its environment cleared the grandchild carries no owner: its session gives it away."""
     pidfile = tmp_path / "grandchild.pid"
     owner = subprocess.Popen([sys.executable, "-c", OWNER, str(pidfile), prefix])
-    mine = ChildProcess("live", ["sleep", "600"])  # owned by this (live) process
+    mine = Child("live", ["sleep", "600"])  # owned by this (live) process
     mine.start()
     try:
         grandchild = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip()))

@@ -12,7 +12,7 @@ import pytest
 
 from harness.host import HostThread
 from harness.proxy import toxiproxy_server
-from harness.proxy.processes import port_open
+from harness.supervisor import port_open
 from harness.proxy.stack import ProxyStack
 from harness.proxy.toxiproxy_client import ToxiproxyClient, ToxiproxyError
 from harness.proxy.toxiproxy_server import ToxiproxyNotFound, ToxiproxyServer, find_server_binary
@@ -162,7 +162,7 @@ def test_stack_on_a_shared_server_leaves_no_proxy_behind(tmp_path):
         assert urls["links"]["integration->redis"].startswith("127.0.0.1:")
         ht.call(stack.stop)
         assert not [n for n in shared.client.proxies() if n.startswith("lifecycle-test.")]
-        assert shared.process.alive
+        assert shared.process.running
 
 
 def test_bad_link_and_run_names_are_refused(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from harness.journal import read_events
-from harness.proxy.processes import port_open
+from harness.supervisor import port_open
 from mocks.solver import DEFAULT_KEY as KEY
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

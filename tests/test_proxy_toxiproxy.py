@@ -8,7 +8,7 @@ import requests
 
 from harness.host import HostThread
 from harness.journal import read_events
-from harness.proxy.links import Links, cleanup_run
+from harness.proxy.toxiproxy_links import Links, cleanup_run
 from harness.proxy.stack import ProxyStack
 from harness.proxy.toxiproxy_server import ToxiproxyServer
 from tests.echo_service import EchoMock

@@ -254,7 +254,7 @@ def test_ctrl_c_during_a_pytest_session_with_the_plugin_leaves_nothing(tmp_path,
 
 
 def test_stale_cleanup_never_touches_live_or_foreign_proxies(shared_toxiproxy):
-    from harness.proxy.links import cleanup_stale
+    from harness.proxy.toxiproxy_links import cleanup_stale
     c = shared_toxiproxy.client
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -59,7 +59,7 @@ async def run_many(scenarios: list[Any], opts_for: Any, progress: Any) -> list[A
 
 def run_guarded(coro_fn: Any) -> Any:
     """asyncio.run with SIGTERM treated like Ctrl-C: the run's cleanup always happens."""
-    from harness.run.processes import stop_all
+    from harness.supervisor import stop_all
 
     async def main() -> Any:
         task = asyncio.current_task()

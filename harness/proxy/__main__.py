@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from harness.proxy.links import cleanup_run
+from harness.proxy.toxiproxy_links import cleanup_run
 from harness.proxy.toxiproxy_client import ToxiproxyClient, ToxiproxyError
 
 

@@ -5,7 +5,7 @@ One mitmdump process serves every route (one ``--mode reverse:<upstream>@127.0.0
 addon tells the routes apart by listen port. An upstream may be a mock or any real URL ("live mode":
 ``https://ocr.captchaai.com`` …) — decisions still come from the run's control API, and error replies
 are built by the service's mock when the host runs one. Started on free ports, ready when the addon
-has loaded and every port accepts connections; stopped always (see ``processes``).
+has loaded and every port accepts connections; stopped always (see ``harness.supervisor``).
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.ports import free_port
-from harness.proxy.processes import ManagedProcess, port_open, wait_until
+from harness.proxy.errors import ProxyError, ProxyOptionError
+from harness.supervisor import Child, ProcessError, port_open, wait_until
 
 ADDON = Path(__file__).with_name("mitm_addon.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-class MitmError(RuntimeError):
+class MitmError(ProxyError, RuntimeError):
     """mitmdump is missing or did not start; ``str()`` is one line."""
 
 
@@ -61,7 +62,7 @@ class MitmProxy:
                  start_timeout_s: float = 30.0, listen_host: str = "127.0.0.1", addon: bool = True,
                  client_cert: str | None = None):
         if not routes:
-            raise ValueError("mitmproxy needs at least one route")
+            raise ProxyOptionError("mitmproxy needs at least one route")
         self.routes, self.control_url, self.control_token = routes, control_url.rstrip("/"), control_token
         self.run_dir = run_dir or tempfile.mkdtemp(prefix="harness-mitm-")
         self.upstream_ca, self.hang_limit_s = upstream_ca, hang_limit_s
@@ -69,7 +70,7 @@ class MitmProxy:
         self.addon = addon  # False: plain mitmdump (for measuring the addon's own cost)
         # PEM (key + chain) shown to clients that speak TLS (plain HTTP works on the same port too)
         self.client_cert = client_cert
-        self.process: ManagedProcess | None = None
+        self.process: Child | None = None
 
     @property
     def urls(self) -> dict[str, str]:
@@ -103,23 +104,26 @@ class MitmProxy:
 
     def start(self) -> dict[str, str]:
         binary = find_mitmdump()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT),
-                                                                         os.environ.get("PYTHONPATH")]))}
+        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
         wanted = {id(r): r.port for r in self.routes}
         last = ""
         for attempt in range(3):  # a probed free port can be taken before mitmdump binds it
             for r in self.routes:
                 r.port = wanted[id(r)] or free_port(self.listen_host)
             ready_file = os.path.join(self.run_dir, f"mitm-ready-{attempt}")
-            proc = ManagedProcess(self._argv(binary, ready_file), name="mitmdump",
-                                  log_path=os.path.join(self.run_dir, "mitmdump.log"), env=env).start()
+            proc = Child("mitmdump", self._argv(binary, ready_file),
+                         log_path=os.path.join(self.run_dir, "mitmdump.log"), env=env)
+            try:
+                proc.start()
+            except ProcessError as e:
+                raise MitmError(str(e)) from None
 
             def ready() -> bool:
                 return (os.path.exists(ready_file) or not self.addon) and all(port_open(self.listen_host, r.port) for r in self.routes)
-            if wait_until(ready, self.start_timeout_s, interval_s=0.05, proc=proc):
+            if wait_until(ready, self.start_timeout_s, interval_s=0.05, child=proc):
                 self.process = proc
                 return self.urls
-            last = proc.log_tail(600) or f"exit code {proc.exit_code()}"
+            last = proc.tail(5, sep="\n") or f"exit code {proc.returncode}"
             proc.stop()
             if "in use" not in last:
                 break

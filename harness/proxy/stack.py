@@ -1,11 +1,19 @@
-"""Everything in front of a running ``MockHost``: Toxiproxy links (and mitmproxy where asked), the
-toxic driver on the run clock, and the URLs to hand to the integration under test.
+"""The one builder of the proxy chain in front of a running ``MockHost``: Toxiproxy links (and
+mitmproxy where asked), the toxic driver on the run clock, and the URLs to hand to the integration
+under test. ``harness serve --proxies`` and the scenario runner build it whole (``start()`` /
+``stop()``); the pytest link fixtures open it empty and add links as tests ask for them (``open()``,
+``start_driver()``, ``add_link()``, ``mitm_url()``, ``stop_driver()``, ``close()``).
 
 Wire order for a service with mitmproxy: ``integration → Toxiproxy link → mitmdump → mock`` (TCP
 toxics nearest the client, so a reset or a cut is what the client itself sees; HTTP faults behind).
-Callback links (``solver->integration``, ``chat->integration``) exist when the integration's callback
-listener is known (``integration="host:port"``): give the solver/chat the link URL as the callback
-address. Extra links (``integration->redis`` …) forward to any ``host:port``.
+mitmdump shows TLS clients the mock's own certificate and verifies upstreams with the local CA (plus
+the public roots when a live upstream is mixed in). Callback links (``solver->integration``,
+``chat->integration``) exist when the integration's callback listener is known
+(``integration="host:port"``): give the solver/chat the link URL as the callback address. Extra links
+(``integration->redis`` …) forward to any ``host:port``.
+
+Options are plain values; errors are ``harness.proxy.errors.ProxyError`` (bad options:
+``ProxyOptionError``, a ``ValueError``), one line each.
 """
 
 from __future__ import annotations
@@ -13,10 +21,12 @@ from __future__ import annotations
 import logging
 import os
 from typing import TYPE_CHECKING, Any, Iterable
+from urllib.parse import urlsplit
 
-from harness.proxy.links import Links, cleanup_run, cleanup_stale, host_port
+from harness.proxy.errors import ProxyOptionError
 from harness.proxy.mitm import MitmProxy, MitmRoute
 from harness.proxy.toxics import ToxicDriver
+from harness.proxy.toxiproxy_links import Link, Links, cleanup_run, cleanup_stale, host_port
 from harness.proxy.toxiproxy_server import ToxiproxyServer
 
 if TYPE_CHECKING:
@@ -30,21 +40,36 @@ def service_link(service: str) -> str:
     return f"integration->{service}"
 
 
+def callback_link(source: str) -> str:
+    return f"{source}->integration"
+
+
 class ProxyStack:
+    """``server``: a Toxiproxy server someone else started and stops (the pytest fixture's); by
+    default the stack makes its own from ``toxiproxy_url`` / ``toxiproxy_binary`` and stops it."""
+
     def __init__(self, host: "MockHost", *, mitm: Iterable[str] = (), upstreams: dict[str, str] | None = None,
                  integration: str | None = None, extra_links: dict[str, str] | None = None,
                  run_id: str | None = None, toxiproxy_url: str | None = None,
-                 toxiproxy_binary: str | None = None, interval_s: float = 0.02):
+                 toxiproxy_binary: str | None = None, server: ToxiproxyServer | None = None,
+                 mitm_dir: str | None = None, interval_s: float = 0.02):
         self.host = host
         self.upstreams = dict(upstreams or {})
+        for service, url in self.upstreams.items():
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ProxyOptionError(f"upstream {service}={url!r}: expected an http:// or https:// URL")
         unknown = sorted((set(mitm) | set(self.upstreams)) - set(host.services))
         if unknown:
-            raise ValueError(f"proxies: unknown service(s) {', '.join(unknown)} (have: {', '.join(host.services)})")
+            raise ProxyOptionError(f"proxies: unknown service(s) {', '.join(unknown)} "
+                                   f"(have: {', '.join(host.services)})")
         self.mitm_services = [s for s in host.services if s in set(mitm) | set(self.upstreams)]
         self.integration = host_port(integration) if integration else None
         self.extra_links = {k: host_port(v) for k, v in (extra_links or {}).items()}
-        self.server = ToxiproxyServer(toxiproxy_url, binary=toxiproxy_binary,
-                                      log_path=os.path.join(host.run_dir, "toxiproxy.log"))
+        self._own_server = server is None
+        self.server = server or ToxiproxyServer(toxiproxy_url, binary=toxiproxy_binary,
+                                                log_path=os.path.join(host.run_dir, "toxiproxy.log"))
+        self.mitm_dir = mitm_dir or host.run_dir
         self._run_id = run_id
         self.interval_s = interval_s
         self.links: Links | None = None
@@ -57,6 +82,78 @@ class ProxyStack:
         assert self.links is not None
         return self.links.run_id
 
+    # --- the parts (blocking calls: run them at start-up / from the test's thread) -------------------
+    def open(self) -> list[str]:
+        """Start (or reach) the server; on a shared one, remove what dead runs left there (returned)."""
+        self.server.start()
+        assert self.server.client is not None
+        stale = [] if self.server.owned else cleanup_stale(self.server.client)
+        if stale:
+            log.info("removed %d proxies of dead runs: %s", len(stale), ", ".join(stale))
+        self.links = Links(self.server.client, self._run_id)
+        self.driver = ToxicDriver(self.host.engine, self.links, self.host.journal.write, interval_s=self.interval_s)
+        return stale
+
+    def direct(self, service: str) -> str:
+        """Where the service itself answers: its mock, or the live upstream given for it."""
+        return self.upstreams.get(service, self.host.url(service))
+
+    def mitm_url(self, service: str) -> str:
+        """mitmdump's route to ``service`` (mitmdump starts on first use, one route per mitm service:
+        those given, or every service of the host when none was)."""
+        if self.mitm is None:
+            host = self.host
+            services = self.mitm_services or list(host.services)
+            routes = [MitmRoute(service_link(s), s, self.direct(s)) for s in services]
+            mitm = MitmProxy(routes, host.url("control"), control_token=host.control_token,
+                             run_dir=self.mitm_dir, upstream_ca=self._upstream_ca(),
+                             client_cert=host.tls.cert_path if host.tls else None,
+                             hang_limit_s=host.ctx.hang_limit_s)
+            mitm.start()
+            self.mitm = mitm
+        url = self.mitm.urls.get(service_link(service))
+        if url is None:
+            raise ProxyOptionError(f"proxies: {service} is not behind mitmproxy "
+                                   f"(mitm: {', '.join(self.mitm_services)})")
+        return url
+
+    def add_link(self, name: str, target: str) -> Link:
+        assert self.links is not None, "open() first"
+        return self.links.add(name, target)
+
+    def remove_link(self, name: str) -> None:
+        assert self.links is not None, "open() first"
+        self.links.remove(name)
+
+    async def start_driver(self) -> None:
+        """Apply the link rules now and follow them on the run clock (on the host's event loop)."""
+        assert self.driver is not None, "open() first"
+        await self.driver.sync()
+        self.driver.start()
+
+    async def stop_driver(self) -> None:
+        if self.driver is not None:
+            try:
+                await self.driver.stop()
+            except Exception as e:
+                log.warning("toxic driver stop: %s", e)
+            self.driver = None
+
+    def close(self) -> None:
+        """Remove our proxies (also those a failed call may have left) and stop mitmdump."""
+        if self.links is not None:
+            self.links.remove_all()
+            if self.server.client is not None:
+                try:
+                    cleanup_run(self.server.client, self.links.run_id)
+                except Exception:
+                    pass
+            self.links = None
+        if self.mitm is not None:
+            self.mitm.stop()
+            self.mitm = None
+
+    # --- the whole chain (serve, runner) -----------------------------------------------------------
     async def start(self) -> dict[str, Any]:
         """Start everything (blocking calls briefly: run once at start-up). Returns the ready URLs."""
         try:
@@ -67,49 +164,33 @@ class ProxyStack:
 
     async def _start(self) -> dict[str, Any]:
         host = self.host
-        self.server.start()
-        assert self.server.client is not None
-        if not self.server.owned:  # a shared server: remove what killed runs left there
-            stale = cleanup_stale(self.server.client)
-            if stale:
-                log.info("removed %d proxies of dead runs: %s", len(stale), ", ".join(stale))
-                host.journal.write({"kind": "step", "step": "stale_proxies_removed", "proxies": stale})
-        self.links = Links(self.server.client, self._run_id)
-        direct = {name: self.upstreams.get(name, host.url(name)) for name in host.services}
-        if self.mitm_services:
-            routes = [MitmRoute(service_link(s), s, direct[s]) for s in self.mitm_services]
-            self.mitm = MitmProxy(routes, host.url("control"), control_token=host.control_token,
-                                  run_dir=host.run_dir, upstream_ca=self._upstream_ca(),
-                                  client_cert=host.tls.cert_path if host.tls else None,
-                                  hang_limit_s=host.ctx.hang_limit_s)
-            self.mitm.start()
+        stale = self.open()
+        if stale:
+            host.journal.write({"kind": "step", "step": "stale_proxies_removed", "proxies": stale})
         urls: dict[str, Any] = {}
         links: dict[str, str] = {}
+        scheme = "https" if host.tls else "http"  # mitmdump shows the mock's certificate to TLS clients
         for name in host.services:
-            mitm_url = self.mitm.urls.get(service_link(name)) if self.mitm else None
-            target = mitm_url or direct[name]
-            link = self.links.add(service_link(name), target)
-            scheme = "https" if host.tls else "http"  # mitmdump shows the mock's certificate to TLS clients
+            mitm_url = self.mitm_url(name) if name in self.mitm_services else None
+            link = self.add_link(service_link(name), mitm_url or self.direct(name))
             urls[name] = links[link.name] = link.url(scheme)
-            urls[f"{name}_direct"] = direct[name]
+            urls[f"{name}_direct"] = self.direct(name)
             if mitm_url:
                 urls[f"{name}_mitm"] = mitm_url.replace("http://", f"{scheme}://", 1)
         if self.integration:
             for source in CALLBACK_SOURCES:
                 if source in host.services:
-                    link = self.links.add(f"{source}->integration", self.integration)
+                    link = self.add_link(callback_link(source), self.integration)
                     links[link.name] = link.url()
         for name, target in self.extra_links.items():
-            link = self.links.add(name, target)
+            link = self.add_link(name, target)
             links[link.name] = f"{link.listen}"
-        self.driver = ToxicDriver(host.engine, self.links, host.journal.write, interval_s=self.interval_s)
-        await self.driver.sync()
-        self.driver.start()
+        await self.start_driver()
         urls["links"] = links
         urls["toxiproxy"] = self.server.url
-        urls["run_id"] = self.links.run_id
+        urls["run_id"] = self.run_id
         self.urls = urls
-        host.journal.write({"kind": "step", "step": "proxies_started", "run_id": self.links.run_id,
+        host.journal.write({"kind": "step", "step": "proxies_started", "run_id": self.run_id,
                             "toxiproxy": self.server.url, "toxiproxy_version": self.server.version,
                             "links": links, "mitm": self.mitm.urls if self.mitm else {}})
         return urls
@@ -121,7 +202,8 @@ class ProxyStack:
         if local is None or not self.upstreams:
             return local
         import certifi
-        bundle = os.path.join(self.host.run_dir, "upstream-ca.pem")
+        os.makedirs(self.mitm_dir, exist_ok=True)
+        bundle = os.path.join(self.mitm_dir, "upstream-ca.pem")
         with open(bundle, "wb") as out:
             for path in (certifi.where(), local):
                 with open(path, "rb") as f:
@@ -130,54 +212,10 @@ class ProxyStack:
 
     async def stop(self) -> None:
         """Remove our toxics and proxies, stop what we started. Safe to call twice / after a failed start."""
-        if self.driver is not None:
-            try:
-                await self.driver.stop()
-            except Exception as e:
-                log.warning("toxic driver stop: %s", e)
-            self.driver = None
-        if self.links is not None:
-            removed = self.links.remove_all()
-            if self.server.client is not None:
-                try:
-                    removed += cleanup_run(self.server.client, self.links.run_id)
-                except Exception:
-                    pass
-            self.links = None
-        if self.mitm is not None:
-            self.mitm.stop()
-            self.mitm = None
-        self.server.stop()
+        await self.stop_driver()
+        self.close()
+        if self._own_server:
+            self.server.stop()
         if not self.host.journal_closed and self.urls:
             self.host.journal.write({"kind": "step", "step": "proxies_stopped"})
         self.urls = {}
-
-
-def _pairs(values: list[str], what: str) -> dict[str, str]:
-    out = {}
-    for v in values:
-        name, sep, target = v.partition("=")
-        if not sep or not name or not target:
-            raise ValueError(f"--{what} {v!r}: expected NAME=TARGET")
-        out[name.strip()] = target.strip()
-    return out
-
-
-async def start_for_serve(host: "MockHost", args: Any) -> tuple["ProxyStack", dict[str, Any]]:
-    """``harness serve --proxies``: build the stack from the command line and start it.
-    User errors (missing binary, bad option) come back as one-line ``CliError``s."""
-    from harness.cli import CliError
-    from harness.proxy.mitm import MitmError
-    from harness.proxy.toxiproxy_client import ToxiproxyError
-    from harness.proxy.toxiproxy_server import ToxiproxyNotFound
-
-    try:
-        choice = (args.mitm or "all").strip()
-        mitm = (list(host.services) if choice == "all" else [] if choice == "none"
-                else [s.strip() for s in choice.split(",") if s.strip()])
-        stack = ProxyStack(host, mitm=mitm, upstreams=_pairs(args.upstream, "upstream"),
-                           integration=args.integration, extra_links=_pairs(args.link, "link"),
-                           run_id=args.run_id, toxiproxy_url=args.toxiproxy_url)
-        return stack, await stack.start()
-    except (ToxiproxyNotFound, ToxiproxyError, MitmError, ValueError) as e:
-        raise CliError(str(e)) from None

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from harness.faults import Applier, Effect, RuleEngine
 from harness.faults.rules import TOXIPROXY, Rule, pattern_matches
-from harness.proxy.links import Links
+from harness.proxy.toxiproxy_links import Links
 from harness.proxy.toxiproxy_client import ToxiproxyError
 
 log = logging.getLogger("harness.proxy")

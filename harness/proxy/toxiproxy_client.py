@@ -29,13 +29,15 @@ import toxiproxy.api as _tapi
 from toxiproxy import Proxy, Toxiproxy
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
+from harness.proxy.errors import ProxyError
+
 DEFAULT_TIMEOUT_S = 5.0
 
 _lock = threading.RLock()
 _state = threading.local()
 
 
-class ToxiproxyError(RuntimeError):
+class ToxiproxyError(ProxyError, RuntimeError):
     """The Toxiproxy server refused a call or could not be reached. ``str()`` is one line."""
 
     def __init__(self, message: str, status: int | None = None):

@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.ports import free_port
-from harness.proxy.processes import ManagedProcess, wait_until
+from harness.proxy.errors import ProxyError
 from harness.proxy.toxiproxy_client import ToxiproxyClient, ToxiproxyError
+from harness.supervisor import Child, ProcessError, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_BINARY = REPO_ROOT / ".tools" / "bin" / "toxiproxy-server"
 
 
-class ToxiproxyNotFound(RuntimeError):
+class ToxiproxyNotFound(ProxyError, RuntimeError):
     """No server binary and no ``TOXIPROXY_URL``; ``str()`` is one line saying how to fix it."""
 
 
@@ -50,7 +51,7 @@ class ToxiproxyServer:
         self.url: str | None = None
         self.binary, self.host, self.log_path = binary, host, log_path
         self.start_timeout_s = start_timeout_s
-        self.process: ManagedProcess | None = None
+        self.process: Child | None = None
         self.client: ToxiproxyClient | None = None
         self.version: str | None = None
 
@@ -75,12 +76,16 @@ class ToxiproxyServer:
         last_error = ""
         for _ in range(3):  # a free port can be taken between our probe and the server's bind
             port = free_port(self.host)
-            env = {**os.environ, "LOG_LEVEL": os.environ.get("TOXIPROXY_LOG_LEVEL", "warn")}
+            env = {"LOG_LEVEL": os.environ.get("TOXIPROXY_LOG_LEVEL", "warn")}
             if temp_log:  # a private log, deleted when the process is stopped
                 fd, log_path = tempfile.mkstemp(prefix="toxiproxy-", suffix=".log")
                 os.close(fd)
-            proc = ManagedProcess([binary, "-host", self.host, "-port", str(port)], name="toxiproxy-server",
-                                  log_path=log_path, env=env, delete_log=temp_log).start()
+            proc = Child("toxiproxy-server", [binary, "-host", self.host, "-port", str(port)],
+                         log_path=log_path, env=env, delete_log=temp_log)
+            try:
+                proc.start()
+            except ProcessError as e:
+                raise ToxiproxyError(str(e)) from None
             client = ToxiproxyClient(f"http://{self.host}:{port}", timeout_s=2.0)
 
             def answers() -> bool:
@@ -89,15 +94,15 @@ class ToxiproxyServer:
                     return True
                 except ToxiproxyError:
                     return False
-            if wait_until(answers, self.start_timeout_s, proc=proc):
+            if wait_until(answers, self.start_timeout_s, child=proc):
                 self.process, self.client, self.url = proc, ToxiproxyClient(client.url), client.url
                 return self
-            last_error = proc.log_tail(400) or f"exit code {proc.exit_code()}"
+            last_error = proc.tail(5, sep="\n") or f"exit code {proc.returncode}"
             proc.stop()
             if "in use" not in last_error:
                 break
         self.stop()
-        raise ToxiproxyError(f"toxiproxy-server ({binary}) did not start: {last_error.splitlines()[-1:]}")
+        raise ToxiproxyError(f"toxiproxy-server ({binary}) did not start: {last_error.splitlines()[-1]}")
 
     def stop(self) -> None:
         if self.process is not None:

@@ -12,14 +12,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness import orphans
 from harness.faults.rules import Rule
 from harness.host import MockHost
 from harness.journal import read_events
+from harness.proxy.errors import ProxyError
 from harness.run import processes
+from harness.run.scenario_links import LinkError, LinkSet, start_links
 from harness.run.templates import TemplateError, has_template, render
 from harness.run.timeline import play
 from harness.run.traffic import Driver
 from harness.scenario.model import Scenario
+from harness.supervisor import Child, ProcessError
 from harness.verdict import Verdict, evaluate, settled
 from harness.verdict.evaluate import parsed_expectations
 from mocks.registry import SERVICES
@@ -85,12 +89,12 @@ class Runner:
         self.run_id = opts.run_id or new_run_id(scenario.name)
         self.run_dir = os.path.join(opts.report_dir, self.run_id)
         self.host: MockHost | None = None
-        self.links: Any = None
-        self.target: processes.ChildProcess | None = None
+        self.links: LinkSet | None = None
+        self.target: Child | None = None
         self.target_env: dict[str, str] = {}
         self.ctx: dict[str, Any] = {}
         self.t0 = time.monotonic()
-        self.children: list[processes.ChildProcess] = []
+        self.children: list[Child] = []
 
     # --- Stage -------------------------------------------------------------------------------
     def record(self, event: dict[str, Any]) -> int:
@@ -160,7 +164,7 @@ class Runner:
             async with contextlib.AsyncExitStack() as stack:
                 await self._start(stack)
                 await self._drive()
-        except (RunError, processes.ProcessError, TemplateError, OSError, ValueError) as e:
+        except (RunError, LinkError, ProxyError, ProcessError, TemplateError, OSError, ValueError) as e:
             error = str(e)
         finally:
             processes.stop_all_of(self.children)
@@ -192,9 +196,9 @@ class Runner:
             url = self.host.urls[name]
             self.ctx[name] = {"url": url, "direct_url": url, "config": mock.config_dict(),
                               "host": "127.0.0.1", "port": int(url.rsplit(":", 1)[1])}
-        orphans = processes.orphans.sweep()  # what killed harness runs' children forked and left
-        if orphans:
-            self.record({"kind": "step", "step": "orphans_killed", "pids": orphans})
+        killed = orphans.sweep()  # what killed harness runs' children forked and left
+        if killed:
+            self.record({"kind": "step", "step": "orphans_killed", "pids": killed})
         if "redis" in sc.services:
             child, port = await processes.start_redis(self.run_dir)
             self.children.append(child)
@@ -205,8 +209,7 @@ class Runner:
         self.ctx["target"] = {"port": target_port, "variant": variant,
                               "url": self.opts.target_url or f"http://127.0.0.1:{target_port}"}
         if sc.links:
-            from harness.run.links import start_links
-            self.links = await start_links(self, sc.links, stack)
+            self.links = await start_links(self.host, self.ctx, sc.links, stack)
         self.ctx["target"]["callback_url"] = self.ctx["target"].get("callback_url", self.ctx["target"]["url"])
         for name, config in services.items():
             templated = {k: v for k, v in config.items() if has_template(v)}
@@ -232,10 +235,9 @@ class Runner:
                    HARNESS_RUN_DIR=os.path.abspath(self.run_dir),
                    HARNESS_TARGET_PORT=str(self.ctx["target"]["port"]))
         argv = processes.split_command(render(sc.target.command, self.ctx))
-        self.target = processes.ChildProcess("target", argv, env=env, cwd=sc.target.cwd or os.getcwd(),
-                                             log_path=os.path.join(self.run_dir, "target.log"),
-                                             stop_timeout=sc.target.stop_timeout)
-        self.target.start()
+        self.target = Child("target", argv, env=env, cwd=sc.target.cwd or os.getcwd(),
+                            log_path=os.path.join(self.run_dir, "target.log"),
+                            stop_timeout=sc.target.stop_timeout).start()
         self.children.append(self.target)
         self.record({"kind": "step", "step": "target_started", "argv": argv, "pid": self.target.proc.pid})
         await processes.wait_http_ready(self.ctx["target"]["url"] + sc.target.ready.path, sc.target.ready.status,

@@ -16,12 +16,13 @@ from typing import Any
 import requests
 
 from harness.ports import free_port
-from harness.run import orphans
-from harness.run.processes import ChildProcess, ProcessError, split_command
+from harness import orphans
+from harness.run.processes import split_command
+from harness.supervisor import Child, ProcessError
 
 
 class App:
-    def __init__(self, child: ChildProcess, port: int):
+    def __init__(self, child: Child, port: int):
         self.child = child
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -52,15 +53,14 @@ def start_app(command: str | list[str], env: dict[str, Any] | None = None, *, re
     port = free_port()
     full_env = {"PORT": str(port), "HARNESS_TARGET_PORT": str(port), **{k: str(v) for k, v in (env or {}).items()}}
     log_path = log_path or os.path.join(tempfile.mkdtemp(prefix=f"harness-{name}-"), f"{name}.log")
-    child = ChildProcess(name, split_command(command), env=full_env, cwd=cwd, log_path=log_path)
-    child.start()
+    child = Child(name, split_command(command), env=full_env, cwd=cwd, log_path=log_path).start()
     app = App(child, port)
     deadline = time.monotonic() + timeout
     last = "no answer"
     try:
         while time.monotonic() < deadline:
             if not child.running:
-                raise ProcessError(f"{name} exited with code {child.proc.returncode}: {child.tail()}")
+                raise child.exited()
             try:
                 if requests.get(app.url + ready_path, timeout=2).status_code == ready_status:
                     return app

@@ -23,7 +23,7 @@ class WorkerHost:
         self.thread = HostThread(seed=seed, services=services, run_dir=run_dir, time_scale=time_scale,
                                  hang_limit_s=hang_limit_s)
         self.reset_hooks: list[Callable[[], None]] = []  # e.g. the worker's links
-        self.links: Any = None  # harness.testing.links.WorkerLinks once a test asked for a link
+        self.links: Any = None  # harness.testing.worker_links.WorkerLinks once a test asked for a link
         self.resets = 0
 
     def start(self) -> "WorkerHost":

@@ -1,4 +1,5 @@
-"""Toxiproxy links (optionally through mitmproxy) for the pytest fixtures.
+"""The pytest link fixtures' worker state: Toxiproxy links (optionally through mitmproxy) on the one
+proxy-chain builder (``harness.proxy.stack.ProxyStack``, opened empty, links added as tests ask).
 
 One ``WorkerLinks`` per pytest worker: one Toxiproxy server (or the shared one at ``TOXIPROXY_URL``),
 proxies named ``<run id>.<from>-<to>`` with a run id unique per worker and process (so workers sharing
@@ -15,13 +16,13 @@ import contextlib
 import os
 from typing import TYPE_CHECKING, Any, Iterator
 
-from harness.proxy.links import Link, Links, cleanup_run, cleanup_stale, host_port
-from harness.proxy.toxics import TOXIC_ATTRIBUTES, ToxicDriver
+from harness.proxy.stack import ProxyStack
+from harness.proxy.toxics import TOXIC_ATTRIBUTES
 from harness.proxy.toxiproxy_client import ToxiproxyError
+from harness.proxy.toxiproxy_links import Link, host_port
 from harness.testing.worker import unique_name
 
 if TYPE_CHECKING:
-    from harness.proxy.mitm import MitmProxy
     from harness.proxy.toxiproxy_server import ToxiproxyServer
     from harness.testing.host import WorkerHost
 
@@ -136,25 +137,28 @@ class LinkHandle:
 class WorkerLinks:
     def __init__(self, wh: "WorkerHost", server: "ToxiproxyServer", run_id: str | None = None):
         self.wh = wh
-        self.server = server.start()
-        assert server.client is not None
+        self.server = server
+        # a shared server (TOXIPROXY_URL): open() removes what killed runs left there
+        self.stack = ProxyStack(wh.host, server=server, run_id=run_id or unique_name("pytest"),
+                                mitm_dir=os.path.join(wh.run_dir, "mitm"))
+        self.stack.open()
+        assert server.client is not None and self.stack.links is not None and self.stack.driver is not None
         self.client = server.client
-        if not server.owned:  # a shared server (TOXIPROXY_URL): remove what killed runs left there
-            cleanup_stale(self.client)
-        self.links = Links(self.client, run_id or unique_name("pytest"))
+        self.links = self.stack.links
+        self.driver = self.stack.driver
         self.handles: dict[str, LinkHandle] = {}
-        self.mitm: "MitmProxy | None" = None
-        self.driver = ToxicDriver(wh.host.engine, self.links, wh.host.journal.write)
-
-        async def _start() -> None:
-            self.driver.start()
-        wh.call(_start)
+        wh.call(self.stack.start_driver)
         wh.reset_hooks.append(self.reset)
         wh.links = self  # type: ignore[attr-defined]  # rules added through the fixtures sync links
 
     @property
     def run_id(self) -> str:
         return self.links.run_id
+
+    @property
+    def mitm(self) -> Any:
+        """The worker's mitmdump (``MitmProxy``) once a test asked for ``mitm=True``."""
+        return self.stack.mitm
 
     def get(self, name: str, upstream: str | None = None, *, mitm: bool = False) -> LinkHandle:
         """The link ``name`` (``integration->captcha`` …), created on first use. ``upstream`` (host:port or
@@ -168,11 +172,11 @@ class WorkerLinks:
                                  f"({', '.join(self.wh.services)})")
             if upstream is not None:
                 raise ValueError(f"link {name!r}: with mitm=True the upstream is the {dst} mock")
-            target = self._mitm().urls[name]
+            target = self.stack.mitm_url(dst)  # from the main thread: it dies with us (PR_SET_PDEATHSIG)
         elif upstream is not None:
             target = upstream
         elif dst in self.wh.services:
-            target = self.wh.urls[dst]
+            target = self.stack.direct(dst)
         else:
             raise ValueError(f"link {name!r}: give upstream= (host:port or URL) — {dst!r} is not a mock "
                              f"(have: {', '.join(self.wh.services)})")
@@ -181,27 +185,15 @@ class WorkerLinks:
             if existing.upstream == host_port(target) and existing.via_mitm == mitm:
                 return existing
             self.remove(name)
-        handle = LinkHandle(self, self.links.add(name, target), mitm)
+        handle = LinkHandle(self, self.stack.add_link(name, target), mitm)
         self.handles[name] = handle
         self.sync()  # link rules already added apply to the new link
         return handle
 
     def remove(self, name: str) -> None:
         self.handles.pop(name, None)
-        self.links.remove(name)
+        self.stack.remove_link(name)
         self.sync()
-
-    def _mitm(self) -> "MitmProxy":
-        if self.mitm is None:
-            from harness.proxy.mitm import MitmProxy, MitmRoute
-            host = self.wh.host
-            routes = [MitmRoute(f"integration->{s}", s, host.url(s)) for s in host.services]
-            mitm = MitmProxy(routes, host.url("control"), control_token=host.control_token,
-                             run_dir=os.path.join(self.wh.run_dir, "mitm"), upstream_ca=host.ctx.tls_ca,
-                             hang_limit_s=host.ctx.hang_limit_s)
-            mitm.start()  # from the main thread: the child dies with us (PR_SET_PDEATHSIG)
-            self.mitm = mitm
-        return self.mitm
 
     def sync(self) -> None:
         """Apply the engine's link rules now (the driver also polls every 20 ms)."""
@@ -215,17 +207,10 @@ class WorkerLinks:
 
     def stop(self) -> None:
         try:
-            self.wh.call(self.driver.stop, timeout=15)
+            self.wh.call(self.stack.stop_driver, timeout=15)
         except Exception:
             pass
-        self.links.remove_all()
-        try:
-            cleanup_run(self.client, self.links.run_id)
-        except ToxiproxyError:
-            pass
-        if self.mitm is not None:
-            self.mitm.stop()
-            self.mitm = None
+        self.stack.close()
         if self.reset in self.wh.reset_hooks:
             self.wh.reset_hooks.remove(self.reset)
         if getattr(self.wh, "links", None) is self:

@@ -1,4 +1,4 @@
-"""Links: one Toxiproxy proxy per wire between two parties, named uniquely per run.
+"""The Toxiproxy proxies of a run: one per link (a wire between two parties), named uniquely per run.
 
 A link is named ``<from>-><to>`` (``integration->solver``, ``solver->integration``,
 ``integration->redis`` …); rules select it with ``match.link``. Its Toxiproxy proxy is named
@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 from harness.ports import free_port
+from harness.proxy.errors import ProxyOptionError
 from harness.proxy.toxiproxy_client import ProxyInfo, ToxiproxyClient, ToxiproxyError
 
 LINK_NAME = re.compile(r"^[A-Za-z0-9_.]+(?:->[A-Za-z0-9_.]+)?$")
@@ -29,9 +30,9 @@ def new_run_id() -> str:
 
 def proxy_name(run_id: str, link: str) -> str:
     if not RUN_ID.match(run_id):
-        raise ValueError(f"run id {run_id!r}: use letters, digits, '-' and '_' (at most 64)")
+        raise ProxyOptionError(f"run id {run_id!r}: use letters, digits, '-' and '_' (at most 64)")
     if not LINK_NAME.match(link):
-        raise ValueError(f"link {link!r}: expected <from>-><to>, e.g. integration->solver")
+        raise ProxyOptionError(f"link {link!r}: expected <from>-><to>, e.g. integration->solver")
     return f"{run_id}.{link.replace('->', '-')}"
 
 
@@ -39,14 +40,14 @@ def host_port(target: str) -> str:
     """``http://127.0.0.1:8000/x`` or ``127.0.0.1:8000`` → ``127.0.0.1:8000`` (default ports by scheme)."""
     if "://" not in target:
         if not re.match(r"^\[?[A-Za-z0-9_.:-]+\]?:\d+$", target):
-            raise ValueError(f"upstream {target!r}: expected host:port or a URL")
+            raise ProxyOptionError(f"upstream {target!r}: expected host:port or a URL")
         return target
     parts = urlsplit(target)
     if not parts.hostname:
-        raise ValueError(f"upstream {target!r}: no host")
+        raise ProxyOptionError(f"upstream {target!r}: no host")
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     if port is None:
-        raise ValueError(f"upstream {target!r}: no port")
+        raise ProxyOptionError(f"upstream {target!r}: no port")
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     return f"{host}:{port}"
 
@@ -78,10 +79,10 @@ class Links:
 
     def add(self, name: str, upstream: str, listen_port: int = 0) -> Link:
         if name in self._links:
-            raise ValueError(f"link {name!r} already exists in run {self.run_id}")
+            raise ProxyOptionError(f"link {name!r} already exists in run {self.run_id}")
         pname = proxy_name(self.run_id, name)
         if any(link.proxy == pname for link in self._links.values()):
-            raise ValueError(f"link {name!r} would reuse proxy name {pname!r}")
+            raise ProxyOptionError(f"link {name!r} would reuse proxy name {pname!r}")
         info: ProxyInfo = self._create(pname, host_port(upstream), listen_port)
         link = Link(name, info.name, info.listen, info.upstream)
         self._links[name] = link
