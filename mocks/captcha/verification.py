@@ -9,10 +9,8 @@ from typing import Any
 
 from mocks.captcha.config import CaptchaConfig
 from mocks.captcha.tickets import TicketStore, parse_dr
-
-WEB = "DescribeCaptchaResult"
-MINI = "DescribeCaptchaMiniResult"
-ACTIONS = (WEB, MINI)
+from mocks.captcha.vocabulary import MINI, WEB
+from mocks.captcha.vocabulary import VERIFY_ACTIONS as ACTIONS
 
 _REQUIRED: dict[str, list[tuple[str, type]]] = {
     WEB: [("CaptchaType", int), ("Ticket", str), ("UserIp", str), ("Randstr", str), ("CaptchaAppId", int),

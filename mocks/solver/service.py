@@ -14,13 +14,13 @@ from aiohttp import web
 
 from harness.faults import Effect
 from mocks.base import BadRequest, Call, Outbound, Reply, ServiceMock
-from mocks.solver import pingback, wire
+from mocks.solver import pingback, vocabulary, wire
 from mocks.solver.config import SolverConfig
 from mocks.solver.methods import METHODS, check_image, check_params, image_bytes
 from mocks.solver.site import Site
 from mocks.solver.tasks import Task, TaskBook
 
-IN, RES, SITE = "in.php", "res.php", "site.submit"
+IN, RES, SITE = vocabulary.SUBMIT, vocabulary.POLL, vocabulary.USE
 
 
 class SolverMock(ServiceMock):
