@@ -8,6 +8,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from harness.scenario.model import Link
+from mocks.registry import callback_sources
 
 if TYPE_CHECKING:
     from harness.run.runner import Runner
@@ -68,7 +69,7 @@ async def start_links(runner: "Runner", links: list[Link], exits: contextlib.Asy
         if f"integration->{service}" in declared:
             url = urls[service]
             runner.ctx[service].update(url=url, host="127.0.0.1", port=int(url.rsplit(":", 1)[1]))
-    for source in ("solver", "chat"):
+    for source in callback_sources():
         name = f"{source}->integration"
         if name in declared:
             runner.ctx["target"][f"callback_url_{source}"] = urls["links"][name]

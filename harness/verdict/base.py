@@ -127,3 +127,15 @@ def brief(e: Event, *fields: str) -> dict[str, Any]:
 
 def not_exercised(name: str, what: str) -> Result:
     return Result(name, False, f"not exercised: {what} (the scenario never produced the situation it checks)")
+
+
+def peak_rate(times: list[float], window: float = 1.0) -> int:
+    """The most events in any ``window`` seconds."""
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+

@@ -28,14 +28,14 @@ from mocks.chat.errors import code_for, resolve_error, rest_reply
 from mocks.chat.ratelimit import Debounce, SlidingWindow
 from mocks.chat.state import ChatState
 from mocks.chat.usersig import verify_usersig
-from mocks.chat.vocabulary import ALARM_COMMAND, ALARM_LIMIT, ALARM_SERVICE, OVERLIMIT_ALARM
+from mocks.chat.vocabulary import ALARM_COMMAND, ALARM_LIMIT, ALARM_SERVICE, OVERLIMIT_ALARM, SERVICE
 
 _PATH = re.compile(r"^/v4/([A-Za-z0-9_]+)/([A-Za-z0-9_]+)/?$")
 _QUERY_FIELDS = ("sdkappid", "identifier", "usersig", "random", "contenttype")
 
 
 class ChatMock(ServiceMock):
-    name = "chat"
+    name = SERVICE
     Config = ChatConfig
     config: ChatConfig
 

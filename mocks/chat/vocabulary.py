@@ -1,5 +1,7 @@
 """Names the chat mock journals and the chat invariants read: one spelling for both sides."""
 
+SERVICE = "chat"   # the service's name: journal ``service``, rule ``match.service``, links, fixtures
+
 OVERLIMIT_ALARM = "Alert.RequestOverLimit"   # webhook command: a REST command went over its rate limit
 ALARM_SERVICE, ALARM_COMMAND, ALARM_LIMIT = "ServiceName", "Command", "Limit"   # fields of its body
 

@@ -24,7 +24,7 @@ IN, RES, SITE = vocabulary.SUBMIT, vocabulary.POLL, vocabulary.USE
 
 
 class SolverMock(ServiceMock):
-    name = "solver"
+    name = vocabulary.SERVICE
     Config = SolverConfig
 
     def __init__(self, ctx: Any, config: dict[str, Any] | None = None):

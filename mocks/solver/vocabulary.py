@@ -1,5 +1,7 @@
 """Names the solver mock journals and the solver invariants read: one spelling for both sides."""
 
+SERVICE = "solver"   # the service's name: journal ``service``, rule ``match.service``, links, fixtures
+
 SUBMIT = "in.php"        # the integration submits a task
 POLL = "res.php"         # the integration polls for its answer
 USE = "site.submit"      # the integration uses a solution at the protected site
