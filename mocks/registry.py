@@ -37,7 +37,7 @@ class Service:
     parse_raw_request: "RawRequestParser | str | None" = None
     #: scenario traffic variable kinds: ``{kind: fn(spec, VarContext)}`` (see ``harness.scenario.variables``)
     var_kinds: "Mapping[str, Callable[..., Any]] | str" = field(default_factory=dict)
-    #: a module (or its dotted name) whose import registers its invariants, or a function that does
+    #: a module (or its dotted name) of ``@invariant`` functions, or a function that registers them
     invariants: "Any | str | None" = None
     #: it calls the integration back: a ``<name>->integration`` link exists, ``callback_url_<name>``
     calls_back: bool = False
@@ -78,7 +78,7 @@ class _Services(Mapping[str, Service]):
     def __init__(self) -> None:
         self._specs: dict[str, Service] = {}
         self._loaded = False
-        self._invariants: set[str] = set()
+        self._listeners: list[Callable[[Service], None]] = []
 
     def _load(self) -> dict[str, Service]:
         if not self._loaded:
@@ -107,35 +107,28 @@ SERVICES = _Services()
 
 
 def register(spec: Service) -> Service:
-    """Add a service (e.g. a test's toy service); its invariants are registered now if the verdict
-    package already loaded the others."""
+    """Add a service (e.g. a test's toy service); whoever listens (the verdict package: its
+    invariants) hears of it now."""
     SERVICES._load()
     SERVICES._add(spec)
-    if SERVICES._invariants:
-        load_invariants()
+    for listener in list(SERVICES._listeners):
+        listener(spec)
     return spec
+
+
+def on_register(listener: Callable[[Service], None]) -> None:
+    """Call ``listener(spec)`` for each service registered from now on."""
+    SERVICES._listeners.append(listener)
 
 
 def unregister(name: str) -> None:
     """Remove a service added with ``register`` (its invariants stay registered)."""
     SERVICES._load().pop(name, None)
-    SERVICES._invariants.discard(name)
 
 
 def available() -> dict[str, type["ServiceMock"]]:
     """The registered mocks, in registration order."""
     return {name: spec.resolved("mock") for name, spec in SERVICES.items()}
-
-
-def load_invariants() -> None:
-    """Register every service's invariants (import their modules / call their functions) once."""
-    for name, spec in SERVICES.items():
-        if name in SERVICES._invariants:
-            continue
-        SERVICES._invariants.add(name)
-        target = spec.resolved("invariants")
-        if callable(target):
-            target()
 
 
 def callback_sources() -> list[str]:
