@@ -9,7 +9,7 @@ callback senders, ``toxic``/``link_down`` with Toxiproxy. ``partial_body`` is a 
 
 The addon sends the raw request (method, path with query, headers, body); when the host runs a mock
 of that service, the mock's own ``parse`` computes ``action`` and ``params`` (so rules select exactly
-the requests they would select at the mock), otherwise ``raw_request`` does (live mode against an
+the requests they would select at the mock), otherwise ``flow_params`` does (live mode against an
 unknown service). The decision is journaled by the engine like any other (``ref`` = the flow id). When
 the effect shapes the answer, the reply is built here by the service's mock (``fault_reply``: the
 protocol's own error shape) so the addon only has to send it.
