@@ -11,5 +11,6 @@ SERVICE = Service(
     var_kinds="mocks.captcha.variables:KINDS",
     invariants="mocks.captcha.invariants",
     handle="mocks.captcha.handle:CaptchaHandle",
-    fixture_doc="The Tencent Captcha API mock: ``.url``, ``.issue_ticket()``, ``.add_rule`` / ``.fault``, ``.journal`` …",
+    fixture_doc="The Tencent Captcha API mock: ``.url``, ``.issue_ticket()``, ``.add_rule`` / ``.fault``, "
+                "``.journal`` …",
 )

@@ -10,7 +10,8 @@ from pydantic import Field
 
 from harness.durations import Duration
 from harness.verdict.base import Facts, Params, Result, brief, invariant, not_exercised, peak_rate
-from mocks.chat.vocabulary import ALARM_COMMAND, ALARM_LIMIT, ALARM_SERVICE, FORGERIES, OVERLIMIT_ALARM, SERVICE, rest_action
+from mocks.chat.vocabulary import (ALARM_COMMAND, ALARM_LIMIT, ALARM_SERVICE, FORGERIES, OVERLIMIT_ALARM, SERVICE,
+                                   rest_action)
 
 
 def answer(cb: Any) -> dict[str, Any] | None:

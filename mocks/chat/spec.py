@@ -11,5 +11,6 @@ SERVICE = Service(
     invariants="mocks.chat.invariants",
     calls_back=True,                       # webhooks
     handle="mocks.chat.handle:ChatHandle",
-    fixture_doc="The Tencent Chat mock: ``.url``, ``.sdkappid``, ``.usersig()``, ``.send_webhook()``, rules, journal …",
+    fixture_doc="The Tencent Chat mock: ``.url``, ``.sdkappid``, ``.usersig()``, ``.send_webhook()``, rules, "
+                "journal …",
 )
