@@ -15,6 +15,8 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from mocks.registry import SERVICES
+
 
 # --- options and collection ------------------------------------------------------------------------
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -92,22 +94,17 @@ def _mock(harness: Any, name: str) -> Any:
     return harness.mock(name)
 
 
-@pytest.fixture()
-def captcha_mock(harness: Any) -> Any:
-    """The Tencent Captcha API mock: ``.url``, ``.issue_ticket()``, ``.add_rule`` / ``.fault``, ``.journal`` …"""
-    return _mock(harness, "captcha")
+def _mock_fixture(name: str, doc: str) -> Any:
+    def fixture(harness: Any) -> Any:
+        return _mock(harness, name)
+    fixture.__name__ = f"{name}_mock"
+    fixture.__doc__ = doc or f"The {name} mock: ``.url``, ``.add_rule`` / ``.fault``, ``.journal`` …"
+    return pytest.fixture(name=fixture.__name__)(fixture)
 
 
-@pytest.fixture()
-def solver_mock(harness: Any) -> Any:
-    """The CaptchaAI (2Captcha-compatible) mock: ``.url``, ``.api_key``, ``.tasks()``, rules, journal …"""
-    return _mock(harness, "solver")
-
-
-@pytest.fixture()
-def chat_mock(harness: Any) -> Any:
-    """The Tencent Chat mock: ``.url``, ``.sdkappid``, ``.usersig()``, ``.send_webhook()``, rules, journal …"""
-    return _mock(harness, "chat")
+# one ``<service>_mock`` fixture per registered service (``captcha_mock``, ``solver_mock`` …)
+for _name, _spec in SERVICES.items():
+    globals()[f"{_name}_mock"] = _mock_fixture(_name, _spec.fixture_doc)
 
 
 # --- links -----------------------------------------------------------------------------------------

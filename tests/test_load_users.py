@@ -73,7 +73,7 @@ def host(tmp_path):
 
 def test_var_kinds_without_an_event_loop(host):
     control = host.host.urls["control"]
-    maker = SyncVarMaker(3, control, requests.Session(), host.host.services["captcha"].config_dict())
+    maker = SyncVarMaker(3, control, requests.Session(), {"captcha": host.host.services["captcha"].config_dict()})
     values = maker.values({"t": {"captcha_ticket": {}}, "bad": {"bad_ticket": {"kind": "wrong_randstr"}},
                            "dr": {"dr_ticket": {"appid": "wrong"}}, "h": {"random_hex": 8},
                            "c": {"choice": ["a", "b"]}, "name": {"faker": "name"}})

@@ -1,4 +1,4 @@
-"""flow_params: the proxy's action/params for services the host does not mock agree with the mocks'
+"""raw_request: the proxy's action/params for services the host does not mock agree with the mocks'
 own parsers (checked against the real mocks' ``parse`` through ``/decide``'s request stubs)."""
 
 import asyncio
@@ -7,7 +7,7 @@ import pytest
 
 from harness.host import MockHost
 from harness.proxy.decide import parse_request
-from harness.proxy.flow_params import action_and_params
+from harness.proxy.raw_request import action_and_params
 
 BOUNDARY = "XyZ"
 MULTIPART = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"method\"\r\n\r\npost\r\n"

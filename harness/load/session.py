@@ -30,6 +30,7 @@ from harness.load.driver_journal import DriverJournal
 from harness.load.stage_client import StageError, StageProcess
 from harness.load.users import build_user_classes
 from harness.load.vars_sync import SyncVarMaker
+from harness.scenario.variables import service_configs
 
 log = logging.getLogger("harness.load")
 
@@ -99,8 +100,8 @@ class LoadSession:
         if maker is None:
             # worker 0 / standalone: the seeds the traffic driver uses for the same flow
             seed = self.seed * 1000 + flow_index + 1_000_003 * self.worker_index
-            captcha = self.ctx.get("captcha", {}).get("config", {})
-            maker = self.makers[flow_index] = SyncVarMaker(seed, self.ctx["control"]["url"], self.http, captcha)
+            configs = service_configs(self.ctx)
+            maker = self.makers[flow_index] = SyncVarMaker(seed, self.ctx["control"]["url"], self.http, configs)
         return maker
 
     # --- locust events -----------------------------------------------------------------------

@@ -1,73 +1,33 @@
-"""The traffic driver's ``vars`` kinds (``harness.run.traffic.VarMaker``) from gevent code.
-
-``VarMaker.make`` is a coroutine whose only awaits are the captcha control API calls it makes
-through an aiohttp-like session. Given a session whose calls are plain (gevent-cooperative)
-``requests`` calls, the coroutine never suspends, so it runs to completion on its first step: the
-same ticket, DR-ticket, faker and choice logic, without an asyncio loop in locust's process.
+"""The traffic driver's ``vars`` kinds (``harness.scenario.variables``) from gevent code: the same
+seeded ticket, DR-ticket, faker and choice logic, with the control-API calls some kinds make done by
+plain (gevent-cooperative) ``requests`` calls, without an asyncio loop in locust's process.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Coroutine
+from typing import Any
 
 import requests
 
-from harness.run.traffic import VarMaker
-
-
-class _Response:
-    def __init__(self, resp: requests.Response):
-        self._resp = resp
-        self.status = resp.status_code
-
-    async def text(self) -> str:
-        return self._resp.text
-
-    async def json(self) -> Any:
-        return self._resp.json()
-
-
-class _Call:
-    def __init__(self, fn: Callable[[], requests.Response]):
-        self.fn = fn
-
-    async def __aenter__(self) -> _Response:
-        return _Response(self.fn())
-
-    async def __aexit__(self, *exc: Any) -> bool:
-        return False
-
-
-class SyncSession:
-    """The part of ``aiohttp.ClientSession`` that ``VarMaker`` uses, over a ``requests.Session``."""
-
-    def __init__(self, session: requests.Session, timeout: float = 10.0):
-        self.session = session
-        self.timeout = timeout
-
-    def post(self, url: str, json: Any = None, **_: Any) -> _Call:
-        return _Call(lambda: self.session.post(url, json=json, timeout=self.timeout))
-
-    def get(self, url: str, **_: Any) -> _Call:
-        return _Call(lambda: self.session.get(url, timeout=self.timeout))
-
-
-def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine that never awaits a real event-loop future."""
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value
-    coro.close()
-    raise RuntimeError("a var maker waited on an asyncio future; it cannot run under locust")
+from harness.scenario.variables import ControlAnswer, ControlRequest, VarMaker, run_blocking
 
 
 class SyncVarMaker:
-    def __init__(self, seed: int, control_url: str, session: requests.Session, captcha: dict[str, Any]):
-        self.maker = VarMaker(seed, control_url, SyncSession(session), captcha)  # type: ignore[arg-type]
+    def __init__(self, seed: int, control_url: str, session: requests.Session, configs: dict[str, Any],
+                 timeout: float = 10.0):
+        """``configs``: each service's config (``harness.scenario.variables.service_configs(run_ctx)``)."""
+        self.maker = VarMaker(seed, configs)
+        self.control_url = control_url
+        self.session = session
+        self.timeout = timeout
+
+    def _call(self, request: ControlRequest) -> ControlAnswer:
+        resp = self.session.request(request.method, self.control_url + request.path, json=request.json,
+                                    timeout=self.timeout)
+        return ControlAnswer(resp.status_code, resp.text)
 
     def make(self, kind: str, spec: Any) -> Any:
-        return run_sync(self.maker.make(kind, spec))
+        return run_blocking(self.maker.start(kind, spec), self._call)
 
     def values(self, specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         return {name: self.make(*next(iter(spec.items()))) for name, spec in specs.items()}

@@ -10,7 +10,7 @@ refused when the rule is parsed (use the ``limit_data`` toxic).
 
 The addon sends the raw request (method, path with query, headers, body); when the host runs a mock
 of that service, the mock's own ``parse`` computes ``action`` and ``params`` (so rules select exactly
-the requests they would select at the mock), otherwise ``flow_params`` does (live mode against an
+the requests they would select at the mock), otherwise ``raw_request`` does (live mode against an
 unknown service). The decision is journaled by the engine like any other (``ref`` = the flow id). The
 decision carries what the effect means here exactly as at the mock: ``delay_s`` (``delay_ms`` scaled
 by the run's time scale), ``hang_s`` (the host's hang limit) and, when the effect shapes the answer,
@@ -31,7 +31,7 @@ from multidict import CIMultiDict
 
 from harness.faults import Applier, Effect
 from harness.faults.rules import scaled_s
-from harness.proxy.flow_params import action_and_params
+from harness.proxy.raw_request import action_and_params
 from mocks.base.reply import BadRequest, Call, Reply, shape_reply
 
 if TYPE_CHECKING:

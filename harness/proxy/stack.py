@@ -28,12 +28,12 @@ from harness.proxy.mitm import MitmProxy, MitmRoute
 from harness.proxy.toxics import ToxicDriver
 from harness.proxy.toxiproxy_links import Link, Links, cleanup_run, cleanup_stale, host_port
 from harness.proxy.toxiproxy_server import ToxiproxyServer
+from mocks.registry import callback_sources
 
 if TYPE_CHECKING:
     from harness.host import MockHost
 
 log = logging.getLogger("harness.proxy")
-CALLBACK_SOURCES = ("solver", "chat")  # services that call the integration back
 
 
 def service_link(service: str) -> str:
@@ -178,7 +178,7 @@ class ProxyStack:
             if mitm_url:
                 urls[f"{name}_mitm"] = mitm_url.replace("http://", f"{scheme}://", 1)
         if self.integration:
-            for source in CALLBACK_SOURCES:
+            for source in callback_sources():
                 if source in host.services:
                     link = self.add_link(callback_link(source), self.integration)
                     links[link.name] = link.url()

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from harness.journal import Event
+from mocks.registry import SERVICES
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1d2330;max-width:1200px}
@@ -21,7 +22,9 @@ pre{background:#f6f8fa;padding:8px;overflow:auto;max-height:320px;margin:4px 0}
 svg text{font:11px system-ui,sans-serif;fill:#445}
 """
 
-LANE_ORDER = ["driver", "captcha", "solver", "chat", "callbacks", "proxy"]
+def lane_order() -> list[str]:
+    """Timeline lanes, top to bottom: the driver, one per service (registry order), callbacks, proxies."""
+    return ["driver", *SERVICES, "callbacks", "proxy"]
 
 
 def _badge(ok: bool, text: str | None = None) -> str:
@@ -29,7 +32,7 @@ def _badge(ok: bool, text: str | None = None) -> str:
 
 
 def _points(events: list[Event]) -> tuple[dict[str, list[tuple[float, str, str]]], list[tuple[float, str]], float]:
-    lanes: dict[str, list[tuple[float, str, str]]] = {k: [] for k in LANE_ORDER}
+    lanes: dict[str, list[tuple[float, str, str]]] = {k: [] for k in lane_order()}
     steps: list[tuple[float, str]] = []
     start = next((e.t for e in events if e.kind == "step" and e.get("step") == "run_started"), 0.0)
     end = start

@@ -26,7 +26,7 @@ from harness.scenario.model import Scenario
 from harness.supervisor import Child, ProcessError
 from harness.verdict import Verdict, evaluate, settled
 from harness.verdict.evaluate import parsed_expectations
-from mocks.registry import SERVICES
+from mocks.registry import SERVICES, is_activity
 
 SETTLE_POLL_S = 0.1
 SETTLE_QUIET_S = 0.5
@@ -290,9 +290,10 @@ class Runner:
 
 
 def _activity(e: Any) -> bool:
-    """Events that mean the integration is still settling (callbacks, uses, driver answers) —
-    not its polls, which a buggy client may never stop."""
-    return e.kind in ("callback", "driver") or (e.kind == "request" and e.action == "site.submit")
+    """Events that mean the integration is still settling (callbacks, driver answers, the requests
+    a service counts as activity, e.g. using a result) — not its polls, which a buggy client may
+    never stop."""
+    return e.kind in ("callback", "driver") or (e.kind == "request" and is_activity(e.service, e.action))
 
 
 def _counts(events: list[Any]) -> dict[str, Any]:

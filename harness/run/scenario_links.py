@@ -7,8 +7,9 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from harness.proxy.stack import CALLBACK_SOURCES, ProxyStack, callback_link, service_link
+from harness.proxy.stack import ProxyStack, callback_link, service_link
 from harness.scenario.model import Link
+from mocks.registry import callback_sources
 
 if TYPE_CHECKING:
     from harness.faults import RuleEngine
@@ -70,7 +71,7 @@ async def start_links(host: "MockHost", ctx: dict[str, Any], links: list[Link],
         if service_link(service) in declared:
             url = urls[service]
             ctx[service].update(url=url, host="127.0.0.1", port=int(url.rsplit(":", 1)[1]))
-    for source in CALLBACK_SOURCES:
+    for source in callback_sources():
         name = callback_link(source)
         if name in declared:
             ctx["target"][f"callback_url_{source}"] = urls["links"][name]

@@ -4,94 +4,40 @@ the target answered (``driver`` events: flow, n, status, latency, the vars it ca
 from __future__ import annotations
 
 import asyncio
-import random
+import inspect
 import time
 from typing import Any, Callable
 
 import aiohttp
 import orjson
-from faker import Faker
-
-from harness.durations import parse_duration
 from harness.run.templates import render
 from harness.scenario.model import Flow
+from harness.scenario.variables import ControlAnswer, VarMaker, service_configs
 
 BODY_LIMIT = 2048
 
 
-class VarMaker:
-    """Builds per-request variables. Seeded, so a replay sends the same data."""
+class AsyncVarMaker:
+    """A flow's variables (``harness.scenario.variables``), their control-API calls made with aiohttp."""
 
-    def __init__(self, seed: int, control_url: str, session: aiohttp.ClientSession, captcha: dict[str, Any]):
-        self.rng = random.Random(seed)
-        self.faker = Faker()
-        self.faker.seed_instance(seed)
+    def __init__(self, seed: int, control_url: str, session: aiohttp.ClientSession, configs: dict[str, Any]):
+        self.maker = VarMaker(seed, configs)
         self.control_url = control_url
         self.session = session
-        self.captcha = captcha  # captcha mock config (appid, …) for DR tickets
 
     async def make(self, kind: str, spec: Any) -> Any:
-        if kind == "value":
-            return spec
-        if kind == "choice":
-            return self.rng.choice(list(spec))
-        if kind == "random_hex":
-            return "".join(self.rng.choice("0123456789abcdef") for _ in range(int(spec or 16)))
-        if kind == "faker":
-            name, args = (spec, {}) if isinstance(spec, str) else (spec.get("provider"), spec.get("args") or {})
-            return getattr(self.faker, name)(**args)
-        if kind == "captcha_ticket":
-            return await self._issue_ticket(spec or {})
-        if kind == "bad_ticket":
-            return await self._bad_ticket(spec or {})
-        if kind == "dr_ticket":
-            return self._dr_ticket(spec or {})
-        raise ValueError(f"unknown var kind {kind}")
-
-    async def _issue_ticket(self, spec: dict[str, Any]) -> dict[str, Any]:
-        async with self.session.post(self.control_url + "/captcha/tickets", json=spec) as resp:
-            if resp.status >= 300:
-                raise RuntimeError(f"captcha ticket issue failed: HTTP {resp.status} {await resp.text()}")
-            return await resp.json()
-
-    async def _bad_ticket(self, spec: dict[str, Any]) -> dict[str, Any]:
-        kind = spec.get("kind", "unknown")
-        if kind == "wrong_randstr":
-            t = await self._issue_ticket({})
-            return {**t, "randstr": "@" + "".join(self.rng.choice("abcdefghjk") for _ in range(3)), "bad": kind}
-        token = "t03" + "".join(self.rng.choice("0123456789abcdefABCDEF") for _ in range(40))
-        return {"ticket": token, "randstr": "@abc", "appid": self._appid(), "bad": kind}
-
-    def _appid(self) -> int:
-        for key in ("captcha_app_id", "CaptchaAppId", "appid", "app_id"):
-            if key in self.captcha:
-                return int(self.captcha[key])
-        apps = self.captcha.get("apps") or self.captcha.get("captcha_apps")
-        if isinstance(apps, dict) and apps:
-            return int(next(iter(apps)))
-        if isinstance(apps, list) and apps and isinstance(apps[0], dict):
-            first = apps[0]
-            return int(first.get("CaptchaAppId") or first.get("appid") or first.get("app_id"))
-        return 190000001
-
-    def _dr_ticket(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """``terror_<code>_<appid>_<unix s>``; ``valid`` says whether a correct backend should accept it."""
-        right = self._appid()
-        appid = spec.get("appid", right)
-        if appid == "wrong":
-            appid = right + 1
-        age = parse_duration(spec.get("age", 0))
-        max_age = parse_duration(spec.get("max_age", 300))
-        prefix = spec.get("prefix", "terror")
-        code = int(spec.get("code", 1001))
-        ts = int(time.time() - age)
-        why = []
-        if int(appid) != right:
-            why.append("wrong appid")
-        if age > max_age:
-            why.append(f"stale ({age:g}s old)")
-        return {"ticket": f"{prefix}_{code}_{appid}_{ts}", "randstr": "@" + self.rng.choice("abcdefgh") * 3,
-                "appid": appid, "valid": not why, "why": ", ".join(why) or "fresh, right appid"}
+        started = self.maker.start(kind, spec)
+        if not inspect.isgenerator(started):
+            return started
+        answer = None
+        while True:
+            try:
+                request = started.send(answer)
+            except StopIteration as done:
+                return done.value
+            async with self.session.request(request.method, self.control_url + request.path,
+                                            json=request.json) as resp:
+                answer = ControlAnswer(resp.status, await resp.text())
 
 
 def _body_of(raw: bytes, content_type: str) -> Any:
@@ -117,13 +63,13 @@ class Driver:
     async def run(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, force_close=False)
         async with aiohttp.ClientSession(connector=connector) as session:
-            captcha_cfg = self.base_ctx.get("captcha", {}).get("config", {})
+            configs = service_configs(self.base_ctx)
             control = self.base_ctx.get("control", {}).get("url", "")
-            await asyncio.gather(*(self._flow(i, f, session, VarMaker(self.seed * 1000 + i, control, session,
-                                                                       captcha_cfg))
+            await asyncio.gather(*(self._flow(i, f, session, AsyncVarMaker(self.seed * 1000 + i, control, session,
+                                                                            configs))
                                    for i, f in enumerate(self.flows)))
 
-    async def _flow(self, index: int, flow: Flow, session: aiohttp.ClientSession, vars_: VarMaker) -> None:
+    async def _flow(self, index: int, flow: Flow, session: aiohttp.ClientSession, vars_: AsyncVarMaker) -> None:
         if flow.start:
             await asyncio.sleep(flow.start * self.time_scale)
         t0 = time.monotonic()

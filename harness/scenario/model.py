@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 
 from harness.durations import Duration
 from harness.faults.rules import Rule
+from harness.scenario.variables import kind_names
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 LINK = re.compile(r"^[a-z][a-z0-9_]*->[a-z][a-z0-9_]*$")
@@ -78,9 +79,6 @@ class HttpRequest(_Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-VAR_KINDS = ("faker", "captcha_ticket", "dr_ticket", "value", "choice", "random_hex", "bad_ticket")
-
-
 class Flow(_Strict):
     """One stream of requests to the target. ``count`` requests (or until ``duration`` ends), at
     most ``concurrency`` at once, at most ``rate`` per second, starting at ``start``."""
@@ -101,9 +99,10 @@ class Flow(_Strict):
     @field_validator("vars")
     @classmethod
     def _vars(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        known = kind_names()
         for name, spec in v.items():
-            if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in VAR_KINDS:
-                raise ValueError(f"{name}: expected one of {{{', '.join(k + ': …' for k in VAR_KINDS)}}}")
+            if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in known:
+                raise ValueError(f"{name}: expected one of {{{', '.join(k + ': …' for k in known)}}}")
         return v
 
 

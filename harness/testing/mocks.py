@@ -1,10 +1,10 @@
-"""What the ``harness``, ``captcha_mock``, ``solver_mock`` and ``chat_mock`` fixtures return.
+"""What the ``harness`` and ``<service>_mock`` fixtures return.
 
 ``HarnessFixture`` is one test's view of its worker's mocks: the journal since the test started,
 rules on any service or link, and a handle per mock. A ``MockHandle`` is the same for one mock:
 ``url``, ``add_rule`` / ``fault`` (rules default to this service), ``journal`` (this service's events
 of this test), ``config`` / ``set_config``, ``stop`` / ``start``, ``control`` (its control-API routes),
-plus protocol helpers on the subclasses (``issue_ticket``, ``usersig`` …).
+plus protocol helpers on each service's subclass (``mocks/<svc>/handle.py``: ``issue_ticket`` …).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import requests
 from harness.journal import Event
 from harness.testing.rules import build_rule, is_link_rule
 from harness.verdict.base import event_matches
+from mocks.registry import handle_class
 
 if TYPE_CHECKING:
     from harness.testing.host import WorkerHost
@@ -123,7 +124,7 @@ class HarnessFixture(_Rules):
         if name not in self._handles:
             if name not in self.wh.services:
                 raise KeyError(f"no mock {name!r} on this host (have: {', '.join(self.wh.services)})")
-            cls = HANDLES.get(name, MockHandle)
+            cls = handle_class(name) or MockHandle
             self._handles[name] = cls(self, name)
         return self._handles[name]
 
@@ -141,7 +142,7 @@ class HarnessFixture(_Rules):
 
 
 class MockHandle(_Rules):
-    """One mock in one test (``captcha_mock``, ``solver_mock``, ``chat_mock``)."""
+    """One mock in one test (the ``<service>_mock`` fixtures)."""
 
     def __init__(self, harness: HarnessFixture, name: str):
         self.harness = harness
@@ -215,67 +216,3 @@ class MockHandle(_Rules):
         """This mock's control routes: ``control("GET", "tickets")`` → ``GET {control}/<name>/tickets``."""
         path = path if path.startswith("/") else f"/{self.name}/{path}"
         return self.harness.control(method, path, json, **params)
-
-
-class CaptchaHandle(MockHandle):
-    def issue_ticket(self, **fields: Any) -> dict[str, Any]:
-        """A ticket the mock will verify (as if a user solved the captcha): ``ticket``, ``randstr``,
-        ``appid`` … Fields: ``appid``, ``evil_level``, ``suspicious``, ``user_ip``, ``age_s``."""
-        return self.control("POST", "tickets", fields)
-
-    def tickets(self, limit: int = 100) -> list[dict[str, Any]]:
-        return self.control("GET", "tickets", limit=limit)["tickets"]
-
-    @property
-    def app_id(self) -> int:
-        return int(next(iter(self.config["apps"])))
-
-    @property
-    def app_secret_key(self) -> str:
-        return str(next(iter(self.config["apps"].values())))
-
-    @property
-    def secret_id(self) -> str:
-        return next(iter(self.config["secret_keys"]))
-
-    @property
-    def secret_key(self) -> str:
-        return str(next(iter(self.config["secret_keys"].values())))
-
-
-class SolverHandle(MockHandle):
-    @property
-    def api_key(self) -> str:
-        """The first configured API key (threads and balance in ``config["keys"]``)."""
-        return next(iter(self.config["keys"]))
-
-    def tasks(self, state: str | None = None) -> list[dict[str, Any]]:
-        params = {"state": state} if state else {}
-        return self.control("GET", "tasks", **params)["tasks"]
-
-    def keys(self) -> dict[str, Any]:
-        return self.control("GET", "keys")
-
-
-class ChatHandle(MockHandle):
-    @property
-    def sdkappid(self) -> int:
-        return int(self.config["sdkappid"])
-
-    def usersig(self, identifier: str | None = None, expire: int | None = None) -> str:
-        params: dict[str, Any] = {}
-        if identifier:
-            params["identifier"] = identifier
-        if expire is not None:
-            params["expire"] = expire
-        return self.control("GET", "usersig", **params)["usersig"]
-
-    def send_webhook(self, command: str, **body: Any) -> dict[str, Any]:
-        """Send one callback to ``config["webhook_url"]`` now; returns the app's answer."""
-        return self.control("POST", "webhooks", {"CallbackCommand": command, **body})
-
-    def messages(self) -> list[dict[str, Any]]:
-        return self.control("GET", "messages")["messages"]
-
-
-HANDLES: dict[str, type[MockHandle]] = {"captcha": CaptchaHandle, "solver": SolverHandle, "chat": ChatHandle}

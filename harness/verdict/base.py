@@ -51,9 +51,24 @@ REGISTRY: dict[str, Invariant] = {}
 
 def invariant(name: str, params: type[Params], settled: Callable[["Facts", Any], bool] | None = None):
     def wrap(fn: Callable[["Facts", Any], Result]) -> Callable[["Facts", Any], Result]:
-        REGISTRY[name] = Invariant(name, params, fn, settled, (fn.__doc__ or "").strip())
+        REGISTRY[name] = fn.invariant = Invariant(name, params, fn, settled,  # type: ignore[attr-defined]
+                                                  (fn.__doc__ or "").strip())
         return fn
     return wrap
+
+
+def register_invariants(source: Any) -> None:
+    """(Re-)register a service's invariants: ``source`` is a module of ``@invariant`` functions (also
+    when it was imported before this registry was), or a function that registers them, or None."""
+    if source is None:
+        return
+    if callable(source):
+        source()
+        return
+    for value in vars(source).values():
+        inv = getattr(value, "invariant", None)
+        if isinstance(inv, Invariant):
+            REGISTRY[inv.name] = inv
 
 
 def lookup(path: str, data: Any) -> Any:
@@ -127,3 +142,15 @@ def brief(e: Event, *fields: str) -> dict[str, Any]:
 
 def not_exercised(name: str, what: str) -> Result:
     return Result(name, False, f"not exercised: {what} (the scenario never produced the situation it checks)")
+
+
+def peak_rate(times: list[float], window: float = 1.0) -> int:
+    """The most events in any ``window`` seconds."""
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+

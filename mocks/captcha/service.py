@@ -31,10 +31,8 @@ from mocks.captcha.config import DEFAULT_APP_ID, CaptchaConfig
 from mocks.captcha.frontend import loader_script
 from mocks.captcha.tickets import TicketStore
 from mocks.captcha.verification import ACTIONS, MINI, ApiError, check_params, verify
+from mocks.captcha.vocabulary import NO_ACTION, SCRIPT_ACTION, SERVICE, TICKET_ACTION
 
-SCRIPT_ACTION = "TCaptcha.js"
-TICKET_ACTION = "ticket"
-NO_ACTION = "(none)"
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
         "Access-Control-Allow-Headers": "Content-Type", "Cache-Control": "no-store"}
 
@@ -51,7 +49,7 @@ class IssueTicket(BaseModel):
 
 
 class CaptchaMock(ServiceMock):
-    name = "captcha"
+    name = SERVICE
     Config = CaptchaConfig
     config: CaptchaConfig
 

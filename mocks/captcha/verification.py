@@ -9,15 +9,13 @@ from typing import Any
 
 from mocks.captcha.config import CaptchaConfig
 from mocks.captcha.tickets import TicketStore, parse_dr
-
-WEB = "DescribeCaptchaResult"
-MINI = "DescribeCaptchaMiniResult"
-ACTIONS = (WEB, MINI)
+from mocks.captcha.vocabulary import MINI, TICKET_PARAM, WEB
+from mocks.captcha.vocabulary import VERIFY_ACTIONS as ACTIONS
 
 _REQUIRED: dict[str, list[tuple[str, type]]] = {
-    WEB: [("CaptchaType", int), ("Ticket", str), ("UserIp", str), ("Randstr", str), ("CaptchaAppId", int),
+    WEB: [("CaptchaType", int), (TICKET_PARAM, str), ("UserIp", str), ("Randstr", str), ("CaptchaAppId", int),
           ("AppSecretKey", str)],
-    MINI: [("CaptchaType", int), ("Ticket", str), ("UserIp", str), ("CaptchaAppId", int), ("AppSecretKey", str)],
+    MINI: [("CaptchaType", int), (TICKET_PARAM, str), ("UserIp", str), ("CaptchaAppId", int), ("AppSecretKey", str)],
 }
 _OPTIONAL: list[tuple[str, type]] = [("BusinessId", int), ("SceneId", int), ("MacAddress", str), ("Imei", str),
                                      ("NeedGetCaptchaTime", int)]
@@ -76,7 +74,7 @@ def verify(action: str, p: dict[str, Any], cfg: CaptchaConfig, store: TicketStor
     unknown (15), app mismatch (16; mini 7), randstr (7, web only), expired (8), reused (9/104), ok (1)."""
     now = time.time() if now is None else now
     mini = action == MINI
-    appid, ticket = p["CaptchaAppId"], p["Ticket"]
+    appid, ticket = p["CaptchaAppId"], p[TICKET_PARAM]
     key = cfg.apps.get(appid)
     if key is None or not hmac.compare_digest(key.encode(), p["AppSecretKey"].encode()):
         return Verdict(100, "CaptchaAppId/AppSecretKey mismatch")

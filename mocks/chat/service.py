@@ -28,13 +28,14 @@ from mocks.chat.errors import code_for, resolve_error, rest_reply
 from mocks.chat.ratelimit import Debounce, SlidingWindow
 from mocks.chat.state import ChatState
 from mocks.chat.usersig import verify_usersig
+from mocks.chat.vocabulary import ALARM_COMMAND, ALARM_LIMIT, ALARM_SERVICE, OVERLIMIT_ALARM, SERVICE
 
 _PATH = re.compile(r"^/v4/([A-Za-z0-9_]+)/([A-Za-z0-9_]+)/?$")
 _QUERY_FIELDS = ("sdkappid", "identifier", "usersig", "random", "contenttype")
 
 
 class ChatMock(ServiceMock):
-    name = "chat"
+    name = SERVICE
     Config = ChatConfig
     config: ChatConfig
 
@@ -154,13 +155,13 @@ class ChatMock(ServiceMock):
                 await asyncio.sleep(min(0.05, max(0.0, end - loop.time())))
                 peak = max(peak, self.rates.observed(f"{service}/{command}"))
             observed = peak
-        body = {"ServiceName": service, "Command": command, "Request": observed, "Limit": limit}
-        sent = self.config.callback_on("Alert.RequestOverLimit")
+        body = {ALARM_SERVICE: service, ALARM_COMMAND: command, "Request": observed, ALARM_LIMIT: limit}
+        sent = self.config.callback_on(OVERLIMIT_ALARM)
         self.ctx.record({"kind": "rate_alarm", "service": self.name, "action": "Alert.RequestOverLimit",
                          "ServiceName": service, "Command": command, "Request": observed, "Limit": limit,
                          "sent": sent})
         if sent:
-            await self.webhook("Alert.RequestOverLimit", body, client_ip=client_ip, platform="RESTAPI")
+            await self.webhook(OVERLIMIT_ALARM, body, client_ip=client_ip, platform="RESTAPI")
 
     # --- webhooks ----------------------------------------------------------------------------
     async def webhook(self, command: str, body: dict[str, Any], *, client_ip: str | None = "127.0.0.1",

@@ -15,8 +15,9 @@ from dataclasses import replace
 from mocks.base import Outbound
 from mocks.solver.config import SolverConfig
 from mocks.solver.tasks import Task
+from mocks.solver.vocabulary import PINGBACK
 
-ACTION = "pingback"
+ACTION = PINGBACK
 
 
 def outbound(task: Task, code: str, cfg: SolverConfig) -> Outbound:

@@ -14,17 +14,17 @@ from aiohttp import web
 
 from harness.faults import Effect
 from mocks.base import BadRequest, Call, Outbound, Reply, ServiceMock
-from mocks.solver import pingback, wire
+from mocks.solver import pingback, vocabulary, wire
 from mocks.solver.config import SolverConfig
 from mocks.solver.methods import METHODS, check_image, check_params, image_bytes
 from mocks.solver.site import Site
 from mocks.solver.tasks import Task, TaskBook
 
-IN, RES, SITE = "in.php", "res.php", "site.submit"
+IN, RES, SITE = vocabulary.SUBMIT, vocabulary.POLL, vocabulary.USE
 
 
 class SolverMock(ServiceMock):
-    name = "solver"
+    name = vocabulary.SERVICE
     Config = SolverConfig
 
     def __init__(self, ctx: Any, config: dict[str, Any] | None = None):
@@ -149,16 +149,16 @@ class SolverMock(ServiceMock):
         if not action:
             return self._err(as_json, "ERROR_EMPTY_ACTION")
         if action == "get":
-            if fields.get("ids").strip():
+            if fields.get(vocabulary.TASK_IDS_PARAM).strip():
                 return wire.value(as_json, "|".join(self._bulk_one(key, i.strip())
-                                                    for i in fields.get("ids").split(",")))
-            return self._get(key, fields.get("id").strip(), as_json)
+                                                    for i in fields.get(vocabulary.TASK_IDS_PARAM).split(",")))
+            return self._get(key, fields.get(vocabulary.TASK_ID_PARAM).strip(), as_json)
         if action == "getbalance":
             return wire.value(as_json, _money(cfg.keys[key].balance))
         if action == "threadsinfo":  # JSON whatever json says (the SDK always asks json=1) — UNCONFIRMED
             return Reply.json({"status": 1, "threads": self.book.cap(key), "working_threads": self.book.working(key)})
         if action in ("reportgood", "reportbad"):
-            task = self._task(key, fields.get("id").strip())
+            task = self._task(key, fields.get(vocabulary.TASK_ID_PARAM).strip())
             if task is None:
                 return self._err(as_json, "ERROR_WRONG_CAPTCHA_ID")
             if not task.done:

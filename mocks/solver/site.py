@@ -14,6 +14,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from mocks.base import Reply
+from mocks.solver.vocabulary import TOKEN_PARAM
 from mocks.solver.wire import Fields
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ class Site:
 
     def submit(self, fields: Fields) -> Reply:
         mock, cfg = self.mock, self.mock.cfg
-        token = fields.get("token").strip()
+        token = fields.get(TOKEN_PARAM).strip()
         claimed = fields.get("task").strip()
         task = mock.book.by_answer.get(token) if token else None
         error = None

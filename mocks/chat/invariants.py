@@ -9,10 +9,9 @@ from typing import Any
 from pydantic import Field
 
 from harness.durations import Duration
-from harness.verdict.base import Facts, Params, Result, brief, invariant, not_exercised
-from harness.verdict.solutions import _peak_rate
-
-FORGERIES = ("wrong_sdkappid", "bad_sign", "missing_sign", "stale_time")
+from harness.verdict.base import Facts, Params, Result, brief, invariant, not_exercised, peak_rate
+from mocks.chat.vocabulary import (ALARM_COMMAND, ALARM_LIMIT, ALARM_SERVICE, FORGERIES, OVERLIMIT_ALARM, SERVICE,
+                                   rest_action)
 
 
 def answer(cb: Any) -> dict[str, Any] | None:
@@ -33,7 +32,7 @@ def acknowledged(cb: Any) -> bool:
 def _webhooks(facts: Facts) -> list[tuple[Any, str | None]]:
     """Chat callback attempts with the forgery applied to each (None for genuine ones)."""
     out = []
-    for cb in facts.of("callback", "chat"):
+    for cb in facts.of("callback", SERVICE):
         if cb.get("outcome") == "dropped":
             continue
         out.append((cb, facts.effect_of(cb.get("rule")).get("callback")))
@@ -89,16 +88,16 @@ def backs_off_after_overlimit_alarm(facts: Facts, p: BackoffParams) -> Result:
     """After Alert.RequestOverLimit was delivered, the app's rate of that REST command drops under
     the alarm's Limit within ``within`` seconds (checked over the next ``observe`` seconds)."""
     alarms = [cb for cb, forgery in _webhooks(facts)
-              if cb.action == "Alert.RequestOverLimit" and forgery not in FORGERIES and acknowledged(cb)]
+              if cb.action == OVERLIMIT_ALARM and forgery not in FORGERIES and acknowledged(cb)]
     if not alarms:
-        return not_exercised("backs_off_after_overlimit_alarm", "no genuine Alert.RequestOverLimit was acknowledged")
+        return not_exercised("backs_off_after_overlimit_alarm", f"no genuine {OVERLIMIT_ALARM} was acknowledged")
     first = alarms[0]
     body = first.get("json") or {}
-    limit = body.get("Limit")
-    command = f"{body.get('ServiceName')}/{body.get('Command')}"
+    limit = body.get(ALARM_LIMIT)
+    command = rest_action(body.get(ALARM_SERVICE), body.get(ALARM_COMMAND))
     start, end = first.t + p.within, first.t + p.within + p.observe
-    times = [e.t for e in facts.of("request", "chat", command) if start <= e.t < end]
-    peak = _peak_rate(times)
+    times = [e.t for e in facts.of("request", SERVICE, command) if start <= e.t < end]
+    peak = peak_rate(times)
     ok = limit is not None and peak <= limit
     evidence = [] if ok else [{**brief(first, "json"), "peak_rate_after": peak, "limit": limit,
                                "window": [round(start, 3), round(end, 3)]}]

@@ -15,8 +15,8 @@ from pydantic import Field
 
 from harness.durations import Duration
 from harness.verdict.base import Facts, Params, Result, brief, invariant, not_exercised
+from mocks.captcha.vocabulary import DR_TICKET, SERVICE, TICKET_PARAM, TICKET_VARS, VERIFY_ACTIONS
 
-TICKET_VARS = ("captcha_ticket", "bad_ticket", "dr_ticket")
 DEGRADED = ("internal_error", "busy", "unavailable", "slow")
 
 
@@ -33,7 +33,7 @@ def dr_info(driver_event: Any) -> dict[str, Any] | None:
     kinds = driver_event.get("var_kinds") or {}
     values = driver_event.get("vars") or {}
     for name, kind in kinds.items():
-        if kind == "dr_ticket" and isinstance(values.get(name), dict):
+        if kind == DR_TICKET and isinstance(values.get(name), dict):
             return values[name]
     return None
 
@@ -44,10 +44,10 @@ class Verifications:
     def __init__(self, facts: Facts, slow_ms: float):
         self.facts = facts
         self.by_ticket: dict[str, list[tuple[Any, Any, str]]] = {}
-        for req in facts.of("request", "captcha"):
-            if req.action not in ("DescribeCaptchaResult", "DescribeCaptchaMiniResult"):
+        for req in facts.of("request", SERVICE):
+            if req.action not in VERIFY_ACTIONS:
                 continue
-            ticket = (req.get("params") or {}).get("Ticket")
+            ticket = (req.get("params") or {}).get(TICKET_PARAM)
             resp = facts.response_to(req)
             self.by_ticket.setdefault(str(ticket), []).append((req, resp, self._classify(resp, slow_ms)))
 
@@ -73,7 +73,7 @@ class Verifications:
         return [c for _, _, c in self.by_ticket.get(str(ticket), [])] if ticket else []
 
 
-def link_fault_during(facts: Facts, start: float, end: float, link: str = "integration->captcha") -> bool:
+def link_fault_during(facts: Facts, start: float, end: float, link: str = f"integration->{SERVICE}") -> bool:
     """Was the link down or carrying a toxic at any moment of [start, end] (toxic driver events)?"""
     active: set[str] = set()
     for e in facts.events:

@@ -22,9 +22,9 @@ from typing import Any
 from pydantic import Field
 
 from harness.durations import Duration
-from harness.verdict.base import Facts, Params, Result, brief, invariant, not_exercised
+from harness.verdict.base import Facts, Params, Result, brief, invariant, not_exercised, peak_rate
+from mocks.solver.vocabulary import PINGBACK, POLL, SERVICE, SUBMIT, TASK_ID_PARAM, TASK_IDS_PARAM, TOKEN_PARAM, USE
 
-USE_ACTION = "site.submit"
 MAYBE_RECEIVED = ("timeout", "error", "http_error")
 
 
@@ -57,28 +57,28 @@ class SolutionBook:
     def __init__(self, facts: Facts):
         self.facts = facts
         self.tasks: dict[str, Task] = {}
-        for e in facts.of("solution", "solver"):
+        for e in facts.of("solution", SERVICE):
             tid = _task_id(e)
             if tid is None:
                 continue
             self.tasks[tid] = Task(tid, e.get("token"), e.t, e.get("outcome", "solved"))
         self.by_token = {t.token: t for t in self.tasks.values() if t.token}
-        for e in facts.of("callback", "solver", "pingback"):
+        for e in facts.of("callback", SERVICE, PINGBACK):
             tid = _task_id(e)
             if tid in self.tasks:
                 self.tasks[tid].pingbacks.append(e)
-        for e in facts.of("request", "solver", "res.php"):
+        for e in facts.of("request", SERVICE, POLL):
             params = e.get("params") or {}
-            ids = [params.get("id")] + str(params.get("ids") or "").split(",")
+            ids = [params.get(TASK_ID_PARAM)] + str(params.get(TASK_IDS_PARAM) or "").split(",")
             for tid in filter(None, ids):
                 if tid in self.tasks:
                     self.tasks[tid].polls.append(e)
         self.unexpected: list[Any] = []
-        for e in facts.of("request", "solver", USE_ACTION):
+        for e in facts.of("request", SERVICE, USE):
             response = facts.response_to(e)
             if response is not None and response.get("rule"):
                 continue  # answered by a fault rule: the site never took it, a retry is no second use
-            token = (e.get("params") or {}).get("token")
+            token = (e.get("params") or {}).get(TOKEN_PARAM)
             if not token:
                 continue  # no token, no use (the site answered 400; e.g. a body cut off at shutdown)
             task = self.by_token.get(token)
@@ -127,7 +127,7 @@ class DeadlineParams(Params):
 def submitted_tasks(facts: Facts) -> dict[str, float]:
     """Task id → time, from the solver's answers to in.php (``OK|id`` or ``{"status":1,"request":id}``)."""
     out = {}
-    for e in facts.of("response", "solver", "in.php"):
+    for e in facts.of("response", SERVICE, SUBMIT):
         body = e.get("body")
         tid = None
         if isinstance(body, dict) and body.get("status") == 1:
@@ -204,27 +204,16 @@ class PollParams(Params):
 def poll_rate_bounded(facts: Facts, p: PollParams) -> Result:
     """The integration did not hammer res.php: per-task poll count and overall rate stay bounded."""
     book = _book(facts)
-    polls = facts.of("request", "solver", "res.php")
+    polls = facts.of("request", SERVICE, POLL)
     evidence = []
     if p.max_per_task is not None:
         for t in book.tasks.values():
             if len(t.polls) > p.max_per_task:
                 evidence.append({"task": t.task, "polls": len(t.polls), "max": p.max_per_task})
-    peak = _peak_rate([e.t for e in polls])
+    peak = peak_rate([e.t for e in polls])
     if p.max_rate is not None and peak > p.max_rate:
         evidence.append({"peak_rate_per_s": peak, "max": p.max_rate})
     worst = max((len(t.polls) for t in book.tasks.values()), default=0)
     summary = f"{len(polls)} polls, peak {peak}/s, at most {worst} for one task"
     return Result("poll_rate_bounded", not evidence, summary, evidence,
                   {"polls": len(polls), "peak_rate": peak, "max_per_task_seen": worst})
-
-
-def _peak_rate(times: list[float], window: float = 1.0) -> int:
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
-
