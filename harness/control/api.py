@@ -5,9 +5,10 @@ from __future__ import annotations
 import hmac
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-import orjson
 from aiohttp import web
 
+from harness.control.decide_route import decide_handler
+from harness.control.http import error, json_response, read_json
 from harness.control.openapi import openapi_document
 from harness.faults.rules import RuleError, parse_rules
 
@@ -15,26 +16,6 @@ if TYPE_CHECKING:
     from harness.host import MockHost
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def json_response(obj: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(obj), content_type="application/json")
-
-
-def error(status: int, message: str) -> web.Response:
-    return json_response({"error": message}, status)
-
-
-async def read_json(request: web.Request) -> Any:
-    raw = await request.read()
-    if not raw.strip():
-        raise web.HTTPBadRequest(text=orjson.dumps({"error": "body: expected JSON, got nothing"}).decode(),
-                                 content_type="application/json")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise web.HTTPBadRequest(text=orjson.dumps({"error": f"body: invalid JSON: {e}"}).decode(),
-                                 content_type="application/json") from None
 
 
 def build_control_app(host: "MockHost") -> web.Application:
@@ -113,8 +94,7 @@ def build_control_app(host: "MockHost") -> web.Application:
     app.router.add_post("/journal", post_journal)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_post(r"/services/{name}/{op:(stop|start)}", service_state)
-    from harness.proxy.decide import decide_handler  # proxies (mitmproxy addon) ask the engine here
-    app.router.add_post("/decide", decide_handler(host))
+    app.router.add_post("/decide", decide_handler(host))  # proxies (the mitmproxy addon) ask the engine here
     for name, mock in host.services.items():
         _add_config_routes(app, name, mock)
         app.router.add_routes(mock.control_routes())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from harness import __version__
+from harness.control.decide_route import DECIDE_OPENAPI
 from harness.faults.rules import Rule
 
 if TYPE_CHECKING:
@@ -62,8 +63,7 @@ def openapi_document(host: "MockHost") -> dict[str, Any]:
             {"name": "op", "in": "path", "required": True, "schema": {"enum": ["stop", "start"]}}],
             "responses": {"200": _ok("state"), "404": _ERR}}},
     }
-    from harness.proxy.decide import OPENAPI_PATH as decide_path
-    paths.update(decide_path)
+    paths.update(DECIDE_OPENAPI)
     for name, mock in host.services.items():
         paths[f"/{name}/config"] = {
             "get": {"summary": f"{name} mock configuration", "responses": {"200": _ok("config")}},

@@ -38,7 +38,7 @@ class Exact(_Strict):
 _PATTERN_HELP = 'expected a value, {"glob": "..."}, {"regex": "..."} or {"exact": ...}'
 
 
-def _to_pattern(v: Any) -> Any:
+def to_pattern(v: Any) -> Any:
     if isinstance(v, (Glob, Regex, Exact, str, int, float, bool)):
         return v
     if isinstance(v, dict) and len(v) == 1:
@@ -63,7 +63,7 @@ _PATTERN_SCHEMA = {"anyOf": [
     {"type": "object", "properties": {"exact": {}}, "required": ["exact"], "additionalProperties": False},
 ]}
 
-Pattern = Annotated[Any, PlainValidator(_to_pattern),
+Pattern = Annotated[Any, PlainValidator(to_pattern),
                     PlainSerializer(lambda v: v.model_dump() if isinstance(v, BaseModel) else v),
                     WithJsonSchema(_PATTERN_SCHEMA)]
 

@@ -18,7 +18,7 @@ import gevent
 from locust import FastHttpUser, task
 
 from harness.load.flows import build_request, class_name, error_text, weight_of
-from harness.run.traffic import _body_of
+from harness.run.traffic import body_of
 from harness.scenario.model import Flow
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class FlowUser(FastHttpUser):
             except Exception:  # the body broke off: what the client saw is still the status
                 body = b""
             event.update(status=resp.status_code,
-                         response=_body_of(body, (resp.headers or {}).get("Content-Type", "") or ""))
+                         response=body_of(body, (resp.headers or {}).get("Content-Type", "") or ""))
         else:
             event.update(status=None, error=error_text(getattr(resp, "error", None)))
         h.journal.add(event)

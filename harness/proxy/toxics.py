@@ -114,7 +114,7 @@ class ToxicDriver:
         self.interval_s = interval_s
         self.applied: dict[tuple[str, str], ToxicSpec] = {}
         self.down: dict[str, str] = {}
-        self._failed: dict[tuple[str, str], ToxicSpec] = {}
+        self.failed: dict[tuple[str, str], ToxicSpec] = {}
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
@@ -169,8 +169,8 @@ class ToxicDriver:
 
     async def _apply(self, toxics: dict[tuple[str, str], ToxicSpec], down: dict[str, str],
                      final: bool = False) -> None:
-        for key in [k for k in self._failed if toxics.get(k) != self._failed[k]]:
-            del self._failed[key]  # rule changed or gone: may try again
+        for key in [k for k in self.failed if toxics.get(k) != self.failed[k]]:
+            del self.failed[key]  # rule changed or gone: may try again
         # remove toxics no longer wanted (or changed)
         for key, spec in list(self.applied.items()):
             if toxics.get(key) == spec:
@@ -195,7 +195,7 @@ class ToxicDriver:
                 self.down[link] = rid
         # add toxics now wanted
         for key, spec in toxics.items():
-            if key in self.applied or key in self._failed:
+            if key in self.applied or key in self.failed:
                 continue
             link, rid = key
             problem = check_toxic(_effect_of(self.engine, rid))
@@ -206,7 +206,7 @@ class ToxicDriver:
                                         spec.type, stream=spec.stream, toxicity=spec.toxicity,
                                         attributes=dict(spec.attributes))
             except ToxiproxyError as e:
-                self._failed[key] = spec
+                self.failed[key] = spec
                 self._event("toxic", "error", link, rid, spec, error=str(e))
                 log.warning("rule %s: toxic on %s refused: %s", rid, link, e)
                 continue

@@ -40,7 +40,7 @@ class AsyncVarMaker:
                 answer = ControlAnswer(resp.status, await resp.text())
 
 
-def _body_of(raw: bytes, content_type: str) -> Any:
+def body_of(raw: bytes, content_type: str) -> Any:
     if "json" in content_type:
         try:
             return orjson.loads(raw)
@@ -112,7 +112,7 @@ class Driver:
             async with session.request(req.method, url, timeout=aiohttp.ClientTimeout(total=flow.timeout),
                                        **kwargs) as resp:
                 raw = await resp.read()
-                event.update(status=resp.status, response=_body_of(raw, resp.headers.get("Content-Type", "")))
+                event.update(status=resp.status, response=body_of(raw, resp.headers.get("Content-Type", "")))
         except asyncio.TimeoutError:
             event.update(status=None, error="timeout")
         except (aiohttp.ClientError, OSError) as e:

@@ -200,7 +200,7 @@ class WorkerLinks:
         self.wh.call(self.driver.sync)
 
     def reset(self) -> None:
-        if self.driver.applied or self.driver.down or self.driver._failed:
+        if self.driver.applied or self.driver.down or self.driver.failed:
             self.sync()  # the engine was just cleared: rule toxics go, links held down come up
         for handle in self.handles.values():
             handle._reset()

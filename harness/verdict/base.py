@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.faults.rules import _to_pattern, pattern_matches
+from harness.faults.rules import to_pattern, pattern_matches
 from harness.journal import Event
 
 EVIDENCE_LIMIT = 25
@@ -86,7 +86,7 @@ def lookup(path: str, data: Any) -> Any:
 
 def event_matches(event: Event | dict[str, Any], where: dict[str, Any]) -> bool:
     d = event.to_dict() if isinstance(event, Event) else event
-    return all(pattern_matches(_to_pattern(pat), lookup(key, d)) for key, pat in where.items())
+    return all(pattern_matches(to_pattern(pat), lookup(key, d)) for key, pat in where.items())
 
 
 class Facts:
@@ -95,6 +95,14 @@ class Facts:
     def __init__(self, events: Iterable[Event], now: float | None = None):
         self.events = list(events)
         self.now = now if now is not None else (self.events[-1].t if self.events else 0.0)
+        self._views: dict[str, Any] = {}
+
+    def view(self, key: str, build: Callable[["Facts"], Any]) -> Any:
+        """A view built once per evaluation and shared by the invariants that use it (a service's
+        per-task book, say): ``facts.view("solver.book", SolutionBook)``."""
+        if key not in self._views:
+            self._views[key] = build(self)
+        return self._views[key]
 
     def of(self, kind: str, service: str | None = None, action: str | None = None) -> list[Event]:
         return [e for e in self.by_kind.get(kind, ())

@@ -113,11 +113,7 @@ class SolutionBook:
 
 
 def _book(facts: Facts) -> SolutionBook:
-    book = getattr(facts, "_solution_book", None)
-    if book is None:
-        book = SolutionBook(facts)
-        facts._solution_book = book  # type: ignore[attr-defined]
-    return book
+    return facts.view("solver.solutions", SolutionBook)
 
 
 class DeadlineParams(Params):
