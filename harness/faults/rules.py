@@ -201,6 +201,7 @@ class Rule(_Strict):
     match: Match = Field(default_factory=Match)
     effect: Effect
     schedule: Schedule = Field(default_factory=Schedule)
+    optional: bool = Field(default=False, description="a run where this rule never fires is not INCONCLUSIVE")
 
     def public(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_defaults=True)
