@@ -136,3 +136,33 @@ def test_run_that_tested_nothing_is_inconclusive(tmp_path):
     assert [f.get("type") for f in suite.iter("failure")] == ["inconclusive"]
     page = open(os.path.join(run_dir, "report.html")).read()
     assert "INCONCLUSIVE" in page and "timeline step 2 (note at 100s) never played" in page
+
+
+SLOW_SOLVES = """\
+name: slow-solves
+extends: {base}
+seed: 4
+services:
+  solver: {{solve_distribution: fixed, solve_min_s: 8, solve_max_s: 8}}
+traffic:
+  - name: solve
+    count: 2
+    request: {{method: POST, path: /solve, json: {{sitekey: "6Le-slow-${{n}}", pageurl: "https://shop.example/"}}}}
+expect:
+  - no_lost_solutions: {{deadline: 5s}}
+"""
+
+
+def test_settling_waits_for_tasks_still_being_solved(tmp_path):
+    """Solving takes 8 s, the deadline (solution → use) is 5 s: the run waits for the solutions
+    and then judges them; a correct client is not 'not exercised'."""
+    sc = tmp_path / "slow.yaml"
+    sc.write_text(SLOW_SOLVES.format(base=os.path.abspath("scenarios/_targets/solver_client.yaml")))
+    reports = tmp_path / "r"
+    out = subprocess.run([sys.executable, "-m", "harness", "run", str(sc), "--report-dir", str(reports)],
+                         capture_output=True, text=True, timeout=120)
+    summary = json.load(open(os.path.join(os.path.realpath(reports / "latest"), "summary.json")))
+    (inv,) = summary["invariants"]
+    assert inv["exercised"] is True and inv["ok"] is True, inv
+    assert inv["counts"]["produced"] == 2
+    assert out.returncode == 0 and summary["state"] == PASS, out.stdout + out.stderr
