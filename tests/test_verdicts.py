@@ -166,3 +166,12 @@ def test_settling_waits_for_tasks_still_being_solved(tmp_path):
     assert inv["exercised"] is True and inv["ok"] is True, inv
     assert inv["counts"]["produced"] == 2
     assert out.returncode == 0 and summary["state"] == PASS, out.stdout + out.stderr
+
+
+def test_matrix_line_counts_inconclusive_runs_against_correct():
+    from harness.matrix import Cell, Variant, VariantOutcome
+    o = VariantOutcome(Variant("captcha_backend", "correct"), [
+        Cell("a", "correct", True, [], None, "/r/a", 1.0, PASS),
+        Cell("b", "correct", False, [], None, "/r/b", 1.0, INCONCLUSIVE)])
+    assert not o.as_expected
+    assert o.pass_line() == "1/2 scenarios pass (1 INCONCLUSIVE)"

@@ -176,7 +176,8 @@ class Runner:
                 task.uncancel()
         finally:
             processes.stop_all_of(self.children)
-        events = read_events(os.path.join(self.run_dir, "journal.jsonl"))
+        journal = os.path.join(self.run_dir, "journal.jsonl")
+        events = read_events(journal) if os.path.exists(journal) else []  # stopped before the mocks started
         verdict = evaluate(self.scenario.expect, events) if error is None else None
         return RunResult(self.scenario, self.run_id, self.run_dir, self.seed, verdict, error,
                          round(time.monotonic() - started, 3), _counts(events),
