@@ -2,8 +2,9 @@
 
 ``examples/variants.yaml`` names each integration's variants and, for each bug variant, the
 invariant that must catch it. A scenario belongs to an integration through ``target.integration``.
-The contract: every scenario passes against ``correct``; every bug variant fails at least one
-scenario, and the expected invariant is among the failing ones.
+The contract: every scenario PASSes against ``correct`` (an INCONCLUSIVE run — a rule that never
+fired, a step that never played, an invariant not exercised — is not a pass); every bug variant
+fails at least one scenario, and the expected invariant is among the failing (exercised) ones.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Cell:
     error: str | None
     run_dir: str
     duration_s: float
+    state: str = "PASS"
 
 
 @dataclass
@@ -49,6 +51,15 @@ class VariantOutcome:
         if self.variant.name == "correct":
             return bool(self.cells) and all(c.ok for c in self.cells)
         return any(self.variant.caught_by in c.failed for c in self.cells)
+
+    def pass_line(self) -> str:
+        """``10/12 scenarios pass (1 INCONCLUSIVE, 1 FAIL)``"""
+        others: dict[str, int] = {}
+        for c in self.cells:
+            if not c.ok:
+                others[c.state] = others.get(c.state, 0) + 1
+        more = ", ".join(f"{n} {state}" for state, n in sorted(others.items()))
+        return f"{sum(c.ok for c in self.cells)}/{len(self.cells)} scenarios pass" + (f" ({more})" if more else "")
 
     @property
     def caught_in(self) -> list[str]:
@@ -89,12 +100,15 @@ async def run_variant(variant: Variant, scenarios: list[Scenario], report_dir: s
             opts = RunOptions(time_scale=time_scale, report_dir=report_dir, variant=variant.name)
             result = await Runner(sc, opts).run()
             write_run_report(result, link_latest=False)
-            failed = [r.name for r in (result.verdict.results if result.verdict else []) if not r.ok]
+            failed = [r.name for r in (result.verdict.results if result.verdict else []) if not r.ok and r.exercised]
+            state = result.outcome.state
             if progress is not None:
-                progress.line(f"  {'PASS' if result.ok else 'FAIL'} {sc.name} [{variant.name}]"
+                progress.line(f"  {state} {sc.name} [{variant.name}]"
                               + (f" failed: {', '.join(failed)}" if failed else "")
-                              + (f" error: {result.error}" if result.error else ""))
-            return Cell(sc.name, variant.name, result.ok, failed, result.error, result.run_dir, result.duration_s)
+                              + (f" error: {result.error}" if result.error else "")
+                              + "".join(f"\n      {r}" for r in result.outcome.reasons if state == "INCONCLUSIVE"))
+            return Cell(sc.name, variant.name, result.ok, failed, result.error, result.run_dir, result.duration_s,
+                        state)
 
     applicable = [sc for sc in scenarios if not sc.applies_to or variant.name in sc.applies_to]
     outcome.cells = list(await asyncio.gather(*(one(sc) for sc in applicable)))
@@ -120,7 +134,7 @@ def observed_html(outcomes: list[VariantOutcome]) -> str:
         v = o.variant
         mark = "✓" if o.as_expected else "✗"
         if v.name == "correct":
-            detail = f"{sum(c.ok for c in o.cells)}/{len(o.cells)} scenarios pass"
+            detail = html.escape(o.pass_line())
         else:
             detail = (f"caught by <code>{html.escape(v.caught_by or '')}</code> in "
                       f"{len(o.caught_in)} scenario(s): {html.escape(', '.join(o.caught_in) or 'none')}")

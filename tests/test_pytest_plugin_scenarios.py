@@ -147,3 +147,14 @@ def test_run_scenario_resolves_extends_against_the_test_file(run_scenario, tmp_p
     assert outcome.result.scenario.target.integration == "captcha_backend"
     assert outcome.result.scenario.target.env["VERIFY_TIMEOUT"] == "2"
     assert outcome.result.scenario.target.env["CAPTCHA_APP_ID"] == "190000001"  # merged, not replaced
+
+
+def test_inconclusive_scenario_fails_with_its_reasons(project: pytest.Pytester):
+    idle = probe("probe-idle").replace("add_rules: [", "add_rules: [{id: never, match: {service: captchaa}, "
+                                                      "effect: {status: 500}}, ")
+    (project.path / "scen" / "idle.yaml").write_text(idle)
+    result = project.runpytest("-q", "scen/idle.yaml", "--harness-report-dir", str(project.path / "reports"))
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "scenario probe-idle INCONCLUSIVE (variant" in out
+    assert "INCONCLUSIVE rule `never` never matched" in out

@@ -69,7 +69,7 @@ def main(args: argparse.Namespace) -> int:
     for o in outcomes:
         v = o.variant
         if v.name == "correct":
-            result = f"{sum(c.ok for c in o.cells)}/{len(o.cells)} scenarios pass"
+            result = o.pass_line()
         else:
             result = f"caught by {v.caught_by} in {len(o.caught_in)}/{len(o.cells)}: {', '.join(o.caught_in) or '-'}"
         good += o.as_expected

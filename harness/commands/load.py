@@ -1,6 +1,6 @@
 """``harness load SCENARIO``: the scenario's traffic through locust while its timeline injects faults;
-the invariants' verdict at the end (exit 0 only if every invariant held, 1 if one failed, 2 on a
-run error). Locust options that have no flag here go after ``--``."""
+the invariants' verdict at the end (exit codes as `harness run`: 0 PASS, 1 FAIL, 2 run error,
+3 INCONCLUSIVE, 130 / 143 INTERRUPTED when a signal stops it early). Locust options that have no flag here go after ``--``."""
 
 from __future__ import annotations
 

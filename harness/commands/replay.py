@@ -59,6 +59,22 @@ def load_run(run_dir: str) -> tuple[Any, dict[str, Any]]:
         raise CliError(str(e)) from None
 
 
+def original_summary(run_dir: str) -> dict[str, Any]:
+    """The run's summary.json; a run without one, or an interrupted run, has no verdict to replay."""
+    try:
+        with open(os.path.join(run_dir, "summary.json")) as f:
+            summary = json.load(f)
+    except OSError:
+        raise CliError(f"{run_dir}: no summary.json (the run never finished writing its report); "
+                       "nothing to compare a replay with") from None
+    except ValueError as e:
+        raise CliError(f"{run_dir}/summary.json: not JSON: {e}") from None
+    if summary.get("state") == "INTERRUPTED":
+        raise CliError(f"{run_dir}: the run was interrupted ({summary.get('interrupted_by') or 'signal'}); "
+                       "its decisions are incomplete, so a replay cannot be compared with it") from None
+    return summary
+
+
 def main(args: argparse.Namespace) -> int:
     from harness.commands.run import run_guarded, run_many
     from harness.run.progress import Progress
@@ -66,16 +82,17 @@ def main(args: argparse.Namespace) -> int:
 
     run_dir = os.path.realpath(args.run_dir)
     scenario, meta = load_run(run_dir)
+    before = original_summary(run_dir)
     progress = Progress(quiet=args.quiet)
     opts = RunOptions(seed=meta["seed"], time_scale=meta.get("time_scale", 1.0),
                       report_dir=args.report_dir or os.path.dirname(run_dir), target_url=meta.get("target_url"),
                       variant=meta.get("variant"), progress=progress)
     (result,) = run_guarded(lambda: run_many([scenario], lambda _sc: opts, progress))
     matching, total, first = compare(decisions(run_dir), decisions(result.run_dir))
-    with open(os.path.join(run_dir, "summary.json")) as f:
-        before = json.load(f).get("ok")
-    same = "same" if before == result.ok else "DIFFERENT"
+    outcome = result.outcome
+    was = before.get("state") or ("PASS" if before.get("ok") else "FAIL")
+    same = "same as the original" if was == outcome.state else f"DIFFERENT from the original {was}"
     print(f"replay of {meta['run_id']}: decisions {matching}/{total} identical"
           + (f" (first difference: {first})" if first else "")
-          + f"; verdict {'PASS' if result.ok else 'FAIL'} ({same} as the original); report: {result.run_dir}/report.html")
-    return 0 if result.ok else 1
+          + f"; verdict {outcome.state} ({same}); report: {result.run_dir}/report.html")
+    return outcome.exit_code

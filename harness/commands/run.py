@@ -1,4 +1,5 @@
-"""``harness run SCENARIO…``: run scenarios, write reports, exit 0 only if every invariant held."""
+"""``harness run SCENARIO…``: run scenarios, write reports. Exit 0 PASS, 1 FAIL, 2 bad input or run
+error, 3 INCONCLUSIVE, 130 / 143 INTERRUPTED by SIGINT / SIGTERM (the report is still written)."""
 
 from __future__ import annotations
 
@@ -54,21 +55,26 @@ async def run_many(scenarios: list[Any], opts_for: Any, progress: Any) -> list[A
         write_run_report(result)
         progress.result(result)
         results.append(result)
+        if result.interrupted_by:
+            break  # the scenarios after it never ran
     return results
 
 
 def run_guarded(coro_fn: Any) -> Any:
-    """asyncio.run with SIGTERM treated like Ctrl-C: the run's cleanup always happens."""
+    """asyncio.run with SIGINT and SIGTERM cancelling the main task with the signal's name as the
+    message (a ``Runner`` turns it into an INTERRUPTED result): the run's cleanup always happens."""
     from harness.supervisor import stop_all
 
     async def main() -> Any:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel, sig.name)
         try:
             return await coro_fn()
         finally:
-            loop.remove_signal_handler(signal.SIGTERM)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
     try:
         return loops.run(main())
     except asyncio.CancelledError:
@@ -82,6 +88,7 @@ def main(args: argparse.Namespace) -> int:
     from harness.report.write import run_summary
     from harness.run.progress import Progress
     from harness.run.runner import RunOptions
+    from harness.verdict.outcome import SEVERITY
 
     scenarios = load_all(args.scenarios, args.tag)
     if not scenarios:
@@ -100,6 +107,8 @@ def main(args: argparse.Namespace) -> int:
         write_suite_report(suite_dir, f"{len(results)} scenarios", summaries)
     passed = sum(r.ok for r in results)
     where = suite_dir or results[0].run_dir
-    print(f"{'PASS' if passed == len(results) else 'FAIL'}: {passed}/{len(results)} scenarios passed; "
+    worst = max((r.outcome for r in results), key=lambda o: SEVERITY.index(o.state))
+    skipped = f" ({len(scenarios) - len(results)} not run)" if len(results) < len(scenarios) else ""
+    print(f"{worst.state}: {passed}/{len(results)} scenarios passed{skipped}; "
           f"report: {os.path.join(where, 'report.html')}")
-    return 0 if passed == len(results) else 1
+    return worst.exit_code

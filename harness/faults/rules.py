@@ -281,6 +281,7 @@ class Rule(_Strict):
     match: Match = Field(default_factory=Match)
     effect: Effect
     schedule: Schedule = Field(default_factory=Schedule)
+    optional: bool = Field(default=False, description="a run where this rule never fires is not INCONCLUSIVE")
     _applier: Applier = PrivateAttr(default=Applier.MOCK)
 
     @field_validator("effect")

@@ -2,8 +2,9 @@
 
 - standalone or ``--master``: starts the stage process at ``init`` (mocks, proxies, target), says go
   at ``test_start`` (the timeline's t=0) and, at ``quitting``, hands over locust's request count and
-  takes the verdict: the exit code is 0 when every invariant held, 1 when one failed, 2 on a run
-  error;
+  takes the verdict: the exit code is that of ``harness run`` (0 PASS, 1 FAIL, 2 run error,
+  3 INCONCLUSIVE, 130 / 143 when SIGINT / SIGTERM stopped the test before its run time ended:
+  INTERRUPTED, with the verdict so far in the report);
 - standalone or ``--worker``: runs the users and journals their requests; a worker learns the run
   context from the master (a ``harness_ctx`` message) and reports its journaling figures with its
   stats.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections import defaultdict
@@ -67,6 +69,7 @@ class LoadSession:
         self.http = requests.Session()
         self.worker_figures: dict[str, dict[str, int]] = {}
         self.result: dict[str, Any] | None = None
+        self.signal: str | None = None  # "SIGTERM" once locust got it (its own handler shuts down)
 
     @classmethod
     def from_env(cls) -> "LoadSession":
@@ -106,6 +109,8 @@ class LoadSession:
 
     # --- locust events -----------------------------------------------------------------------
     def install(self, events: Any) -> None:
+        # registered before locust's own SIGTERM handler (which quits), so it runs first
+        gevent.signal_handler(signal.SIGTERM, lambda: setattr(self, "signal", "SIGTERM"))
         events.init.add_listener(self.on_init)
         events.test_start.add_listener(self.on_test_start)
         events.test_stop.add_listener(self.on_test_stop)
@@ -187,8 +192,10 @@ class LoadSession:
 
     def on_quitting(self, environment: Any, **_: Any) -> None:
         runner = environment.runner
+        interrupted = None
         if self.mode != "worker" and runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING):
             runner.stop()  # quitting while users run (SIGTERM, web UI): stop them first, workers included
+            interrupted = self.signal or "SIGINT"
         if self.journal is not None:
             self.journal.close()
         if self.mode == "worker" or self.stage is None:
@@ -205,14 +212,12 @@ class LoadSession:
                   "p99_ms": stats.get_response_time_percentile(0.99),
                   "max_ms": round(stats.max_response_time or 0, 1), "user_errors": len(environment.runner.exceptions),
                   "driver": self.driver_figures()}
-        self.result = self.stage.finish(stats.num_requests, locust)
+        self.result = self.stage.finish(stats.num_requests, locust, interrupted)
         self._print_result(self.result)
         if self.result is None:
-            environment.process_exit_code = 2
-        elif self.result.get("error"):
-            environment.process_exit_code = 2
+            environment.process_exit_code = 130 if interrupted == "SIGINT" else (143 if interrupted else 2)
         else:
-            environment.process_exit_code = 0 if self.result.get("ok") else 1
+            environment.process_exit_code = int(self.result.get("exit_code", 2))
 
     @staticmethod
     def _save_html(environment: Any) -> None:
@@ -232,12 +237,15 @@ class LoadSession:
             if self.stage is not None and self.stage.error:
                 print(f"harness load: run error: {self.stage.error}", file=sys.stderr)
             return
-        out = [f"harness load: {'PASS' if result.get('ok') else 'FAIL'} {result.get('scenario')} "
-               f"(run {result.get('run_id')})"]
+        out = [f"harness load: {result.get('state')} {result.get('scenario')} (run {result.get('run_id')})"]
         if result.get("error"):
             out.append(f"  ✗ run error: {result['error']}")
         for inv in result.get("invariants") or []:
-            out.append(f"  {'✓' if inv['ok'] else '✗'} {inv['name']}: {inv['summary']}")
+            mark = "✓" if inv["ok"] else ("?" if inv.get("exercised") is False else "✗")
+            out.append(f"  {mark} {inv['name']}: {inv['summary']}")
+        out += [f"  ? {gap}" for gap in result.get("gaps") or []]
+        if result.get("state") == "INTERRUPTED":
+            out.append(f"  ! {(result.get('reasons') or ['interrupted'])[0]}")
         load = result.get("load") or {}
         if load:
             locust = load.get("locust") or {}

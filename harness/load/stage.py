@@ -71,6 +71,7 @@ class LoadStage(Runner):
         self.failed = 0
         self.steps_done = 0
         self.load: dict[str, Any] = {}
+        self.interrupted_by: str | None = None  # locust was stopped by this signal before its run time
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("kind")
@@ -126,6 +127,7 @@ class LoadStage(Runner):
         if left > 0 and timeline_error is None:
             self.record({"kind": "step", "step": "timeline_cut_short", "steps_left": left,
                          "why": "locust stopped before the timeline ended"})
+        self.interrupted_by = cmd.get("interrupted")
         expect = int(cmd.get("expect_driver") or 0)
         waited = await self._wait_driver(expect)
         self.load.update(duration_s=round(window, 3), locust=cmd.get("locust") or {}, expect_driver=expect,
@@ -133,7 +135,7 @@ class LoadStage(Runner):
                          journal_events_during_load=self.host.journal.seq - seq0, timeline_steps_left=max(0, left))
         self.record({"kind": "step", "step": "load_stopped", "locust": cmd.get("locust"),
                      "driver_events": self.sent})
-        await self._settle(time.monotonic() + 24 * 3600)  # the invariants' own deadlines bound it
+        await self._settle(time.monotonic() + sc.max_duration * self.time_scale)  # work in flight, capped
         if self.snapshot:
             self.load["snapshot"] = await self._snapshot(self.snapshot)
         self.record({"kind": "step", "step": "run_finished", "sent": self.sent, "failed": self.failed})
@@ -243,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         channel.send({"result": None, "error": "interrupted"})
         return 130
+    result.interrupted_by = result.interrupted_by or stage.interrupted_by
     locust = stage.load.get("locust") or {}
     result.counts.update({k: v for k, v in (("locust_requests", locust.get("requests")),
                                             ("locust_failures", locust.get("failures"))) if v is not None})
@@ -251,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(os.path.join(result.run_dir, "load.json"), "w") as f:
         json.dump(summary, f, indent=1, default=str)
     channel.send({"result": summary})
-    return 0 if result.ok else 1
+    return result.outcome.exit_code
 
 
 if __name__ == "__main__":

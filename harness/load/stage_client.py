@@ -54,12 +54,15 @@ class StageProcess:
         self.started_test = True
         self._send({"cmd": "go", "locust": info or {}})
 
-    def finish(self, expect_driver: int, locust: dict[str, Any]) -> dict[str, Any] | None:
-        """Tell the stage the load is over; wait for its verdict (the run summary)."""
+    def finish(self, expect_driver: int, locust: dict[str, Any], interrupted: str | None = None
+               ) -> dict[str, Any] | None:
+        """Tell the stage the load is over (``interrupted``: by that signal, before its run time
+        ended); wait for its verdict (the run summary)."""
         if self.proc is None:
             return self.result
         if self.result is None:
-            self._send({"cmd": "finish", "expect_driver": expect_driver, "locust": locust})
+            self._send({"cmd": "finish", "expect_driver": expect_driver, "locust": locust,
+                        "interrupted": interrupted})
             msg = self._read(RESULT_TIMEOUT_S)
             self.result = (msg or {}).get("result")
             if self.result is None:

@@ -19,6 +19,7 @@ th{background:#f5f6f8;font-weight:600} code,pre{font:12px ui-monospace,monospace
 pre{background:#f6f8fa;padding:8px;overflow:auto;max-height:320px;margin:4px 0}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;font-size:12px}
 .badge.ok{background:#e6f4ea}.badge.fail{background:#fce8e6} details summary{cursor:pointer}
+.inconclusive{color:#8a5a00}.badge.inconclusive{background:#fef3d6}.interrupted{color:#5f3dc4}.badge.interrupted{background:#ece6fb}
 svg text{font:11px system-ui,sans-serif;fill:#445}
 """
 
@@ -29,6 +30,20 @@ def lane_order() -> list[str]:
 
 def _badge(ok: bool, text: str | None = None) -> str:
     return f'<span class="badge {"ok" if ok else "fail"}">{html.escape(text or ("PASS" if ok else "FAIL"))}</span>'
+
+
+def _state_badge(state: str) -> str:
+    """PASS / FAIL / ERROR / INCONCLUSIVE / INTERRUPTED, each in its colour."""
+    cls = {"PASS": "ok", "INCONCLUSIVE": "inconclusive", "INTERRUPTED": "interrupted"}.get(state, "fail")
+    return f'<span class="badge {cls}">{html.escape(state)}</span>'
+
+
+def _state(summary: dict[str, Any]) -> str:
+    return summary.get("state") or ("PASS" if summary["ok"] else "FAIL")
+
+
+def _invariant_state(inv: dict[str, Any]) -> str:
+    return "PASS" if inv["ok"] else ("INCONCLUSIVE" if inv.get("exercised") is False else "FAIL")
 
 
 def _points(events: list[Event]) -> tuple[dict[str, list[tuple[float, str, str]]], list[tuple[float, str]], float]:
@@ -88,20 +103,25 @@ def timeline_svg(events: list[Event], width: int = 1100, max_points: int = 3000)
 
 
 def run_html(summary: dict[str, Any], events: list[Event]) -> str:
-    ok = summary["ok"]
+    state = _state(summary)
     rows = []
     for inv in summary.get("invariants") or []:
         evidence = ""
         if inv.get("evidence"):
             evidence = (f'<details><summary>evidence ({inv.get("evidence_total", len(inv["evidence"]))})</summary>'
                         f'<pre>{html.escape(json.dumps(inv["evidence"], indent=1, default=str))}</pre></details>')
-        rows.append(f'<tr><td>{_badge(inv["ok"])}</td><td><code>{html.escape(inv["name"])}</code></td>'
+        rows.append(f'<tr><td>{_state_badge(_invariant_state(inv))}</td><td><code>{html.escape(inv["name"])}</code></td>'
                     f'<td>{html.escape(inv["summary"])}{evidence}</td></tr>')
     error = f'<p class="fail">Run error: {html.escape(summary["error"])}</p>' if summary.get("error") else ""
+    if summary.get("reasons") and state != "PASS":
+        items = "".join(f"<li>{html.escape(r)}</li>" for r in summary["reasons"])
+        incomplete = ' <span class="interrupted">(incomplete run)</span>' if summary.get("complete") is False else ""
+        error += f'<h2>Why {html.escape(state)}{incomplete}</h2><ul class="{state.lower()}">{items}</ul>'
+
     counts = " · ".join(f"{k}: {v}" for k, v in (summary.get("counts") or {}).items())
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(summary['scenario'])} — chaos-harness</title>
 <style>{CSS}</style></head><body>
-<h1>{_badge(ok)} {html.escape(summary['scenario'])}</h1>
+<h1>{_state_badge(state)} {html.escape(summary['scenario'])}</h1>
 <p class="muted">{html.escape(summary.get('description') or '')}</p>
 <p>run <code>{html.escape(summary['run_id'])}</code> · seed {summary['seed']} · variant <code>{html.escape(str(summary.get('variant')))}</code>
  · time scale {summary.get('time_scale')} · {summary.get('duration_s')} s · {html.escape(counts)}</p>
@@ -120,9 +140,11 @@ def suite_html(title: str, summaries: list[dict[str, Any]], matrix: str = "",
     for s in summaries:
         failed = [i["name"] for i in s.get("invariants") or [] if not i["ok"]]
         detail = html.escape(s["error"]) if s.get("error") else html.escape(", ".join(failed) or "all invariants held")
+        if s.get("gaps"):
+            detail += "<br>" + "<br>".join(html.escape(g) for g in s["gaps"])
         expected = s.get("expected")
         exp = "" if expected is None else _badge(expected == s["ok"], "as expected" if expected == s["ok"] else "UNEXPECTED")
-        rows.append(f'<tr><td>{_badge(s["ok"])}</td><td><a href="{html.escape(s["href"])}">{html.escape(s["scenario"])}</a></td>'
+        rows.append(f'<tr><td>{_state_badge(_state(s))}</td><td><a href="{html.escape(s["href"])}">{html.escape(s["scenario"])}</a></td>'
                     f'<td><code>{html.escape(str(s.get("variant")))}</code></td><td>{detail}</td><td>{exp}</td>'
                     f'<td>{s.get("duration_s")} s</td></tr>')
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{CSS}</style></head><body>

@@ -9,15 +9,18 @@ from typing import Any
 from harness.journal import read_events
 from harness.report.html import run_html, suite_html
 from harness.report.junit import junit_xml
+from harness.verdict.outcome import FAIL, PASS, worst
 
 
 def run_summary(result: Any) -> dict[str, Any]:
     verdict = result.verdict.to_dict() if result.verdict is not None else {"ok": False, "invariants": []}
+    outcome = result.outcome
     return {"run_id": result.run_id, "scenario": result.scenario.name, "description": result.scenario.description,
             "tags": result.scenario.tags, "seed": result.seed, "variant": result.variant,
-            "time_scale": result.time_scale, "ok": result.ok, "error": result.error,
-            "duration_s": result.duration_s, "counts": result.counts, "invariants": verdict["invariants"],
-            "journal": "journal.jsonl"}
+            "time_scale": result.time_scale, "ok": outcome.ok, **outcome.to_dict(), "exit_code": outcome.exit_code,
+            "gaps": result.gaps,
+            "error": result.error, "duration_s": result.duration_s, "counts": result.counts,
+            "invariants": verdict["invariants"], "journal": "journal.jsonl"}
 
 
 def write_run_report(result: Any, link_latest: bool = True) -> dict[str, Any]:
@@ -40,13 +43,18 @@ def write_suite_report(suite_dir: str, title: str, summaries: list[dict[str, Any
                        extra: dict[str, Any] | None = None, headline: tuple[bool, str] | None = None) -> None:
     os.makedirs(suite_dir, exist_ok=True)
     with open(os.path.join(suite_dir, "summary.json"), "w") as f:
-        json.dump({"title": title, "ok": all(s["ok"] for s in summaries), "runs": summaries, **(extra or {})},
+        json.dump({"title": title, "ok": all(s["ok"] for s in summaries), "state": suite_state(summaries),
+                   "runs": summaries, **(extra or {})},
                   f, indent=1, default=str)
     with open(os.path.join(suite_dir, "junit.xml"), "wb") as f:
         f.write(junit_xml(summaries))
     with open(os.path.join(suite_dir, "report.html"), "w") as f:
         f.write(suite_html(title, summaries, matrix_html, headline))
     point_latest(suite_dir)
+
+
+def suite_state(summaries: list[dict[str, Any]]) -> str:
+    return worst(s.get("state", PASS if s["ok"] else FAIL) for s in summaries)
 
 
 def point_latest(directory: str) -> None:

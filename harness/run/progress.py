@@ -32,10 +32,15 @@ class Progress:
         if result.error:
             self.line(f"  [red]✗ run error:[/red] {result.error}")
         for inv in result.verdict.results if result.verdict else []:
-            mark = "[green]✓[/green]" if inv.ok else "[red]✗[/red]"
+            mark = "[green]✓[/green]" if inv.ok else ("[yellow]?[/yellow]" if not inv.exercised else "[red]✗[/red]")
             self.line(f"  {mark} {inv.name}: {inv.summary}")
-        status = "[green]PASS[/green]" if result.ok else "[red]FAIL[/red]"
-        self.line(f"  {status} in {result.duration_s:.1f}s → {result.run_dir}/report.html")
+        outcome = result.outcome
+        for gap in result.gaps:
+            self.line(f"  [yellow]?[/yellow] {gap}")
+        colour = {"PASS": "green", "INCONCLUSIVE": "yellow", "INTERRUPTED": "magenta"}.get(outcome.state, "red")
+        incomplete = f" (incomplete; so far {outcome.so_far})" if not outcome.complete else ""
+        self.line(f"  [{colour}]{outcome.state}[/{colour}]{incomplete} in {result.duration_s:.1f}s → "
+                  f"{result.run_dir}/report.html")
 
     async def follow(self, runner: Any, driver: Any) -> None:
         """Counts while the run goes: live on a terminal, every 5 s in a log."""

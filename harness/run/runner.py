@@ -26,6 +26,7 @@ from harness.scenario.model import Scenario
 from harness.supervisor import Child, ProcessError
 from harness.verdict import Verdict, evaluate, settled
 from harness.verdict.evaluate import parsed_expectations
+from harness.verdict.outcome import RunVerdict, coverage_gaps, judge
 from mocks.registry import SERVICES, is_activity
 
 SETTLE_POLL_S = 0.1
@@ -59,10 +60,16 @@ class RunResult:
     counts: dict[str, Any] = field(default_factory=dict)
     variant: str | None = None
     time_scale: float = 1.0
+    gaps: list[str] = field(default_factory=list)  # rules that never fired, steps that never played
+    interrupted_by: str | None = None              # "SIGINT" / "SIGTERM": the run was cut short
+
+    @property
+    def outcome(self) -> RunVerdict:
+        return judge(self.verdict, self.gaps, self.error, self.interrupted_by)
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.verdict is not None and self.verdict.ok
+        return self.outcome.ok
 
 
 def new_run_id(name: str) -> str:
@@ -159,20 +166,27 @@ class Runner:
         os.makedirs(self.run_dir, exist_ok=True)
         self._write_inputs()
         started = time.monotonic()
-        error = None
+        error = interrupted = None
         try:
             async with contextlib.AsyncExitStack() as stack:
                 await self._start(stack)
                 await self._drive()
         except (RunError, LinkError, ProxyError, ProcessError, TemplateError, OSError, ValueError) as e:
             error = str(e)
+        except asyncio.CancelledError as e:  # SIGINT / SIGTERM (the CLI names the signal): judge what ran
+            interrupted = str(e.args[0]) if e.args and e.args[0] else "SIGINT"
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
         finally:
             processes.stop_all_of(self.children)
-        events = read_events(os.path.join(self.run_dir, "journal.jsonl"))
+        journal = os.path.join(self.run_dir, "journal.jsonl")
+        events = read_events(journal) if os.path.exists(journal) else []  # stopped before the mocks started
         verdict = evaluate(self.scenario.expect, events) if error is None else None
         return RunResult(self.scenario, self.run_id, self.run_dir, self.seed, verdict, error,
                          round(time.monotonic() - started, 3), _counts(events),
-                         self.ctx.get("target", {}).get("variant"), self.time_scale)
+                         self.ctx.get("target", {}).get("variant"), self.time_scale,
+                         coverage_gaps(events, self.scenario.timeline), interrupted)
 
     def _write_inputs(self) -> None:
         with open(os.path.join(self.run_dir, "scenario.json"), "w") as f:
@@ -271,13 +285,11 @@ class Runner:
         self.record({"kind": "step", "step": "run_finished", "sent": driver.sent, "failed": driver.failed})
 
     async def _settle(self, deadline: float) -> None:
-        """Wait until no invariant waits for anything (e.g. a solution not yet used), or the longest
-        invariant deadline (or max_duration) has passed."""
-        waits = [p.deadline for _, p in parsed_expectations(self.scenario.expect) if hasattr(p, "deadline")]
-        if not waits:
+        """Wait for the work in flight: until no invariant waits for anything (a task still being
+        solved, a solution not yet used within its deadline), or ``deadline`` (max_duration)."""
+        if not any(hasattr(p, "deadline") for _, p in parsed_expectations(self.scenario.expect)):
             return
-        longest = max(waits) * self.time_scale
-        until = min(deadline, time.monotonic() + longest)
+        until = deadline
         quiet = SETTLE_QUIET_S * self.time_scale
         while time.monotonic() < until:
             now = time.monotonic() - self.host.journal.started

@@ -31,14 +31,19 @@ def _clip(text: str, width: int = LINE_WIDTH) -> str:
 
 
 def failure_text(summary: dict[str, Any], run_dir: str, evidence_lines: int = EVIDENCE_LINES) -> str:
-    """The failing invariants of a run, their evidence, and where the report is."""
-    head = (f"scenario {summary['scenario']} FAILED (variant {summary.get('variant') or 'default'}, "
+    """Why a run did not pass: its state, the failing or unexercised invariants with their evidence,
+    the rules that never fired and the steps that never played, and where the report is."""
+    state = summary.get("state") or ("PASS" if summary.get("ok") else "FAIL")
+    head = (f"scenario {summary['scenario']} {'FAILED' if state == 'FAIL' else state} "
+            f"(variant {summary.get('variant') or 'default'}, "
             f"seed {summary.get('seed')}, {summary.get('duration_s', 0):.1f}s)")
     lines = [head]
     if summary.get("error"):
         lines.append(f"  run error: {summary['error']}")
+    for gap in summary.get("gaps") or []:
+        lines.append(f"  INCONCLUSIVE {gap}")
     for inv in summary.get("invariants", []):
-        mark = "PASS" if inv["ok"] else "FAIL"
+        mark = "PASS" if inv["ok"] else ("INCONCLUSIVE" if inv.get("exercised") is False else "FAIL")
         lines.append(f"  {mark} {inv['name']}: {inv['summary']}")
         if inv["ok"]:
             continue
@@ -61,6 +66,11 @@ class ScenarioOutcome:
     @property
     def ok(self) -> bool:
         return bool(self.result.ok)
+
+    @property
+    def state(self) -> str:
+        """PASS, FAIL, ERROR, INCONCLUSIVE or INTERRUPTED (``harness.verdict.outcome``)."""
+        return self.result.outcome.state
 
     @property
     def verdict(self) -> Any:
@@ -106,7 +116,7 @@ class ScenarioOutcome:
             raise AssertionError(self.explain())
 
     def __repr__(self) -> str:
-        return f"<ScenarioOutcome {self.summary['scenario']} {'PASS' if self.ok else 'FAIL'} {self.report}>"
+        return f"<ScenarioOutcome {self.summary['scenario']} {self.state} {self.report}>"
 
 
 def run_coroutine(coro_fn: Any) -> Any:

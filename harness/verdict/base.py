@@ -30,9 +30,10 @@ class Result:
     summary: str
     evidence: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, Any] = field(default_factory=dict)
+    exercised: bool = True  # False: the run never produced the situation (INCONCLUSIVE, not FAIL)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "summary": self.summary,
+        return {"name": self.name, "ok": self.ok, "exercised": self.exercised, "summary": self.summary,
                 "evidence": self.evidence[:EVIDENCE_LIMIT], "evidence_total": len(self.evidence),
                 "counts": self.counts}
 
@@ -149,7 +150,8 @@ def brief(e: Event, *fields: str) -> dict[str, Any]:
 
 
 def not_exercised(name: str, what: str) -> Result:
-    return Result(name, False, f"not exercised: {what} (the scenario never produced the situation it checks)")
+    return Result(name, False, f"not exercised: {what} (the scenario never produced the situation it checks)",
+                  exercised=False)
 
 
 def peak_rate(times: list[float], window: float = 1.0) -> int:

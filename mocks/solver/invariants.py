@@ -136,10 +136,10 @@ def submitted_tasks(facts: Facts) -> dict[str, float]:
 
 
 def _all_used_or_late(facts: Facts, p: DeadlineParams) -> bool:
-    """Settled when every submitted task has its outcome and every solution was used — or is late."""
+    """Settled when every submitted task has its outcome (however long solving takes: the deadline
+    counts from the solution) and every solution was used — or its deadline has passed."""
     book = SolutionBook(facts)
-    pending = [at for tid, at in submitted_tasks(facts).items() if tid not in book.tasks]
-    if any(facts.now - at <= p.deadline for at in pending):
+    if any(tid not in book.tasks for tid in submitted_tasks(facts)):
         return False
     return all(t.uses or facts.now - t.produced_at > p.deadline for t in book.solved)
 
