@@ -14,6 +14,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any, Iterable
 
+from harness.journal import kinds
 from harness.proxy.links import Links, cleanup_run, cleanup_stale, host_port
 from harness.proxy.mitm import MitmProxy, MitmRoute
 from harness.proxy.toxics import ToxicDriver
@@ -73,7 +74,7 @@ class ProxyStack:
             stale = cleanup_stale(self.server.client)
             if stale:
                 log.info("removed %d proxies of dead runs: %s", len(stale), ", ".join(stale))
-                host.journal.write({"kind": "step", "step": "stale_proxies_removed", "proxies": stale})
+                host.journal.write(kinds.STEP.event(step="stale_proxies_removed", proxies=stale))
         self.links = Links(self.server.client, self._run_id)
         direct = {name: self.upstreams.get(name, host.url(name)) for name in host.services}
         if self.mitm_services:
@@ -109,9 +110,9 @@ class ProxyStack:
         urls["toxiproxy"] = self.server.url
         urls["run_id"] = self.links.run_id
         self.urls = urls
-        host.journal.write({"kind": "step", "step": "proxies_started", "run_id": self.links.run_id,
-                            "toxiproxy": self.server.url, "toxiproxy_version": self.server.version,
-                            "links": links, "mitm": self.mitm.urls if self.mitm else {}})
+        host.journal.write(kinds.STEP.event(step="proxies_started", run_id=self.links.run_id,
+                                            toxiproxy=self.server.url, toxiproxy_version=self.server.version,
+                                            links=links, mitm=self.mitm.urls if self.mitm else {}))
         return urls
 
     def _upstream_ca(self) -> str | None:
@@ -149,7 +150,7 @@ class ProxyStack:
             self.mitm = None
         self.server.stop()
         if not self.host.journal_closed and self.urls:
-            self.host.journal.write({"kind": "step", "step": "proxies_stopped"})
+            self.host.journal.write(kinds.STEP.event(step="proxies_stopped"))
         self.urls = {}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from harness.journal import kinds
 from harness.scenario.model import Link
 
 if TYPE_CHECKING:
@@ -81,5 +82,5 @@ async def start_links(runner: "Runner", links: list[Link], exits: contextlib.Asy
         entry.update(host=host, port=int(port))
         if dst == "redis":
             entry["url"] = f"redis://{listen}/0"
-    runner.record({"kind": "step", "step": "links_ready", "run_id": stack.run_id, "links": urls["links"]})
+    runner.record(kinds.STEP.event(step="links_ready", run_id=stack.run_id, links=urls["links"]))
     return LinkSet(runner, stack)

@@ -13,6 +13,7 @@ import orjson
 from faker import Faker
 
 from harness.durations import parse_duration
+from harness.run.driver_event import driver_event
 from harness.run.templates import render
 from harness.scenario.model import Flow
 
@@ -158,9 +159,7 @@ class Driver:
             kwargs["json"] = render(req.json_body, ctx)
         elif req.form is not None:
             kwargs["data"] = {k: str(v) for k, v in render(req.form, ctx).items()}
-        event: dict[str, Any] = {"kind": "driver", "flow": flow.name, "n": n, "method": req.method, "url": url,
-                                 "vars": values, "var_kinds": {k: next(iter(s)) for k, s in flow.vars.items()},
-                                 "intent": flow.intent, "labels": flow.labels or None}
+        event = driver_event(flow, n, url, values)
         start = time.monotonic()
         try:
             async with session.request(req.method, url, timeout=aiohttp.ClientTimeout(total=flow.timeout),
