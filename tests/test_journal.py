@@ -5,17 +5,18 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import orjson
 import pytest
 
-from harness.journal import Journal, JournalCorrupt, read_events
+from harness.journal import Journal, JournalCorrupt, kinds, read_events
 from harness.journal.reader import torn_tail
 
 
 def test_concurrent_tasks_and_threads_lose_nothing(tmp_path):
     path = tmp_path / "j.jsonl"
-    journal = Journal(path)
+    journal = Journal(path, strict=False)  # free-form events: the writer, not the vocabulary
 
     async def producer(k: int) -> None:
         for i in range(1000):
@@ -40,7 +41,7 @@ def test_concurrent_tasks_and_threads_lose_nothing(tmp_path):
 
 
 def test_read_since_uses_index(tmp_path):
-    journal = Journal(tmp_path / "j.jsonl")
+    journal = Journal(tmp_path / "j.jsonl", strict=False)
     for i in range(3000):
         journal.write({"kind": "step", "i": i})
     for since in (0, 1, 1023, 1024, 1025, 2999, 3000):
@@ -63,7 +64,7 @@ def test_incomplete_last_line_is_reported(tmp_path):
 WRITER = textwrap.dedent("""
     import sys
     from harness.journal import Journal
-    j = Journal(sys.argv[1])
+    j = Journal(sys.argv[1], strict=False)
     i = 0
     while True:
         i += 1
@@ -91,3 +92,62 @@ def test_sigkill_mid_stream_leaves_only_complete_lines(tmp_path):
     # at most the one event being written at the kill is cut short, and it is the next one in order
     assert tail == b"" or (b"\n" not in tail and tail.startswith(b'{"seq":%d,' % (len(events) + 1)))
     assert os.path.getsize(path) == len(data)
+
+
+# --- the declared vocabulary (harness/journal/kinds.py, mocks/<svc>/events.py) --------------------
+def test_strict_writer_refuses_undeclared_kind_and_field_and_names_them(tmp_path):
+    with Journal(tmp_path / "j.jsonl", strict=True) as j:
+        with pytest.raises(kinds.UndeclaredEvent, match=r"kind 'reqest' is not declared"):
+            j.write({"kind": "reqest", "service": "captcha"})
+        with pytest.raises(kinds.UndeclaredEvent, match=r"journal event 'request': undeclared field\(s\) colour"):
+            j.write({"kind": "request", "service": "captcha", "colour": "red"})
+        with pytest.raises(kinds.UndeclaredEvent, match=r"'solution': undeclared field\(s\) tokn"):  # a service's kind
+            j.write({"kind": "solution", "task": "1", "tokn": "x"})
+        assert j.seq == 0  # a refused event takes no sequence number
+        j.write({"kind": "solution", "task": "1", "token": "x", "source": "api"})  # partial, declared: fine
+        j.write({"kind": "step", "step": "reset", "seq": 99, "ts": 1.0, "t": 2.0})  # the writer's own keys
+    assert [e.kind for e in read_events(tmp_path / "j.jsonl")] == ["solution", "step"]
+
+
+def test_lenient_writer_takes_anything(tmp_path):
+    with Journal(tmp_path / "j.jsonl", strict=False) as j:
+        j.write({"kind": "reqest", "colour": "red"})
+        assert j.problem({"kind": "reqest"}) is None
+    assert read_events(tmp_path / "j.jsonl")[0]["colour"] == "red"
+
+
+def test_strict_mode_comes_from_the_environment(tmp_path, monkeypatch):
+    assert kinds.strict_from_env() and Journal(tmp_path / "a.jsonl").strict  # tests/conftest.py turns it on
+    monkeypatch.setenv(kinds.STRICT_ENV, "0")
+    assert not kinds.strict_from_env() and not Journal(tmp_path / "b.jsonl").strict
+
+
+def test_builders_check_required_and_declared_fields():
+    assert kinds.STRICT
+    event = kinds.RULE_REMOVED.event(rule="r1")
+    assert event == {"kind": "rule_removed", "rule": "r1"}
+    with pytest.raises(kinds.UndeclaredEvent, match=r"'rule_added': missing required field\(s\) spec"):
+        kinds.RULE_ADDED.event(rule="r1")
+    with pytest.raises(kinds.UndeclaredEvent, match=r"'rule_removed': undeclared field\(s\) why"):
+        kinds.RULE_REMOVED.event(rule="r1", why="x")
+    assert kinds.RULE_ADDED.partial(rule="r1") == {"kind": "rule_added", "rule": "r1"}  # tests' hand-built events
+    with pytest.raises(kinds.UndeclaredEvent, match="why"):
+        kinds.RULE_ADDED.partial(rule="r1", why="x")
+    with pytest.raises(kinds.UndeclaredEvent, match="'nope' is not declared"):
+        kinds.make("nope")
+
+
+def test_a_kind_is_declared_once():
+    again = kinds.declare("rules_cleared", (), (), kinds.RULES_CLEARED.doc)  # same: a re-import, harmless
+    assert again == kinds.RULES_CLEARED
+    with pytest.raises(ValueError, match="'rules_cleared' declared twice"):
+        kinds.declare("rules_cleared", ("why",))
+
+
+def test_every_service_declares_its_kinds_and_the_docs_list_them_all():
+    names = [k.name for k in kinds.declared()]
+    assert len(names) == len(set(names))
+    assert {"request", "response", "driver", "step", "proxy.flow", "solution", "solution_use", "message",
+            "message_refused", "rate_alarm", "webhook_answer", "captcha.ticket"} <= set(names)
+    doc = (Path(__file__).parent.parent / "docs" / "journal.md").read_text()
+    assert kinds.table() in doc, "docs/journal.md is out of date: regenerate its table (see there)"

@@ -1,13 +1,13 @@
 """The journal's vocabulary: every event kind, with its required and optional fields.
 
-A kind is declared once, with ``declare``: here for the kinds the core writes, in
-``mocks/<svc>/events.py`` for a service's own kinds. Producers build events through the
-declaration (``REQUEST.event(service=..., action=..., ...)``), readers ask for kinds by the same
+A kind is declared once, with `declare`: here for the kinds the core writes, in
+`mocks/<svc>/events.py` for a service's own kinds. Producers build events through the
+declaration (`REQUEST.event(service=..., action=..., ...)`), readers ask for kinds by the same
 objects, and the hand-built journals of unit tests use them too, so a renamed kind or field fails
 a test instead of turning an invariant into "not exercised".
 
-Strict mode (env ``HARNESS_JOURNAL_STRICT=1``, set by the test suite) checks every event built and
-every event written: an undeclared kind or field raises ``UndeclaredEvent`` naming both. Off, a
+Strict mode (env `HARNESS_JOURNAL_STRICT=1`, set by the test suite) checks every event built and
+every event written: an undeclared kind or field raises `UndeclaredEvent` naming both. Off, a
 builder only makes the dict and the writer checks nothing.
 """
 
@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping
 
 STRICT_ENV = "HARNESS_JOURNAL_STRICT"
 
-# the writer's own keys, and ``source``: who appended an event when it did not come from a
+# the writer's own keys, and `source`: who appended an event when it did not come from a
 # component in the host (the control API marks what arrives by POST /journal)
 RESERVED = ("seq", "ts", "t", "kind")
 COMMON = ("source",)
@@ -93,7 +93,7 @@ def declare(name: str, required: Iterable[str] = (), optional: Iterable[str] = (
 
 
 def _load_services() -> None:
-    """Import ``events`` of every registered service package (its kinds declare themselves)."""
+    """Import `events` of every registered service package (its kinds declare themselves)."""
     global _services_loaded
     if _services_loaded:
         return
@@ -124,7 +124,7 @@ def make(name: str, **fields: Any) -> dict[str, Any]:
 
 
 def problem(event: Mapping[str, Any]) -> str | None:
-    """Why ``event`` is not a declared kind with declared fields (None when it is). Required fields
+    """Why `event` is not a declared kind with declared fields (None when it is). Required fields
     are not asked for: events from outside (POST /journal) may carry only some."""
     name = event.get("kind")
     if not isinstance(name, str):
@@ -161,9 +161,9 @@ REQUEST = declare("request", ("service", "action", "rid", "method", "path", "par
                   "a mock received a request")
 RESPONSE = declare("response", ("service", "action", "rid", "status", "rule"),
                    ("body", "outcome", "hung_s", "sent_bytes", "full_bytes"),
-                   "a mock answered: ``body`` (parsed), or ``outcome`` hang / reset / partial for a transport fault")
+                   "a mock answered: `body` (parsed), or `outcome` hang / reset / partial for a transport fault")
 DECISION = declare("decision", ("rule", "service", "action", "n", "fired", "reason", "ref"), ("link",),
-                   "a rule matched a call; ``ref`` is the rid or callback id")
+                   "a rule matched a call; `ref` is the rid or callback id")
 CALLBACK_SEND = declare("callback_send", ("service", "action", "cid", "url"), ("params", "copy", "attempt"),
                         "an outbound callback is about to leave")
 CALLBACK = declare("callback", ("service", "action", "cid", "url", "outcome"),
@@ -174,7 +174,7 @@ RULE_ADDED = declare("rule_added", ("rule", "spec"), (), "a fault rule was added
 RULE_REMOVED = declare("rule_removed", ("rule",), (), "a fault rule was removed")
 RULES_CLEARED = declare("rules_cleared", (), (), "every fault rule was removed")
 STEP = declare("step", ("step",),
-               # host, runner, load stage, proxy stack, timeline (``timeline.<action>``)
+               # host, runner, load stage, proxy stack, timeline (`timeline.<action>`)
                ("service", "seed", "urls", "count", "link", "links", "pids", "target", "variant", "argv", "pid",
                 "time_scale", "mode", "locust", "sent", "failed", "driver_events", "run_id", "proxies",
                 "toxiproxy", "toxiproxy_version", "mitm", "index", "why", "error", "steps_left", "ids",
@@ -183,7 +183,7 @@ STEP = declare("step", ("step",),
                "run started / finished")
 DRIVER = declare("driver", ("flow", "n", "method", "url", "vars", "var_kinds", "intent", "labels"),
                  ("status", "response", "error", "latency_ms", "driver", "worker"),
-                 "a request the traffic driver (or a locust user, ``driver: locust``) sent to the target, "
+                 "a request the traffic driver (or a locust user, `driver: locust`) sent to the target, "
                  "and what it saw")
 PROXY_FLOW = declare("proxy.flow", ("link", "service", "fid", "method", "path", "action", "status", "upstream_status",
                                     "rule", "outcome", "ms"),
@@ -192,6 +192,7 @@ PROXY_FLOW = declare("proxy.flow", ("link", "service", "fid", "method", "path", 
                      "hang / reset / upstream_error …")
 TOXIC = declare("toxic", ("op", "link", "rule"),
                 ("toxic", "name", "stream", "toxicity", "attributes", "t_run", "error"),
-                "a Toxiproxy toxic was added / removed (or refused: ``error``) on a link")
+                "a Toxiproxy toxic was added / removed (or refused: `error`) on a link")
 LINK = declare("link", ("op", "link", "rule"), ("t_run", "error"),
                "a link was cut (down) or restored (up), or that failed (error)")
+
