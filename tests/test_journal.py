@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import requests
 
 from harness.journal import Journal, JournalCorrupt, kinds, read_events
 from harness.journal.reader import torn_tail
@@ -151,3 +152,27 @@ def test_every_service_declares_its_kinds_and_the_docs_list_them_all():
             "message_refused", "rate_alarm", "webhook_answer", "captcha.ticket"} <= set(names)
     doc = (Path(__file__).parent.parent / "docs" / "journal.md").read_text()
     assert kinds.table() in doc, "docs/journal.md is out of date: regenerate its table (see there)"
+
+
+def test_a_partial_body_is_journaled_with_the_status_it_began_with(echo_host):
+    """The fault outcome's extra fields (here ``status``) fill the declared fields; they once collided."""
+    control, echo = echo_host.host.urls["control"], echo_host.host.urls["echo"]
+    assert requests.post(control + "/rules", json=[{"effect": {"partial_body": 10}}], timeout=5).status_code == 201
+    with pytest.raises(requests.RequestException):
+        requests.get(echo + "/x", timeout=5).content
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not [e for e in read_events(echo_host.host.journal.read_since(0))
+                                               if e.kind == "response"]:
+        time.sleep(0.05)
+    response = [e for e in read_events(echo_host.host.journal.read_since(0)) if e.kind == "response"][-1]
+    assert response["outcome"] == "partial" and response["status"] == 200 and response["sent_bytes"] == 10
+
+
+def test_events_posted_to_the_control_api_are_checked_in_strict_mode(echo_host):
+    url = echo_host.host.urls["control"] + "/journal"
+    r = requests.post(url, json=[{"kind": "driver", "n": 1}, {"kind": "driver", "colour": "red"}], timeout=5)
+    assert r.status_code == 400 and "events[1]: journal event 'driver': undeclared field(s) colour" in r.text
+    assert requests.post(url, json={"kind": "nope"}, timeout=5).status_code == 400
+    assert requests.post(url, json={"kind": "driver", "n": 1}, timeout=5).status_code == 201
+    kinds_written = [e.kind for e in read_events(echo_host.host.journal.read_since(0))]
+    assert kinds_written.count("driver") == 1  # a refused batch is written not at all

@@ -200,8 +200,8 @@ class ServiceMock:
                                             path=request.path, params=params, peer=request.remote))
 
     def _journal_outcome(self, rid: str, action: str, rule: str, outcome: str, **more: Any) -> None:
-        self.ctx.record(kinds.RESPONSE.event(service=self.name, action=action, rid=rid, status=None, rule=rule,
-                                             outcome=outcome, **more))
+        self.ctx.record(kinds.RESPONSE.event(**{"service": self.name, "action": action, "rid": rid, "status": None,
+                                                "rule": rule, "outcome": outcome, **more}))  # more may set status
 
 
 def _is_response_rule(rule: Rule) -> bool:
