@@ -11,8 +11,11 @@ import orjson
 import pytest
 import requests
 
-from harness.journal import Journal, JournalCorrupt, kinds, read_events
+from harness.journal import Event, Journal, JournalCorrupt, kinds, read_events
 from harness.journal.reader import torn_tail
+from harness.verdict.base import Facts
+from harness.verdict.evaluate import parsed_expectations
+from mocks.solver.events import SOLUTION
 
 
 def test_concurrent_tasks_and_threads_lose_nothing(tmp_path):
@@ -176,3 +179,16 @@ def test_events_posted_to_the_control_api_are_checked_in_strict_mode(echo_host):
     assert requests.post(url, json={"kind": "driver", "n": 1}, timeout=5).status_code == 201
     kinds_written = [e.kind for e in read_events(echo_host.host.journal.read_since(0))]
     assert kinds_written.count("driver") == 1  # a refused batch is written not at all
+
+
+def test_readers_ask_for_declared_kinds_only():
+    facts = Facts([Event.from_dict(SOLUTION.partial(seq=1, task="1"))])
+    assert [e["task"] for e in facts.of("solution")] == ["1"] == [e["task"] for e in facts.of(SOLUTION)]
+    with pytest.raises(kinds.UndeclaredEvent, match="'solutions' is not declared"):
+        facts.of("solutions")  # a renamed kind: an error, never "no events"
+    parsed_expectations([{"journal_count": {"where": {"kind": "message", "to": "u1", "body.0.MsgType": "x"}}},
+                         {"journal_count": {"where": {"kind": {"glob": "proxy.*"}, "anything": 1}}}])
+    with pytest.raises(ValueError, match="kind 'mesage' is not declared"):
+        parsed_expectations([{"journal_count": {"where": {"kind": "mesage"}}}])
+    with pytest.raises(ValueError, match=r"'message': undeclared field\(s\) too"):
+        parsed_expectations([{"journal_count": {"where": {"kind": "message", "too": "u1"}}}])

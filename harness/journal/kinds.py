@@ -143,9 +143,10 @@ def check(event: Mapping[str, Any]) -> None:
 
 
 def declared() -> list[Kind]:
-    """Every kind, core first, then the services' in registration order."""
+    """Every kind: the core's in declaration order, then the others by name."""
     _load_services()
-    return list(_REGISTRY.values())
+    core = [k for k in _REGISTRY.values() if k.name in CORE_KINDS]
+    return core + sorted((k for k in _REGISTRY.values() if k.name not in CORE_KINDS), key=lambda k: k.name)
 
 
 def table(kinds: Iterable[Kind] | None = None) -> str:
@@ -196,3 +197,4 @@ TOXIC = declare("toxic", ("op", "link", "rule"),
 LINK = declare("link", ("op", "link", "rule"), ("t_run", "error"),
                "a link was cut (down) or restored (up), or that failed (error)")
 
+CORE_KINDS = frozenset(_REGISTRY)

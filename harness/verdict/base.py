@@ -69,6 +69,19 @@ def lookup(path: str, data: Any) -> Any:
     return data
 
 
+def undeclared_in(where: dict[str, Any]) -> str | None:
+    """Why a ``where`` (dotted field → pattern) can never match: its ``kind`` is not declared, or a
+    field it names is not one of that kind's (a pattern for ``kind`` is not checked)."""
+    name = where.get("kind")
+    if not isinstance(name, str):
+        return None
+    try:
+        kind = kinds.get(name)
+    except kinds.UndeclaredEvent as e:
+        return str(e)
+    return kind.problem({key.split(".", 1)[0]: None for key in where})
+
+
 def event_matches(event: Event | dict[str, Any], where: dict[str, Any]) -> bool:
     d = event.to_dict() if isinstance(event, Event) else event
     return all(pattern_matches(_to_pattern(pat), lookup(key, d)) for key, pat in where.items())
