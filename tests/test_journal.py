@@ -143,7 +143,7 @@ def test_builders_check_required_and_declared_fields():
 
 def test_a_kind_is_declared_once():
     again = kinds.declare("rules_cleared", (), (), kinds.RULES_CLEARED.doc)  # same: a re-import, harmless
-    assert again == kinds.RULES_CLEARED
+    assert again is kinds.RULES_CLEARED and again.module == "harness.journal.kinds"
     with pytest.raises(ValueError, match="'rules_cleared' declared twice"):
         kinds.declare("rules_cleared", ("why",))
 
@@ -192,3 +192,13 @@ def test_readers_ask_for_declared_kinds_only():
         parsed_expectations([{"journal_count": {"where": {"kind": "mesage"}}}])
     with pytest.raises(ValueError, match=r"'message': undeclared field\(s\) too"):
         parsed_expectations([{"journal_count": {"where": {"kind": "message", "too": "u1"}}}])
+
+
+def test_a_kind_declared_outside_the_harness_is_checked_too_but_not_documented(tmp_path):
+    toy = kinds.declare("toy.ping", ("n",), ("note",), "a test's own kind")
+    assert toy.module == __name__
+    with Journal(tmp_path / "j.jsonl", strict=True) as j:
+        j.write(toy.event(n=1))
+        with pytest.raises(kinds.UndeclaredEvent, match="'toy.ping': undeclared field"):
+            j.write({"kind": "toy.ping", "n": 2, "colour": "red"})
+    assert "toy.ping" not in kinds.table() and toy in kinds.declared()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -43,6 +44,7 @@ class Kind:
     required: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
     doc: str = ""
+    module: str = field(default="", compare=False)  # where it is declared
     fields: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -80,31 +82,31 @@ class Kind:
 
 
 _REGISTRY: dict[str, Kind] = {}
-_services_loaded = False
+_services_seen: set[str] = set()
 
 
 def declare(name: str, required: Iterable[str] = (), optional: Iterable[str] = (), doc: str = "") -> Kind:
-    kind = Kind(name, tuple(required), tuple(optional), doc)
+    kind = Kind(name, tuple(required), tuple(optional), doc, sys._getframe(1).f_globals.get("__name__", ""))
     known = _REGISTRY.get(name)
-    if known is not None and known != kind:
-        raise ValueError(f"journal kind {name!r} declared twice, differently")
+    if known is not None:
+        if known != kind:
+            raise ValueError(f"journal kind {name!r} declared twice, differently")
+        return known
     _REGISTRY[name] = kind
     return kind
 
 
 def _load_services() -> None:
-    """Import `events` of every registered service package (its kinds declare themselves)."""
-    global _services_loaded
-    if _services_loaded:
-        return
-    _services_loaded = True
+    """Import ``mocks.<name>.events`` of every registered service that has one (its kinds declare
+    themselves); a service defined elsewhere (a test's toy service) declares its kinds where it is."""
     from mocks.registry import SERVICES
-    for target in SERVICES.values():
-        name = target.partition(":")[0] + ".events"
+    for service in [s for s in SERVICES if s not in _services_seen]:
+        _services_seen.add(service)
+        module = f"mocks.{service}.events"
         try:
-            importlib.import_module(name)
+            importlib.import_module(module)
         except ModuleNotFoundError as e:
-            if e.name != name:
+            if not (e.name and module.startswith(e.name)):
                 raise
 
 
@@ -150,10 +152,13 @@ def declared() -> list[Kind]:
 
 
 def table(kinds: Iterable[Kind] | None = None) -> str:
-    """The kinds as a Markdown table (docs/journal.md is generated from it)."""
-    rows = ["| kind | required | optional | what |", "|---|---|---|---|"]
-    for k in kinds if kinds is not None else declared():
-        rows.append(f"| `{k.name}` | {', '.join(k.required)} | {', '.join(k.optional)} | {k.doc} |")
+    """The kinds as a Markdown table (docs/journal.md is generated from it); by default the kinds
+    the harness and its services declare (not a test's own)."""
+    if kinds is None:
+        kinds = [k for k in declared() if k.module.startswith(("harness.", "mocks."))]
+    rows = ["| kind | required | optional | what | declared in |", "|---|---|---|---|---|"]
+    for k in kinds:
+        rows.append(f"| `{k.name}` | {', '.join(k.required)} | {', '.join(k.optional)} | {k.doc} | `{k.module}` |")
     return "\n".join(rows)
 
 
