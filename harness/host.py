@@ -17,7 +17,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from harness import loops
 from harness.faults import RuleEngine
-from harness.journal import Journal
+from harness.journal import Journal, kinds
 from mocks.base.service import MockContext, ServiceMock
 from mocks.registry import available
 
@@ -139,7 +139,7 @@ class MockHost:
         self.ctx.urls.update(self.urls)
         for mock in self.services.values():
             await mock.start()
-        self.journal.write({"kind": "step", "step": "host_started", "urls": self.urls, "seed": self.seed})
+        self.journal.write(kinds.STEP.event(step="host_started", urls=self.urls, seed=self.seed))
         return self.urls
 
     async def drain(self, timeout: float = 5.0) -> None:
@@ -148,7 +148,7 @@ class MockHost:
         for mock in self.services.values():
             left += await mock.drain(timeout)
         if left:
-            self.journal.write({"kind": "step", "step": "callbacks_cut_off", "count": left})
+            self.journal.write(kinds.STEP.event(step="callbacks_cut_off", count=left))
 
     async def stop(self) -> None:
         for mock in self.services.values():
@@ -156,7 +156,7 @@ class MockHost:
         for lst in [*self._listeners.values(), self._control]:
             await lst.stop()
         if not self.journal_closed:
-            self.journal.write({"kind": "step", "step": "host_stopped"})
+            self.journal.write(kinds.STEP.event(step="host_stopped"))
             self.journal.close()
 
     @property
@@ -169,20 +169,20 @@ class MockHost:
     async def stop_service(self, name: str) -> None:
         """Kill a mock: its port stops listening (clients get connection refused)."""
         await self._listeners[name].stop()
-        self.journal.write({"kind": "step", "step": "service_stopped", "service": name})
+        self.journal.write(kinds.STEP.event(step="service_stopped", service=name))
 
     async def start_service(self, name: str) -> None:
         lst = self._listeners[name]
         if not lst.running:
             lst.app = self.services[name].app()
             await lst.start()
-        self.journal.write({"kind": "step", "step": "service_started", "service": name})
+        self.journal.write(kinds.STEP.event(step="service_started", service=name))
 
     def reset(self) -> None:
         self.engine.clear()
         for mock in self.services.values():
             mock.reset()
-        self.journal.write({"kind": "step", "step": "reset"})
+        self.journal.write(kinds.STEP.event(step="reset"))
 
 
 class HostThread:

@@ -1,3 +1,9 @@
+import os
+
+# every event a test writes (here and in the children it starts, which inherit this) must be declared
+# in harness/journal/kinds.py or a service's mocks/<svc>/events.py: see docs/journal.md
+os.environ["HARNESS_JOURNAL_STRICT"] = "1"
+
 import pytest
 
 from harness.host import HostThread

@@ -1,17 +1,20 @@
 """Invariants on hand-built journals: each classification and each failure with its evidence."""
 
-from harness.journal import Event
+from harness.journal import Event, kinds
 from harness.verdict import evaluate
 
 
 class J:
-    """A tiny journal builder."""
+    """A tiny journal builder. Events go through the journal's declarations (``kinds``), the ones
+    producers use: a kind or field renamed there fails here instead of passing unread."""
 
     def __init__(self):
         self.events = []
 
     def add(self, kind, t, service=None, action=None, **data):
-        self.events.append(Event(len(self.events) + 1, 0.0, t, kind, service, action, data))
+        where = {k: v for k, v in (("service", service), ("action", action)) if v is not None}
+        event = kinds.get(kind).partial(seq=len(self.events) + 1, t=t, **where, **data)
+        self.events.append(Event.from_dict(event))
         return self
 
     def task(self, tid, token, t=0.0, pingback="delivered"):

@@ -71,6 +71,8 @@ def build_control_app(host: "MockHost") -> web.Application:
         for i, ev in enumerate(events):
             if not isinstance(ev, dict) or not isinstance(ev.get("kind"), str) or not ev["kind"]:
                 return error(400, f"events[{i}].kind: expected a non-empty string")
+            if (problem := journal.problem(ev)) is not None:  # strict mode: declared kinds and fields only
+                return error(400, f"events[{i}]: {problem}")
         seqs = [journal.write({k: v for k, v in ev.items() if k not in ("seq", "ts", "t")}) for ev in events]
         return json_response({"seqs": seqs}, 201)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from harness.faults.rules import Applier, Effect, Rule, parse_rules
+from harness.journal import kinds
 
 
 def roll(seed: int, rule_id: str, n: int) -> float:
@@ -69,7 +70,7 @@ class RuleEngine:
                 self._rules.append(_Active(rule, rid))
                 ids.append(rid)
         for rid, rule in zip(ids, parsed):
-            self._emit({"kind": "rule_added", "rule": rid, "spec": rule.public()})
+            self._emit(kinds.RULE_ADDED.event(rule=rid, spec=rule.public()))
         return ids
 
     def remove(self, rule_id: str) -> bool:
@@ -78,14 +79,14 @@ class RuleEngine:
             self._rules = [a for a in self._rules if a.id != rule_id]
             removed = len(self._rules) != before
         if removed:
-            self._emit({"kind": "rule_removed", "rule": rule_id})
+            self._emit(kinds.RULE_REMOVED.event(rule=rule_id))
         return removed
 
     def clear(self) -> None:
         with self._lock:
             self._rules = []
             self._ids = itertools.count(1)
-        self._emit({"kind": "rules_cleared"})
+        self._emit(kinds.RULES_CLEARED.event())
 
     def list(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -125,8 +126,8 @@ class RuleEngine:
                     if fired:
                         a.fired += 1
                         winner = Decision(a.id, a.rule.effect, n)
-                records.append({"kind": "decision", "rule": a.id, "service": service, "action": action,
-                                "link": link, "n": n, "fired": fired, "reason": reason, "ref": ref})
+                records.append(kinds.DECISION.event(rule=a.id, service=service, action=action, link=link, n=n,
+                                                    fired=fired, reason=reason, ref=ref))
         for rec in records:
             self._emit(rec)
         return winner

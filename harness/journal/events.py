@@ -2,30 +2,14 @@
 (monotonic, gap-free from 1), ``ts`` (unix seconds), ``t`` (seconds since run start), ``kind``
 and kind-specific fields.
 
-Kinds written by the harness (components may add their own, namespaced like ``proxy.flow``):
-
-==================  ================================================================================
-``request``         a mock received a request: service, action, rid, method, path, params
-``response``        a mock answered: service, action, rid, status, rule (id or null), body (parsed),
-                    or ``outcome`` = hang / reset / partial when the answer was a transport fault
-``decision``        a rule matched a call: rule, n, fired, reason, ref (the rid or callback id)
-``callback_send``   an outbound callback is about to leave: service, action, cid, url
-``callback``        an outbound callback attempt: service, action, cid, url, outcome
-                    (delivered / refused / timeout / error / dropped), status, latency_ms, rule
-``rule_added`` …    rule_added / rule_removed / rules_cleared
-``step``            a harness step: timeline entries, traffic start/stop, process start/stop
-``driver``          a request the traffic driver sent to the target and what it saw
-``solution``        the solver mock produced a solution: task id, token
-==================  ================================================================================
+Every kind and its fields are declared in ``harness/journal/kinds.py`` (the core's) and
+``mocks/<svc>/events.py`` (each service's own); the table of all of them is in ``docs/journal.md``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-
-KINDS = ("request", "response", "decision", "callback_send", "callback", "rule_added", "rule_removed", "rules_cleared",
-         "step", "driver", "solution")
 
 _CORE = ("seq", "ts", "t", "kind", "service", "action")
 

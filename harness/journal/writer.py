@@ -17,6 +17,8 @@ from typing import Any, Callable
 
 import orjson
 
+from harness.journal import kinds
+
 _OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -46,11 +48,14 @@ def _scrub(obj: Any) -> Any:
 
 
 class Journal:
-    """Thread-safe; ``write`` assigns the next sequence number and returns it."""
+    """Thread-safe; ``write`` assigns the next sequence number and returns it.
+
+    ``strict`` (default: env ``HARNESS_JOURNAL_STRICT``) refuses an event whose kind or fields are not
+    declared (``kinds.UndeclaredEvent``), before it takes a sequence number."""
 
     INDEX_EVERY = 1024
 
-    def __init__(self, path: str | os.PathLike[str], *, start: float | None = None):
+    def __init__(self, path: str | os.PathLike[str], *, start: float | None = None, strict: bool | None = None):
         self.path = os.fspath(path)
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
@@ -60,6 +65,7 @@ class Journal:
         self._index: list[int] = [0]  # byte offset of event seq k*INDEX_EVERY+1
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self.started = time.monotonic() if start is None else start
+        self.strict = kinds.strict_from_env() if strict is None else strict
 
     @property
     def seq(self) -> int:
@@ -70,7 +76,13 @@ class Journal:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
+    def problem(self, event: dict[str, Any]) -> str | None:
+        """Why ``write`` would refuse ``event`` (None when it would not, and always outside strict mode)."""
+        return kinds.problem(event) if self.strict else None
+
     def write(self, event: dict[str, Any]) -> int:
+        if self.strict:
+            kinds.check(event)
         with self._lock:
             if self._fd < 0:
                 raise RuntimeError(f"journal {self.path} is closed")

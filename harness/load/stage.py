@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 import psutil
 
+from harness.journal import kinds
 from harness.run.runner import RunError, Runner, RunOptions
 from harness.run.timeline import play
 from harness.scenario.model import Scenario
@@ -99,8 +100,8 @@ class LoadStage(Runner):
             raise RunError("the load test never started (locust quit before its test start)")
         self.t0 = time.monotonic()
         self.host.engine.started = self.t0
-        self.record({"kind": "step", "step": "run_started", "seed": self.seed, "time_scale": self.time_scale,
-                     "mode": "load", "locust": cmd.get("locust")})
+        self.record(kinds.STEP.event(step="run_started", seed=self.seed, time_scale=self.time_scale,
+                                     mode="load", locust=cmd.get("locust")))
         cpu = CpuMeter(lambda: {c.proc.pid: c.name for c in self.children if c.proc is not None})
         seq0 = self.host.journal.seq
         ticker = asyncio.create_task(self.opts.progress.follow(self, self)) if self.opts.progress else None
@@ -112,7 +113,7 @@ class LoadStage(Runner):
             await asyncio.wait({timeline, finish}, return_when=asyncio.FIRST_COMPLETED)
             if timeline.done() and not timeline.cancelled() and timeline.exception() is not None:
                 timeline_error = timeline.exception()
-                self.record({"kind": "step", "step": "timeline_error", "error": str(timeline_error)[:300]})
+                self.record(kinds.STEP.event(step="timeline_error", error=str(timeline_error)[:300]))
             cmd = await finish
             window = time.monotonic() - self.t0
             self.load["cpu"] = cpu.read(window)
@@ -125,20 +126,19 @@ class LoadStage(Runner):
             raise RunError("locust went away during the test")
         left = len(sc.timeline) - self.steps_done
         if left > 0 and timeline_error is None:
-            self.record({"kind": "step", "step": "timeline_cut_short", "steps_left": left,
-                         "why": "locust stopped before the timeline ended"})
+            self.record(kinds.STEP.event(step="timeline_cut_short", steps_left=left,
+                                         why="locust stopped before the timeline ended"))
         self.interrupted_by = cmd.get("interrupted")
         expect = int(cmd.get("expect_driver") or 0)
         waited = await self._wait_driver(expect)
         self.load.update(duration_s=round(window, 3), locust=cmd.get("locust") or {}, expect_driver=expect,
                          driver_events=self.sent, driver_failed=self.failed, driver_wait_s=round(waited, 3),
                          journal_events_during_load=self.host.journal.seq - seq0, timeline_steps_left=max(0, left))
-        self.record({"kind": "step", "step": "load_stopped", "locust": cmd.get("locust"),
-                     "driver_events": self.sent})
+        self.record(kinds.STEP.event(step="load_stopped", locust=cmd.get("locust"), driver_events=self.sent))
         await self._settle(time.monotonic() + sc.max_duration * self.time_scale)  # work in flight, capped
         if self.snapshot:
             self.load["snapshot"] = await self._snapshot(self.snapshot)
-        self.record({"kind": "step", "step": "run_finished", "sent": self.sent, "failed": self.failed})
+        self.record(kinds.STEP.event(step="run_finished", sent=self.sent, failed=self.failed))
         self.load["journal_events"] = self.host.journal.seq
         if timeline_error is not None:
             raise RunError(f"timeline: {timeline_error}")

@@ -18,6 +18,7 @@ import gevent
 from locust import FastHttpUser, task
 
 from harness.load.flows import build_request, class_name, error_text, weight_of
+from harness.run.driver_event import driver_event
 from harness.run.traffic import body_of
 from harness.scenario.model import Flow
 
@@ -51,10 +52,7 @@ class FlowUser(FastHttpUser):
         values = h.var_maker(self.flow_index).values(flow.vars)
         ctx = {**h.ctx, **values, "n": n, "flow": flow.name}
         url, kwargs = build_request(flow, ctx)
-        event: dict[str, Any] = {"kind": "driver", "flow": flow.name, "n": n, "method": flow.request.method,
-                                 "url": url, "vars": values,
-                                 "var_kinds": {k: next(iter(s)) for k, s in flow.vars.items()},
-                                 "intent": flow.intent, "labels": flow.labels or None, "driver": "locust"}
+        event = driver_event(flow, n, url, values, driver="locust")
         if h.mode == "worker":
             event["worker"] = h.worker_index
         start = time.perf_counter()

@@ -23,6 +23,7 @@ import os
 from typing import TYPE_CHECKING, Any, Iterable
 from urllib.parse import urlsplit
 
+from harness.journal import kinds
 from harness.proxy.errors import ProxyOptionError
 from harness.proxy.mitm import MitmProxy, MitmRoute
 from harness.proxy.toxics import ToxicDriver
@@ -166,7 +167,7 @@ class ProxyStack:
         host = self.host
         stale = self.open()
         if stale:
-            host.journal.write({"kind": "step", "step": "stale_proxies_removed", "proxies": stale})
+            host.journal.write(kinds.STEP.event(step="stale_proxies_removed", proxies=stale))
         urls: dict[str, Any] = {}
         links: dict[str, str] = {}
         scheme = "https" if host.tls else "http"  # mitmdump shows the mock's certificate to TLS clients
@@ -190,9 +191,9 @@ class ProxyStack:
         urls["toxiproxy"] = self.server.url
         urls["run_id"] = self.run_id
         self.urls = urls
-        host.journal.write({"kind": "step", "step": "proxies_started", "run_id": self.run_id,
-                            "toxiproxy": self.server.url, "toxiproxy_version": self.server.version,
-                            "links": links, "mitm": self.mitm.urls if self.mitm else {}})
+        host.journal.write(kinds.STEP.event(step="proxies_started", run_id=self.run_id,
+                                            toxiproxy=self.server.url, toxiproxy_version=self.server.version,
+                                            links=links, mitm=self.mitm.urls if self.mitm else {}))
         return urls
 
     def _upstream_ca(self) -> str | None:
@@ -217,5 +218,5 @@ class ProxyStack:
         if self._own_server:
             self.server.stop()
         if not self.host.journal_closed and self.urls:
-            self.host.journal.write({"kind": "step", "step": "proxies_stopped"})
+            self.host.journal.write(kinds.STEP.event(step="proxies_stopped"))
         self.urls = {}

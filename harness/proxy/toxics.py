@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from harness.faults import Applier, Effect, RuleEngine
 from harness.faults.rules import TOXIPROXY, Rule, pattern_matches
+from harness.journal import kinds
 from harness.proxy.toxiproxy_links import Links
 from harness.proxy.toxiproxy_client import ToxiproxyError
 
@@ -220,16 +221,16 @@ class ToxicDriver:
             await asyncio.to_thread(self.client.set_enabled, self.links.get(link).proxy, enabled)
         except ToxiproxyError as e:
             if not final:
-                self.record({"kind": "link", "op": "error", "link": link, "rule": rid, "error": str(e)})
+                self.record(kinds.LINK.event(op="error", link=link, rule=rid, error=str(e)))
                 return False
-        self.record({"kind": "link", "op": "up" if enabled else "down", "link": link, "rule": rid,
-                     "t_run": round(self.engine.elapsed(), 4)})
+        self.record(kinds.LINK.event(op="up" if enabled else "down", link=link, rule=rid,
+                                     t_run=round(self.engine.elapsed(), 4)))
         return True
 
     def _event(self, kind: str, op: str, link: str, rid: str, spec: ToxicSpec, **more: Any) -> None:
-        self.record({"kind": kind, "op": op, "link": link, "rule": rid, "toxic": spec.type,
-                     "stream": spec.stream, "toxicity": spec.toxicity, "attributes": dict(spec.attributes),
-                     "t_run": round(self.engine.elapsed(), 4), **more})
+        self.record(kinds.make(kind, op=op, link=link, rule=rid, toxic=spec.type, stream=spec.stream,
+                               toxicity=spec.toxicity, attributes=dict(spec.attributes),
+                               t_run=round(self.engine.elapsed(), 4), **more))
 
 
 def _toxic_name(rule_id: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from harness import orphans
 from harness.faults.rules import Rule
 from harness.host import MockHost
-from harness.journal import read_events
+from harness.journal import kinds, read_events
 from harness.proxy.errors import ProxyError
 from harness.run import processes
 from harness.run.scenario_links import LinkError, LinkSet, start_links
@@ -122,11 +122,11 @@ class Runner:
 
     async def cut_link(self, name: str) -> None:
         await self._links().cut(name)
-        self.record({"kind": "step", "step": "link_cut", "link": name})
+        self.record(kinds.STEP.event(step="link_cut", link=name))
 
     async def restore_link(self, name: str) -> None:
         await self._links().restore(name)
-        self.record({"kind": "step", "step": "link_restored", "link": name})
+        self.record(kinds.STEP.event(step="link_restored", link=name))
 
     async def stop_service(self, name: str) -> None:
         self._known_service(name)
@@ -143,7 +143,7 @@ class Runner:
     async def stop_target(self) -> None:
         if self.target is not None:
             self.target.stop(kill=True)
-            self.record({"kind": "step", "step": "target_killed"})
+            self.record(kinds.STEP.event(step="target_killed"))
 
     async def start_target(self) -> None:
         if self.target is not None and not self.target.running:
@@ -212,7 +212,7 @@ class Runner:
                               "host": "127.0.0.1", "port": int(url.rsplit(":", 1)[1])}
         killed = orphans.sweep()  # what killed harness runs' children forked and left
         if killed:
-            self.record({"kind": "step", "step": "orphans_killed", "pids": killed})
+            self.record(kinds.STEP.event(step="orphans_killed", pids=killed))
         if "redis" in sc.services:
             child, port = await processes.start_redis(self.run_dir)
             self.children.append(child)
@@ -239,7 +239,7 @@ class Runner:
             else:
                 await processes.wait_http_ready(self.ctx["target"]["url"] + sc.target.ready.path,
                                                 sc.target.ready.status, sc.target.ready.timeout)
-        self.record({"kind": "step", "step": "run_ready", "target": self.ctx["target"]["url"], "variant": variant})
+        self.record(kinds.STEP.event(step="run_ready", target=self.ctx["target"]["url"], variant=variant))
 
     async def _start_target_process(self) -> None:
         sc = self.scenario
@@ -253,7 +253,7 @@ class Runner:
                             log_path=os.path.join(self.run_dir, "target.log"),
                             stop_timeout=sc.target.stop_timeout).start()
         self.children.append(self.target)
-        self.record({"kind": "step", "step": "target_started", "argv": argv, "pid": self.target.proc.pid})
+        self.record(kinds.STEP.event(step="target_started", argv=argv, pid=self.target.proc.pid))
         await processes.wait_http_ready(self.ctx["target"]["url"] + sc.target.ready.path, sc.target.ready.status,
                                         sc.target.ready.timeout, self.target)
 
@@ -261,7 +261,7 @@ class Runner:
         sc = self.scenario
         self.t0 = time.monotonic()
         self.host.engine.started = self.t0  # rule windows count from here
-        self.record({"kind": "step", "step": "run_started", "seed": self.seed, "time_scale": self.time_scale})
+        self.record(kinds.STEP.event(step="run_started", seed=self.seed, time_scale=self.time_scale))
         driver = Driver(sc.traffic, self.ctx, self.record, self.seed, self.time_scale)
         progress = self.opts.progress
         deadline = self.t0 + sc.max_duration * self.time_scale
@@ -282,7 +282,7 @@ class Runner:
                 if task is not None and not task.done():
                     task.cancel()
             await asyncio.gather(*(t for t in (timeline, traffic, ticker) if t is not None), return_exceptions=True)
-        self.record({"kind": "step", "step": "run_finished", "sent": driver.sent, "failed": driver.failed})
+        self.record(kinds.STEP.event(step="run_finished", sent=driver.sent, failed=driver.failed))
 
     async def _settle(self, deadline: float) -> None:
         """Wait for the work in flight: until no invariant waits for anything (a task still being

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from harness.journal import kinds
 from harness.proxy.stack import ProxyStack, callback_link, service_link
 from harness.scenario.model import Link
 from mocks.registry import callback_sources
@@ -84,5 +85,5 @@ async def start_links(host: "MockHost", ctx: dict[str, Any], links: list[Link],
         entry.update(host=address, port=int(port))
         if dst == "redis":
             entry["url"] = f"redis://{listen}/0"
-    host.journal.write({"kind": "step", "step": "links_ready", "run_id": stack.run_id, "links": urls["links"]})
+    host.journal.write(kinds.STEP.event(step="links_ready", run_id=stack.run_id, links=urls["links"]))
     return LinkSet(host.engine, stack)

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from harness.journal import kinds
 from harness.scenario.model import Step
 from harness.verdict.base import event_matches
 
@@ -83,7 +84,7 @@ async def play(steps: list[Step], stage: Stage) -> None:
             elif i in triggers:
                 ok = await triggers[i].wait(1, timeout=3600)
                 if not ok:
-                    stage.record({"kind": "step", "step": "timeline_skipped", "index": i, "why": "trigger never seen"})
+                    stage.record(kinds.STEP.event(step="timeline_skipped", index=i, why="trigger never seen"))
                     continue
             if step.delay:
                 await asyncio.sleep(step.delay * stage.time_scale)
@@ -136,4 +137,4 @@ async def _act(i: int, step: Step, stage: Stage, waiter: EventWaiter | None) -> 
         await stage.start_target()
     elif action == "note":
         detail["note"] = step.note
-    stage.record({"kind": "step", "step": f"timeline.{action}", "index": i, **detail})
+    stage.record(kinds.STEP.event(step=f"timeline.{action}", index=i, **detail))

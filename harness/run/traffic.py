@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import aiohttp
 import orjson
+from harness.run.driver_event import driver_event
 from harness.run.templates import render
 from harness.scenario.model import Flow
 from harness.scenario.variables import ControlAnswer, VarMaker, service_configs
@@ -104,9 +105,7 @@ class Driver:
             kwargs["json"] = render(req.json_body, ctx)
         elif req.form is not None:
             kwargs["data"] = {k: str(v) for k, v in render(req.form, ctx).items()}
-        event: dict[str, Any] = {"kind": "driver", "flow": flow.name, "n": n, "method": req.method, "url": url,
-                                 "vars": values, "var_kinds": {k: next(iter(s)) for k, s in flow.vars.items()},
-                                 "intent": flow.intent, "labels": flow.labels or None}
+        event = driver_event(flow, n, url, values)
         start = time.monotonic()
         try:
             async with session.request(req.method, url, timeout=aiohttp.ClientTimeout(total=flow.timeout),

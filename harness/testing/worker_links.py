@@ -16,6 +16,7 @@ import contextlib
 import os
 from typing import TYPE_CHECKING, Any, Iterator
 
+from harness.journal import kinds
 from harness.proxy.stack import ProxyStack
 from harness.proxy.toxics import TOXIC_ATTRIBUTES
 from harness.proxy.toxiproxy_client import ToxiproxyError
@@ -61,8 +62,8 @@ class LinkHandle:
     def _client(self) -> Any:
         return self._owner.client
 
-    def _record(self, event: dict[str, Any]) -> None:
-        self._owner.wh.host.journal.write({"link": self.name, "rule": None, **event})
+    def _record(self, kind: kinds.Kind, **fields: Any) -> None:
+        self._owner.wh.host.journal.write(kind.event(link=self.name, rule=None, **fields))
 
     # --- toxics ----------------------------------------------------------------------------
     def add_toxic(self, type: str, *, stream: str = "downstream", toxicity: float = 1.0,
@@ -79,8 +80,8 @@ class LinkHandle:
             raise ValueError(f"toxic names starting with {RULE_TOXIC_PREFIX!r} belong to rules")
         self._client.add_toxic(self.proxy, tname, type, stream=stream, toxicity=toxicity, attributes=attributes)
         self._toxics[tname] = type
-        self._record({"kind": "toxic", "op": "added", "toxic": type, "name": tname, "stream": stream,
-                      "toxicity": toxicity, "attributes": attributes})
+        self._record(kinds.TOXIC, op="added", toxic=type, name=tname, stream=stream, toxicity=toxicity,
+                     attributes=attributes)
         return tname
 
     def remove_toxic(self, name: str) -> None:
@@ -90,7 +91,7 @@ class LinkHandle:
             if e.status != 404:
                 raise
         kind = self._toxics.pop(name, None)
-        self._record({"kind": "toxic", "op": "removed", "toxic": kind, "name": name})
+        self._record(kinds.TOXIC, op="removed", toxic=kind, name=name)
 
     def toxics(self) -> dict[str, dict[str, Any]]:
         """Every toxic on the proxy now (ours and those of active link rules)."""
@@ -110,12 +111,12 @@ class LinkHandle:
         """Disable the proxy: its port refuses connections, open ones are closed."""
         self._client.set_enabled(self.proxy, False)
         self._down = True
-        self._record({"kind": "link", "op": "down"})
+        self._record(kinds.LINK, op="down")
 
     def up(self) -> None:
         self._client.set_enabled(self.proxy, True)
         self._down = False
-        self._record({"kind": "link", "op": "up"})
+        self._record(kinds.LINK, op="up")
 
     @contextlib.contextmanager
     def cut(self) -> Iterator[None]:

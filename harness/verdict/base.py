@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 from pydantic import BaseModel, ConfigDict
 
 from harness.faults.rules import to_pattern, pattern_matches
-from harness.journal import Event
+from harness.journal import Event, kinds
 
 EVIDENCE_LIMIT = 25
 
@@ -85,6 +85,19 @@ def lookup(path: str, data: Any) -> Any:
     return data
 
 
+def undeclared_in(where: dict[str, Any]) -> str | None:
+    """Why a ``where`` (dotted field → pattern) can never match: its ``kind`` is not declared, or a
+    field it names is not one of that kind's (a pattern for ``kind`` is not checked)."""
+    name = where.get("kind")
+    if not isinstance(name, str):
+        return None
+    try:
+        kind = kinds.get(name)
+    except kinds.UndeclaredEvent as e:
+        return str(e)
+    return kind.problem({key.split(".", 1)[0]: None for key in where})
+
+
 def event_matches(event: Event | dict[str, Any], where: dict[str, Any]) -> bool:
     d = event.to_dict() if isinstance(event, Event) else event
     return all(pattern_matches(to_pattern(pat), lookup(key, d)) for key, pat in where.items())
@@ -105,8 +118,10 @@ class Facts:
             self._views[key] = build(self)
         return self._views[key]
 
-    def of(self, kind: str, service: str | None = None, action: str | None = None) -> list[Event]:
-        return [e for e in self.by_kind.get(kind, ())
+    def of(self, kind: str | kinds.Kind, service: str | None = None, action: str | None = None) -> list[Event]:
+        """Events of a declared kind (an undeclared name raises: a renamed kind must not read as "none")."""
+        name = kind.name if isinstance(kind, kinds.Kind) else kinds.get(kind).name
+        return [e for e in self.by_kind.get(name, ())
                 if (service is None or e.service == service) and (action is None or e.action == action)]
 
     @cached_property
@@ -118,7 +133,7 @@ class Facts:
 
     @cached_property
     def responses(self) -> dict[tuple[str | None, str], Event]:
-        return {(e.service, e.get("rid")): e for e in self.by_kind.get("response", ())}
+        return {(e.service, e.get("rid")): e for e in self.by_kind.get(kinds.RESPONSE.name, ())}
 
     def response_to(self, request: Event) -> Event | None:
         return self.responses.get((request.service, request.get("rid")))
@@ -126,13 +141,13 @@ class Facts:
     @cached_property
     def rules(self) -> dict[str, dict[str, Any]]:
         """Rule id → spec, from rule_added events (last one wins if an id is reused)."""
-        return {e["rule"]: e.get("spec", {}) for e in self.by_kind.get("rule_added", ())}
+        return {e["rule"]: e.get("spec", {}) for e in self.by_kind.get(kinds.RULE_ADDED.name, ())}
 
     def effect_of(self, rule_id: str | None) -> dict[str, Any]:
         return self.rules.get(rule_id, {}).get("effect", {}) if rule_id else {}
 
     def driver(self, flow: str | None = None) -> list[Event]:
-        return [e for e in self.by_kind.get("driver", ()) if flow is None or e.get("flow") == flow]
+        return [e for e in self.by_kind.get(kinds.DRIVER.name, ()) if flow is None or e.get("flow") == flow]
 
 
 def brief(e: Event, *fields: str) -> dict[str, Any]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from harness.durations import Duration
-from harness.verdict.base import Facts, Params, Result, brief, event_matches, invariant, not_exercised
+from harness.verdict.base import (Facts, Params, Result, brief, event_matches, invariant, not_exercised,
+                                  undeclared_in)
 
 
 class SucceededParams(Params):
@@ -50,6 +51,14 @@ class JournalCountParams(Params):
     where: dict[str, Any] = Field(description="dotted field → value / {glob} / {regex}, e.g. {kind: callback}")
     min: int | None = Field(default=None, ge=0)
     max: int | None = Field(default=None, ge=0)
+
+    @field_validator("where")
+    @classmethod
+    def _declared(cls, where: dict[str, Any]) -> dict[str, Any]:
+        problem = undeclared_in(where)
+        if problem:
+            raise ValueError(problem)
+        return where
 
 
 @invariant("journal_count", JournalCountParams)

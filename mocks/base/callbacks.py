@@ -29,6 +29,7 @@ import aiohttp
 
 from harness.faults import Applier, Effect
 from harness.faults.rules import scaled_s
+from harness.journal import kinds
 from harness.ports import free_port
 
 if TYPE_CHECKING:
@@ -152,9 +153,8 @@ class CallbackSender:
         attempts = []
         for attempt_no in range(retries + 1):
             # journaled before the first byte leaves: a kill mid-delivery still shows it was sent
-            self.ctx.record({"kind": "callback_send", "service": self.service, "action": out.action,
-                             "cid": out.cid, "url": out.url, "params": out.params, "copy": copy,
-                             "attempt": attempt_no})
+            self.ctx.record(kinds.CALLBACK_SEND.event(service=self.service, action=out.action, cid=out.cid,
+                                                      url=out.url, params=out.params, copy=copy, attempt=attempt_no))
             attempt = await self._attempt(out)
             self._journal(out, rule, attempt, copy=copy, attempt=attempt_no)
             attempts.append(attempt)
@@ -184,11 +184,11 @@ class CallbackSender:
                            error=f"{type(e).__name__}: {e}"[:300])
 
     def _journal(self, out: Outbound, rule: str | None, a: Attempt, copy: int, attempt: int = 0) -> None:
-        self.ctx.record({"kind": "callback", "service": self.service, "action": out.action, "cid": out.cid,
-                         "url": out.url, "method": out.method, "params": out.params, "form": out.form,
-                         "json": out.json, "match": out.match, "rule": rule, "copy": copy,
-                         "attempt": attempt, "outcome": a.outcome, "status": a.status,
-                         "latency_ms": round(a.latency_ms, 3), "error": a.error, "response": a.body})
+        self.ctx.record(kinds.CALLBACK.event(service=self.service, action=out.action, cid=out.cid, url=out.url,
+                                             method=out.method, params=out.params, form=out.form, json=out.json,
+                                             match=out.match, rule=rule, copy=copy, attempt=attempt,
+                                             outcome=a.outcome, status=a.status, latency_ms=round(a.latency_ms, 3),
+                                             error=a.error, response=a.body))
 
     async def drain(self, timeout: float) -> int:
         """Wait (bounded) for callbacks still in flight; returns how many were left unfinished."""

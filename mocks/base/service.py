@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from harness.faults import Applier, Effect, RuleEngine
 from harness.faults.rules import format_validation_error, scaled_s
-from harness.journal import Journal
+from harness.journal import Journal, kinds
 from mocks.base import effects
 from mocks.base.callbacks import CallbackSender, Outbound
 from mocks.base.reply import BadRequest, Call, Reply, shape_reply
@@ -168,16 +168,15 @@ class ServiceMock:
         data = reply.data
         if data is None or (isinstance(data, str) and len(data) > JOURNAL_BODY_LIMIT):
             data = reply.body[:JOURNAL_BODY_LIMIT].decode("utf-8", "replace")
-        self.ctx.record({"kind": "response", "service": self.name, "action": action, "rid": rid,
-                         "status": reply.status, "rule": rule, "body": data})
+        self.ctx.record(kinds.RESPONSE.event(service=self.name, action=action, rid=rid, status=reply.status,
+                                             rule=rule, body=data))
         return reply.to_response()
 
     def _journal_request(self, rid: str, action: str, request: web.Request, params: dict[str, Any]) -> None:
-        self.ctx.record({"kind": "request", "service": self.name, "action": action, "rid": rid,
-                         "method": request.method, "path": request.path, "params": params,
-                         "peer": request.remote})
+        self.ctx.record(kinds.REQUEST.event(service=self.name, action=action, rid=rid, method=request.method,
+                                            path=request.path, params=params, peer=request.remote))
 
     def _journal_outcome(self, rid: str, action: str, rule: str, outcome: str, **more: Any) -> None:
-        self.ctx.record({"kind": "response", "service": self.name, "action": action, "rid": rid,
-                         "status": None, "rule": rule, "outcome": outcome, **more})
+        self.ctx.record(kinds.RESPONSE.event(**{"service": self.name, "action": action, "rid": rid, "status": None,
+                                                "rule": rule, "outcome": outcome, **more}))  # more may set status
 

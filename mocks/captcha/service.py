@@ -28,6 +28,7 @@ from harness.faults.rules import format_validation_error
 from mocks.base import BadRequest, Call, Reply, ServiceMock
 from mocks.captcha import answers, signature
 from mocks.captcha.config import DEFAULT_APP_ID, CaptchaConfig
+from mocks.captcha.events import TICKET
 from mocks.captcha.frontend import loader_script
 from mocks.captcha.tickets import TicketStore
 from mocks.captcha.verification import ACTIONS, MINI, ApiError, check_params, verify
@@ -207,8 +208,8 @@ class CaptchaMock(ServiceMock):
         evil = 100 if req.suspicious else req.evil_level
         self.tickets.limit = self.config.max_tickets
         t = self.tickets.issue(appid, evil_level=evil, user_ip=req.user_ip, age_s=req.age_s)
-        self.ctx.record({"kind": "captcha.ticket", "service": self.name, "action": "issue", "ticket": t.ticket,
-                         "randstr": t.randstr, "appid": appid, "evil_level": evil, "age_s": req.age_s})
+        self.ctx.record(TICKET.event(service=self.name, action="issue", ticket=t.ticket, randstr=t.randstr,
+                                     appid=appid, evil_level=evil, age_s=req.age_s))
         return {"ticket": t.ticket, "randstr": t.randstr, "appid": appid, "evil_level": evil,
                 "issued_at": t.issued_at}
 

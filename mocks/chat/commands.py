@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from mocks.base import Call, Reply
 from mocks.chat.errors import code_for, rest_reply
+from mocks.chat.events import MESSAGE, MESSAGE_REFUSED
 from mocks.chat.webhooks import before_verdict
 
 if TYPE_CHECKING:
@@ -73,14 +74,13 @@ def _forbidden(body: dict[str, Any], flag: str) -> bool:
 
 
 def _journal_message(m: "ChatMock", call: Call, **fields: Any) -> None:
-    event = {"kind": "message", "service": m.name, "action": call.action, "rid": call.rid, **fields}
+    event = MESSAGE.event(service=m.name, action=call.action, rid=call.rid, **fields)
     m.ctx.record(event)
     m.state.messages.append({k: v for k, v in event.items() if k not in ("kind", "service")})
 
 
 def _journal_refused(m: "ChatMock", call: Call, reason: str, **fields: Any) -> None:
-    m.ctx.record({"kind": "message_refused", "service": m.name, "action": call.action, "rid": call.rid,
-                  "reason": reason, **fields})
+    m.ctx.record(MESSAGE_REFUSED.event(service=m.name, action=call.action, rid=call.rid, reason=reason, **fields))
 
 
 async def _before_send(m: "ChatMock", call: Call, who: Caller, event: str, msg: dict[str, Any], msg_body: Any,

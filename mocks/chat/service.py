@@ -24,6 +24,7 @@ from mocks.chat import webhooks
 from mocks.chat.commands import COMMANDS, Caller
 from mocks.chat.config import ChatConfig
 from mocks.chat.control import control_routes, openapi_paths
+from mocks.chat.events import RATE_ALARM, WEBHOOK_ANSWER
 from mocks.chat.errors import code_for, resolve_error, rest_reply
 from mocks.chat.ratelimit import Debounce, SlidingWindow
 from mocks.chat.state import ChatState
@@ -157,9 +158,8 @@ class ChatMock(ServiceMock):
             observed = peak
         body = {ALARM_SERVICE: service, ALARM_COMMAND: command, "Request": observed, ALARM_LIMIT: limit}
         sent = self.config.callback_on(OVERLIMIT_ALARM)
-        self.ctx.record({"kind": "rate_alarm", "service": self.name, "action": "Alert.RequestOverLimit",
-                         "ServiceName": service, "Command": command, "Request": observed, "Limit": limit,
-                         "sent": sent})
+        self.ctx.record(RATE_ALARM.event(service=self.name, action=OVERLIMIT_ALARM, ServiceName=service,
+                                         Command=command, Request=observed, Limit=limit, sent=sent))
         if sent:
             await self.webhook(OVERLIMIT_ALARM, body, client_ip=client_ip, platform="RESTAPI")
 
@@ -185,8 +185,8 @@ class ChatMock(ServiceMock):
         self._track(self.webhook(command, body, **kw))
 
     def _journal_answer(self, out: Outbound, answer: webhooks.Answer, ref: str | None) -> None:
-        event = {"kind": "webhook_answer", "service": self.name, "action": out.action, "cid": out.cid or None,
-                 "ref": ref, **answer.public()}
+        event = WEBHOOK_ANSWER.event(service=self.name, action=out.action, cid=out.cid or None, ref=ref,
+                                     **answer.public())
         if webhooks.is_before(out.action):
             event["verdict"] = webhooks.before_verdict(answer, self.config.before_send_on_failure).action
         self.ctx.record(event)

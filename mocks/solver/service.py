@@ -16,6 +16,7 @@ from harness.faults import Effect
 from mocks.base import BadRequest, Call, Outbound, Reply, ServiceMock
 from mocks.solver import pingback, vocabulary, wire
 from mocks.solver.config import SolverConfig
+from mocks.solver.events import SOLUTION
 from mocks.solver.methods import METHODS, check_image, check_params, image_bytes
 from mocks.solver.site import Site
 from mocks.solver.tasks import Task, TaskBook
@@ -221,10 +222,9 @@ class SolverMock(ServiceMock):
     # --- solutions and pingbacks ---------------------------------------------------------------
     def _finished(self, task: Task) -> None:
         cfg = self.cfg
-        self.ctx.record({"kind": "solution", "service": self.name, "task": task.id, "n": task.n,
-                         "token": task.answer, "key": task.key, "method": task.method.name,
-                         "outcome": task.state, "pingback": task.pingback,
-                         "solve_s": round(task.solve_s, 4)})
+        self.ctx.record(SOLUTION.event(service=self.name, task=task.id, n=task.n, token=task.answer, key=task.key,
+                                       method=task.method.name, outcome=task.state, pingback=task.pingback,
+                                       solve_s=round(task.solve_s, 4)))
         if task.pingback and (task.state == "solved" or cfg.pingback_on_unsolvable):
             code = task.answer if task.state == "solved" else "ERROR_CAPTCHA_UNSOLVABLE"
             self.callbacks.spawn(pingback.outbound(task, code or "", cfg), retries=cfg.pingback_retries,

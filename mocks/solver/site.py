@@ -14,6 +14,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from mocks.base import Reply
+from mocks.solver.events import SOLUTION_USE
 from mocks.solver.vocabulary import TOKEN_PARAM
 from mocks.solver.wire import Fields
 
@@ -45,9 +46,8 @@ class Site:
                 error = "token already used"
             elif cfg.site_token_ttl_s > 0 and task.finished is not None and now - task.finished > ttl:
                 error = "token expired"
-        mock.ctx.record({"kind": "solution_use", "service": mock.name, "task": task.id if task else None,
-                         "token": token, "ok": error is None, "error": error,
-                         "use": task.used if task else 0})
+        mock.ctx.record(SOLUTION_USE.event(service=mock.name, task=task.id if task else None, token=token,
+                                           ok=error is None, error=error, use=task.used if task else 0))
         if error is None:
             return Reply.json({"ok": True, "task": task.id})  # type: ignore[union-attr]
         status = 400 if error == "missing token" else cfg.site_reject_status

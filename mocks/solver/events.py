@@ -1,0 +1,8 @@
+"""The solver mock's own journal kinds (the core's are in `harness/journal/kinds.py`)."""
+
+from harness.journal.kinds import declare
+
+SOLUTION = declare("solution", ("service", "task", "n", "token", "key", "method", "outcome", "pingback", "solve_s"), (),
+                   "the solver mock finished a task: outcome solved / unsolvable, the token it produced")
+SOLUTION_USE = declare("solution_use", ("service", "task", "token", "ok", "error", "use"), (),
+                       "the solver's stand-in site checked a token: ok, or why not; `use` counts the task's uses")
