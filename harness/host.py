@@ -161,7 +161,7 @@ class MockHost:
 
     @property
     def journal_closed(self) -> bool:
-        return self.journal._fd < 0
+        return self.journal.closed
 
     def service_running(self, name: str) -> bool:
         return self._listeners[name].running

@@ -33,7 +33,7 @@ def _default(obj: Any) -> Any:
     return str(obj)
 
 
-def _scrub(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
     """Strings that cannot be UTF-8 (lone surrogates) with those characters escaped as ``\\udXXX``,
     integers beyond 64 bits as text."""
     if isinstance(obj, str):
@@ -41,9 +41,9 @@ def _scrub(obj: Any) -> Any:
     if isinstance(obj, int) and not isinstance(obj, bool) and not -(2**63) <= obj < 2**64:
         return str(obj)
     if isinstance(obj, dict):
-        return {_scrub(k): _scrub(v) for k, v in obj.items()}
+        return {json_safe(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):
-        return [_scrub(v) for v in obj]
+        return [json_safe(v) for v in obj]
     return obj
 
 
@@ -66,6 +66,10 @@ class Journal:
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self.started = time.monotonic() if start is None else start
         self.strict = kinds.strict_from_env() if strict is None else strict
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
 
     @property
     def seq(self) -> int:
@@ -94,7 +98,7 @@ class Journal:
             try:
                 line = orjson.dumps(record, default=_default, option=_OPTS) + b"\n"
             except TypeError:  # from a client: a lone surrogate (JSON "\ud800", a %-escape), a 100-digit int
-                line = orjson.dumps(_scrub(record), default=_default, option=_OPTS) + b"\n"
+                line = orjson.dumps(json_safe(record), default=_default, option=_OPTS) + b"\n"
             view = memoryview(line)
             while view:
                 written = os.write(self._fd, view)

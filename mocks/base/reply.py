@@ -10,14 +10,14 @@ import orjson
 from aiohttp import web
 
 from harness.faults.rules import Effect
+from harness.journal.writer import json_safe
 
 
 def _dumps(obj: Any) -> bytes:
     try:
         return orjson.dumps(obj)
     except TypeError:  # echoed client input: a lone surrogate (header bytes that were not UTF-8), a huge int
-        from harness.journal.writer import _scrub
-        return orjson.dumps(_scrub(obj))
+        return orjson.dumps(json_safe(obj))
 
 
 @dataclass
