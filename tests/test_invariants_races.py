@@ -102,3 +102,12 @@ def test_dropped_copies_and_faulted_effects_do_not_count():
     pingback(j, "7", 1.0, 2)
     use(j, "7", 1.3, rule="site-503")      # the site never took it: a retry is no second effect
     assert judge(j, PINGBACKS).ok
+
+
+def test_polls_of_a_task_that_never_finished_count_against_the_bound():
+    j = J().task("1", "a").use("a", 1)
+    j.add("task_accepted", 0.1, "solver", None, task="2", planned="stalled")
+    for i in range(12):
+        j.poll("2", 1 + i * 0.5)
+    r = verdict(j, {"poll_rate_bounded": {"max_per_task": 8}})["poll_rate_bounded"]
+    assert not r.ok and r.evidence == [{"task": "2", "polls": 12, "max": 8}]
