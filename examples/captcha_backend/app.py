@@ -15,6 +15,7 @@ Bug variants (VARIANT=…), each a classic mistake:
   code26_as_bad     CaptchaCode 26 treated as a bad ticket
   terror_forever    any terror_ ticket accepted, any appid, any age
   skip_verification never calls the service at all
+  retry_hammer      retries a failing verification at once, six calls in a row, then fails open
 
 Env: PORT, CAPTCHA_ENDPOINT (host:port of the Captcha API — the mock or a proxy in front of it),
 TENCENT_SECRET_ID, TENCENT_SECRET_KEY, CAPTCHA_APP_ID, CAPTCHA_APP_SECRET_KEY, VERIFY_TIMEOUT,
@@ -65,6 +66,22 @@ def check_dr_ticket(ticket: str) -> tuple[bool, str]:
     return True, "dr ticket"
 
 
+HAMMER_CALLS = 6
+
+
+def describe(req: models.DescribeCaptchaResultRequest) -> models.DescribeCaptchaResultResponse:
+    """One call; the retry_hammer bug calls again at once while the service is unavailable."""
+    calls = HAMMER_CALLS if VARIANT == "retry_hammer" else 1
+    for call in range(calls):
+        try:
+            return client().DescribeCaptchaResult(req)
+        except TencentCloudSDKException as e:
+            unavailable = e.get_code() == "InternalError" or not e.get_request_id()
+            if call == calls - 1 or not unavailable:
+                raise
+    raise AssertionError("unreachable")
+
+
 def verify(ticket: str, randstr: str, user_ip: str) -> tuple[bool, str]:
     if VARIANT == "skip_verification":
         return True, "not verified"
@@ -74,7 +91,7 @@ def verify(ticket: str, randstr: str, user_ip: str) -> tuple[bool, str]:
     req.CaptchaType, req.Ticket, req.Randstr, req.UserIp = 9, ticket, randstr, user_ip
     req.CaptchaAppId, req.AppSecretKey = APP_ID, APP_SECRET
     try:
-        resp = client().DescribeCaptchaResult(req)
+        resp = describe(req)
     except TencentCloudSDKException as e:
         # No RequestId: the API never answered (timeout, refused, 5xx page, cut-off body).
         unavailable = e.get_code() == "InternalError" or not e.get_request_id()

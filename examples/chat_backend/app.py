@@ -19,7 +19,8 @@ back-off and slows down on 60007/60011/60018/60019. ``GET /presence/<user>``, ``
 ``GET /stats``, ``GET /health`` show the state.
 
 Bug variants (VARIANT=…): no_sdkappid_check, no_sign_check, slow_webhook (answers after
-SLOW_WEBHOOK_S = 3 s), no_backoff (keeps its REST rate after Alert.RequestOverLimit).
+SLOW_WEBHOOK_S = 3 s), no_backoff (keeps its REST rate after Alert.RequestOverLimit), racy_dedupe
+(checks "seen?" and marks seen in separate steps: copies that arrive together are all handled).
 
 Env: PORT, CHAT_URL (REST base URL), SDKAPPID, USERSIG_KEY (or CHAT_SECRET_KEY), ADMIN,
 WEBHOOK_TOKEN, WEBHOOK_PATH, VARIANT, SIGN_MAX_AGE_S, DEDUP_TTL_S (600), REST_TIMEOUT_S (5),
@@ -50,6 +51,7 @@ WEBHOOK_PATH = os.environ.get("WEBHOOK_PATH", "/im/callback")
 SIGN_MAX_AGE_S = float(os.environ.get("SIGN_MAX_AGE_S", "60"))
 DEDUP_TTL_S = float(os.environ.get("DEDUP_TTL_S", "600"))
 SLOW_WEBHOOK_S = float(os.environ.get("SLOW_WEBHOOK_S", "3"))
+RACY_WORK_S = 0.05   # racy_dedupe: the work between "seen?" and "mark seen" (an audit write, a lookup)
 BLOCKED = [w.strip() for w in os.environ.get("BLOCKED_WORDS", "spam").split(",") if w.strip()]
 BLOCKED_RE = re.compile("|".join(re.escape(w) for w in BLOCKED), re.I) if BLOCKED else None
 OK = {"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0}
@@ -166,6 +168,23 @@ def refuse(status: int, why: str) -> Any:
     return jsonify(ActionStatus="FAIL", ErrorInfo=why, ErrorCode=1), status
 
 
+def racy_handle(command: str, body: dict[str, Any], key: str) -> dict[str, Any]:
+    """The racy_dedupe bug: "seen?", then the handling and its bookkeeping (RACY_WORK_S), then "mark
+    seen", each step on its own — copies that arrive together all pass the check."""
+    with lock:
+        answer = seen.get(key)
+    if answer is not None:
+        return answer
+    with lock:
+        handler = HANDLERS.get(command)
+        answer = handler(body, key) if handler else OK
+        counts["handled"] += 1
+    time.sleep(RACY_WORK_S)
+    with lock:
+        seen.put(key, answer)
+    return answer
+
+
 @app.post(WEBHOOK_PATH)
 def webhook() -> Any:
     args = request.args
@@ -184,6 +203,8 @@ def webhook() -> Any:
     if not isinstance(command, str) or not command:
         return refuse(400, "no CallbackCommand")
     key = callback_key(command, body)
+    if VARIANT == "racy_dedupe":
+        return jsonify(racy_handle(command, body, key))
     with lock:
         answer = seen.get(key)
         if answer is not None:

@@ -19,6 +19,10 @@ Bug variants (VARIANT=…), each a classic mistake:
   non_idempotent         no dedupe: a duplicated (or late) pingback's solution is used twice
   ack_before_store       acknowledges the pingback, stores it later from memory: a crash loses it
   dlq_never_reprocessed  parks failed stores / uses in the DLQ and never retries them
+  check_then_act         dedupes by "already stored?" then "store", with work in between: copies of a
+                         pingback that arrive together are all stored and used
+  gives_up_not_ready     the fallback poller gives a task up on its first CAPCHA_NOT_READY
+  error_as_solution      a pingback's ERROR_CAPTCHA_UNSOLVABLE is stored and used like a token
 
 Env: PORT, SOLVER_URL, SOLVER_KEY, CALLBACK_URL, REDIS_URL, SITE_URL, VARIANT, CALLBACK_TIMEOUT
 (120), POLL_INTERVAL (5), POLL_GIVE_UP (600), DLQ_RETRY_INTERVAL (10), SUBMIT_RETRIES (5),

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import store as db
 from dlq import DeadLetterQueue
-from settings import Settings
+from settings import CHECK_TO_ACT_S, Settings
 from solver_api import SolverApi
 
 log = logging.getLogger("solver_client")
@@ -102,7 +102,7 @@ class SolverClient:
             log.warning("pingback for unknown task %s refused", task)
             return 404, "unknown task"
         self.count("pingback")
-        if code.startswith("ERROR_"):
+        if code.startswith("ERROR_") and self.s.variant != "error_as_solution":
             self.task_failed(task, code)
         elif self.s.variant == "ack_before_store":
             self._ack_then_write_behind(task, code)
@@ -114,7 +114,7 @@ class SolverClient:
     def accept(self, task: str, token: str, via: str) -> str:
         """Store a result once and queue it for use; park it in the DLQ if the database is down."""
         try:
-            new = self.store.store_result(task, token, dedupe=self.s.dedupes)
+            new = self.store.store_result(task, token, dedupe=self.s.dedupe_mode, work_s=CHECK_TO_ACT_S)
         except db.Error as e:
             if self.dlq.park(task, token, "store", type(e).__name__):
                 log.warning("task %s: store failed (%s), parked in the DLQ", task, type(e).__name__)
@@ -208,6 +208,8 @@ class SolverClient:
                 self.accept(p.task, ans.value, via="poll")
             elif ans.kind == "unsolvable":
                 self.task_failed(p.task, ans.value)
+            elif ans.kind == "not_ready" and self.s.variant == "gives_up_not_ready":
+                self.give_up(p.task, "not ready")  # the bug: "not ready" read as a failure
             elif ans.kind == "gone":
                 self.give_up(p.task, ans.value)
             elif ans.kind == "retry":
@@ -267,7 +269,7 @@ class SolverClient:
             e.attempts += 1
             if e.stage == "store":
                 try:
-                    self.store.store_result(e.task, e.token, dedupe=self.s.dedupes)
+                    self.store.store_result(e.task, e.token, dedupe=self.s.dedupe_mode, work_s=CHECK_TO_ACT_S)
                 except db.Error:
                     continue
                 with self.lock:

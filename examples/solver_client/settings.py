@@ -10,7 +10,10 @@ import os
 from dataclasses import dataclass
 
 VARIANTS = ("correct", "callback_only", "unbounded_polling", "non_idempotent", "ack_before_store",
-            "dlq_never_reprocessed")
+            "dlq_never_reprocessed", "check_then_act", "gives_up_not_ready", "error_as_solution")
+
+# the check_then_act bug: the work done between "is it stored?" and "store it" (a lookup, a log line)
+CHECK_TO_ACT_S = 0.05
 
 # the unbounded_polling bug: no pingback, res.php in a tight loop from the first moment
 TIGHT_LOOP_S = 0.01
@@ -56,8 +59,9 @@ class Settings:
         return self.variant != "callback_only"
 
     @property
-    def dedupes(self) -> bool:
-        return self.variant != "non_idempotent"
+    def dedupe_mode(self) -> str:
+        """atomic (one Redis script), none (non_idempotent), or check_then_act (read, work, write)."""
+        return {"non_idempotent": "none", "check_then_act": "check_then_act"}.get(self.variant, "atomic")
 
     @property
     def reprocesses_dlq(self) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import redis
@@ -92,9 +93,17 @@ class Store:
         pipe.execute()
 
     # --- results ---------------------------------------------------------------------------------
-    def store_result(self, task_id: str, token: str, dedupe: bool = True) -> bool:
-        """Store and queue for use. True if this call stored it, False if it was already stored."""
-        script = self._once if dedupe else self._always
+    def store_result(self, task_id: str, token: str, dedupe: str = "atomic", work_s: float = 0.0) -> bool:
+        """Store and queue for use. True if this call stored it, False if it was already stored.
+        ``dedupe``: ``atomic`` (one script), ``none`` (store whatever arrives), or ``check_then_act`` —
+        the check_then_act bug: look, do ``work_s`` of other work, then write; two copies that arrive
+        together both find nothing stored and both queue the token."""
+        if dedupe == "check_then_act":
+            if self.r.hexists(RESULTS, task_id):
+                return False
+            time.sleep(work_s)
+            dedupe = "none"
+        script = self._once if dedupe == "atomic" else self._always
         return bool(script(keys=[RESULTS, PENDING, TO_USE], args=[task_id, token], client=self.r))
 
     def take_to_use(self, wait: float) -> tuple[str, str] | None:

@@ -111,7 +111,7 @@ class Match(_Strict):
 
 
 CallbackFault = Literal[
-    "drop", "duplicate", "delay", "reorder", "wrong_url", "wrong_id", "refused",
+    "drop", "duplicate", "storm", "delay", "reorder", "wrong_url", "wrong_id", "refused",
     "wrong_sdkappid", "bad_sign", "missing_sign", "stale_time",
 ]
 ToxicType = Literal["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"]
@@ -139,6 +139,8 @@ class Effect(_Strict):
     callback: CallbackFault | None = None
     count: int = Field(default=1, ge=1, le=1000)
     spread_ms: float = Field(default=0, ge=0, le=3_600_000)
+    concurrent: bool = False
+    within_ms: float | None = Field(default=None, ge=0, le=3_600_000)
     url: str | None = None
     # mitmproxy: upstream processed the request, the client never sees the answer
     drop_response: bool = False
@@ -152,17 +154,32 @@ class Effect(_Strict):
 
     @model_validator(mode="after")
     def _not_empty(self) -> "Effect":
-        if not self.model_fields_set - {"message", "headers", "count", "spread_ms", "stream", "toxicity",
-                                        "attributes"}:
+        if not self.model_fields_set - {"message", "headers", "count", "spread_ms", "concurrent", "within_ms",
+                                        "stream", "toxicity", "attributes"}:
             raise ValueError("effect does nothing: give at least one of error, captcha_code, status, body, "
                              "delay_ms, hang, reset, partial_body, callback, drop_response, "
                              "duplicate_request, toxic, link_down")
+        check_callback_shape(self)
         return self
 
     @property
     def shapes_response(self) -> bool:
         return (self.error is not None or self.captcha_code is not None or self.status is not None
                 or self.body is not None)
+
+
+def check_callback_shape(effect: "Effect") -> None:
+    """``concurrent`` belongs to ``duplicate`` only, ``within_ms`` to ``storm`` only; concurrent
+    copies start together, so they take no ``spread_ms``."""
+    if effect.concurrent and effect.callback != "duplicate":
+        raise ValueError("concurrent: only for callback: duplicate")
+    if effect.concurrent and effect.spread_ms:
+        raise ValueError("concurrent copies start together: drop spread_ms "
+                         "(or use callback: storm with within_ms)")
+    if effect.within_ms is not None and effect.callback != "storm":
+        raise ValueError("within_ms: only for callback: storm")
+    if effect.callback == "storm" and effect.spread_ms:
+        raise ValueError("storm: give within_ms, not spread_ms")
 
 
 class Window(_Strict):
@@ -223,7 +240,7 @@ _HTTP_FIELDS = frozenset({"error", "message", "captcha_code", "status", "body", 
 APPLIER_FIELDS: dict[Applier, frozenset[str]] = {
     Applier.MOCK: _HTTP_FIELDS | {"partial_body"},
     Applier.MITM: _HTTP_FIELDS | {"drop_response", "duplicate_request"},
-    Applier.CALLBACK: frozenset({"callback", "count", "spread_ms", "url", "delay_ms"}),
+    Applier.CALLBACK: frozenset({"callback", "count", "spread_ms", "concurrent", "within_ms", "url", "delay_ms"}),
     Applier.TOXIC: frozenset({"toxic", "attributes", "stream", "toxicity"}),
     Applier.LINK: frozenset({"link_down"}),
 }

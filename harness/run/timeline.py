@@ -100,6 +100,17 @@ async def _sleep_until(when: float) -> None:
         await asyncio.sleep(delay)
 
 
+async def _emit(step: Step, stage: Stage) -> dict[str, Any]:
+    """``POST {control}/<service>/emit``: the service starts sending and answers at once."""
+    e = step.emit
+    payload = {"event": e.event, "body": e.body, "count": e.count, "within_s": e.within * stage.time_scale}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{stage.control_url()}/{e.service}/emit", json=payload,
+                                timeout=aiohttp.ClientTimeout(total=30)) as resp:
+            return {"service": e.service, "event": e.event, "count": e.count, "status": resp.status,
+                    "response": (await resp.text())[:500]}
+
+
 async def _act(i: int, step: Step, stage: Stage, waiter: EventWaiter | None) -> None:
     action = step.action
     detail: dict[str, Any] = {}
@@ -129,6 +140,8 @@ async def _act(i: int, step: Step, stage: Stage, waiter: EventWaiter | None) -> 
             async with session.request(call.method, stage.control_url() + call.path, json=call.json_body,
                                        timeout=aiohttp.ClientTimeout(total=30)) as resp:
                 detail.update(status=resp.status, response=(await resp.text())[:500])
+    elif action == "emit":
+        detail.update(await _emit(step, stage))
     elif action == "wait_for":
         detail["met"] = await waiter.wait(step.wait_for.count, step.wait_for.timeout * stage.time_scale)
     elif action == "stop_target":

@@ -119,8 +119,21 @@ class ControlCall(_Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class Emit(_Strict):
+    """Make a service send ``count`` inbound events of kind ``event`` to the integration now, their
+    starts spread evenly over ``within`` (0: all at once), without waiting for the answers; e.g.
+    ``{service: chat, event: Alert.RequestOverLimit}`` — a genuine alarm, signed like every webhook."""
+
+    service: str = Field(pattern=NAME)
+    event: str = Field(min_length=1, max_length=200)
+    body: dict[str, Any] = Field(default_factory=dict, description="fields over the event's default body")
+    count: int = Field(default=1, ge=1, le=10_000)
+    within: Duration = 0.0
+
+
 STEP_ACTIONS = ("add_rules", "remove_rules", "clear_rules", "cut_link", "restore_link", "stop_service",
-                "start_service", "set_config", "control", "wait_for", "stop_target", "start_target", "note")
+                "start_service", "set_config", "control", "emit", "wait_for", "stop_target", "start_target",
+                "note")
 
 
 class Step(_Strict):
@@ -139,6 +152,7 @@ class Step(_Strict):
     start_service: str | None = None
     set_config: dict[str, dict[str, Any]] | None = None
     control: ControlCall | None = None
+    emit: Emit | None = None
     wait_for: WaitFor | None = None
     stop_target: bool | None = None
     start_target: bool | None = None

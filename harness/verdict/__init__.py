@@ -2,7 +2,7 @@
 here, each service's through the registry (``mocks/<svc>/invariants.py``), also of a service
 registered later."""
 
-from harness.verdict import generic  # noqa: F401  (registration)
+from harness.verdict import calls, generic, inbound  # noqa: F401  (registration)
 from harness.verdict.base import REGISTRY, Facts, Invariant, Result, event_matches, register_invariants
 from harness.verdict.evaluate import Verdict, evaluate, settled
 from mocks.registry import SERVICES, Service, on_register

@@ -4,7 +4,11 @@ A rule whose effect has ``callback`` set (``Rule.applier`` is ``Applier.CALLBACK
 matched on the callback's service, action (e.g. ``pingback``) and params. Faults:
 
 - ``drop``        never sent (journaled as ``dropped``);
-- ``duplicate``   sent ``count`` extra times (``count + 1`` deliveries), ``spread_ms`` apart;
+- ``duplicate``   sent ``count`` extra times (``count + 1`` deliveries), ``spread_ms`` apart, each
+                  copy after the previous one was answered; with ``concurrent: true`` all copies
+                  start at once, each on its own connection, none waiting for another's answer;
+- ``storm``       ``count + 1`` deliveries on their own connections, their starts spread evenly over
+                  ``within_ms`` (0: all at once), none waiting for another's answer;
 - ``delay``       sent after ``delay_ms``;
 - ``reorder``     held back until the next callback of the service has gone out (or ``delay_ms``,
                   default 5000, passes), so it arrives after a later one;
@@ -80,6 +84,7 @@ class CallbackSender:
         self.service = service
         self.forge = forge
         self._session: aiohttp.ClientSession | None = None
+        self._fresh: aiohttp.ClientSession | None = None     # one new connection per request (bursts)
         self._cids = itertools.count(1)
         self._tasks: set[asyncio.Task] = set()
         self._held: list[asyncio.Event] = []
@@ -90,6 +95,12 @@ class CallbackSender:
                 connector=aiohttp.TCPConnector(limit=256, ssl=False, force_close=False),
                 auto_decompress=True)
         return self._session
+
+    async def _fresh_client(self) -> aiohttp.ClientSession:
+        if self._fresh is None or self._fresh.closed:
+            self._fresh = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, ssl=False, force_close=True), auto_decompress=True)
+        return self._fresh
 
     def spawn(self, out: Outbound, **kw: Any) -> asyncio.Task:
         """Fire and forget (tracked, cancelled on close)."""
@@ -128,7 +139,7 @@ class CallbackSender:
             out = replace(out, url=effect.url or closed_port_url())
         elif kind == "refused":
             out = replace(out, url=closed_port_url())
-        elif kind != "duplicate":
+        elif kind not in ("duplicate", "storm"):
             try:
                 if self.forge is None:
                     raise ValueError(f"{self.service} cannot forge {kind!r}")
@@ -138,6 +149,9 @@ class CallbackSender:
                 return []
         if effect.delay_ms and kind not in ("delay", "reorder"):
             await asyncio.sleep(scaled_s(effect.delay_ms, self.ctx.time_scale))
+        if kind == "storm" or (kind == "duplicate" and effect.concurrent):
+            within = scaled_s(effect.within_ms or 0, self.ctx.time_scale)
+            return await self._burst(out, rule, retries, retry_on, effect.count + 1, within)
         attempts = await self._deliver(out, rule, retries, retry_on)
         if kind == "duplicate":
             for copy in range(1, effect.count + 1):
@@ -146,8 +160,24 @@ class CallbackSender:
                 attempts += await self._deliver(out, rule, 0, (), copy=copy)
         return attempts
 
+    async def _burst(self, out: Outbound, rule: str | None, retries: int, retry_on: tuple[str, ...],
+                     copies: int, within_s: float) -> list[Attempt]:
+        """``copies`` deliveries, copy i starting ``i * within_s / (copies - 1)`` after the first, each on
+        a new connection; only copy 0 is retried. Attempts come back in copy order."""
+        loop = asyncio.get_running_loop()
+        step = within_s / (copies - 1) if copies > 1 else 0.0
+        t0 = loop.time()
+
+        async def one(copy: int) -> list[Attempt]:
+            if step:
+                await asyncio.sleep(max(0.0, t0 + copy * step - loop.time()))
+            return await self._deliver(out, rule, retries if copy == 0 else 0, retry_on if copy == 0 else (),
+                                       copy=copy, fresh=True)
+
+        return [a for attempts in await asyncio.gather(*(one(c) for c in range(copies))) for a in attempts]
+
     async def _deliver(self, out: Outbound, rule: str | None, retries: int, retry_on: tuple[str, ...],
-                       copy: int = 0) -> list[Attempt]:
+                       copy: int = 0, fresh: bool = False) -> list[Attempt]:
         # whatever was held for reordering goes out after this one
         held, self._held = self._held, []
         attempts = []
@@ -155,7 +185,7 @@ class CallbackSender:
             # journaled before the first byte leaves: a kill mid-delivery still shows it was sent
             self.ctx.record(kinds.CALLBACK_SEND.event(service=self.service, action=out.action, cid=out.cid,
                                                       url=out.url, params=out.params, copy=copy, attempt=attempt_no))
-            attempt = await self._attempt(out)
+            attempt = await self._attempt(out, fresh)
             self._journal(out, rule, attempt, copy=copy, attempt=attempt_no)
             attempts.append(attempt)
             if attempt.outcome not in retry_on:
@@ -164,8 +194,8 @@ class CallbackSender:
             ev.set()
         return attempts
 
-    async def _attempt(self, out: Outbound) -> Attempt:
-        session = await self._client()
+    async def _attempt(self, out: Outbound, fresh: bool = False) -> Attempt:
+        session = await (self._fresh_client() if fresh else self._client())
         t0 = time.monotonic()
         try:
             async with session.request(out.method, out.url, params=out.params or None, data=out.form,
@@ -203,5 +233,6 @@ class CallbackSender:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
+        for session in (self._session, self._fresh):
+            if session is not None:
+                await session.close()

@@ -4,25 +4,24 @@
   body with ``CallbackCommand`` (required); fields not given come from a default body for the
   command. Optional ``_params`` (extra/overriding URL params, e.g. ``{"OptPlatform": "IOS"}``),
   ``_client_ip``, ``_platform`` (``null`` leaves the parameter out).
+- ``POST /chat/emit``      Chat sends callbacks of its own accord (a genuine alarm, a burst): see ``emit``.
 - ``GET /chat/messages``   the delivered messages the mock remembers (last 10 000).
 - ``GET /chat/usersig?identifier=&expire=``  a valid UserSig for the configured app.
 """
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
 
 from mocks.chat import webhooks
+from mocks.chat.emit import COMMAND as _COMMAND, emit_routes
 from mocks.chat.usersig import DEFAULT_EXPIRE, make_usersig
 
 if TYPE_CHECKING:
     from mocks.chat.service import ChatMock
-
-_COMMAND = re.compile(r"^[A-Za-z][A-Za-z0-9]*\.[A-Za-z0-9_.]+$")
 
 
 def _json(obj: Any, status: int = 200) -> web.Response:
@@ -87,7 +86,7 @@ def control_routes(mock: "ChatMock") -> list[web.RouteDef]:
                       "usersig": make_usersig(cfg.sdkappid, cfg.secret_key, identifier, expire)})
 
     return [web.post("/chat/webhooks", send_webhook), web.get("/chat/messages", messages),
-            web.get("/chat/usersig", usersig)]
+            web.get("/chat/usersig", usersig), *emit_routes(mock)]
 
 
 def openapi_paths() -> dict[str, Any]:
@@ -106,6 +105,13 @@ def openapi_paths() -> dict[str, Any]:
                     "_client_ip": {"type": ["string", "null"]}},
                 "additionalProperties": True}}}},
             "responses": {"200": ok, "400": err, "409": err}}},
+        "/chat/emit": {"post": {
+            "summary": "Send count callbacks now (a genuine alarm, a burst), spread over within_s; not waited for",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["event"], "additionalProperties": False, "properties": {
+                    "event": {"type": "string", "example": "Alert.RequestOverLimit"}, "body": obj,
+                    "count": {"type": "integer", "minimum": 1}, "within_s": {"type": "number", "minimum": 0}}}}}},
+            "responses": {"202": ok, "400": err, "409": err}}},
         "/chat/messages": {"get": {"summary": "Messages the Chat mock delivered", "responses": {"200": ok}}},
         "/chat/usersig": {"get": {"summary": "A valid UserSig for the configured SDKAppID and key", "parameters": [
             {"name": "identifier", "in": "query", "schema": {"type": "string"}},

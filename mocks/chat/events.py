@@ -9,8 +9,10 @@ MESSAGE = declare("message", ("service", "action", "rid", "chat_type", "msg_seq"
 MESSAGE_REFUSED = declare("message_refused", ("service", "action", "rid", "reason"),
                           ("duplicate_of", "from", "to", "random", "group", "msg_key"),
                           "a message was accepted but not delivered: duplicate, or the before-send callback said no")
-RATE_ALARM = declare("rate_alarm", ("service", "action", "ServiceName", "Command", "Request", "Limit", "sent"), (),
-                     "a command went over its rate limit; `sent` says whether the alarm webhook is on")
+RATE_ALARM = declare("rate_alarm", ("service", "action", "ServiceName", "Command", "Request", "Limit", "sent"),
+                     ("origin",),
+                     "a command went over its rate limit; `sent` says whether the alarm webhook is on; "
+                     "`origin: emit` for an alarm a timeline `emit` step sent")
 WEBHOOK_ANSWER = declare("webhook_answer", ("service", "action", "cid", "ref", "ok", "failure", "status",
                                             "ActionStatus", "ErrorCode", "ErrorInfo", "attempts"),
                          ("verdict",),

@@ -23,6 +23,31 @@ def _default_keys() -> dict[str, KeyConfig]:
     return {DEFAULT_KEY: KeyConfig(), SECOND_KEY: KeyConfig(threads=1, balance=1.0)}
 
 
+class TimeProfile(BaseModel):
+    """How a group of tasks is solved: which tasks (all filters given must hold), then their solve
+    time and how they end. The first profile a task matches applies; others get the defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tasks: list[int] | None = Field(default=None, description="task numbers (1 = first task of the run)")
+    sitekeys: list[str] | None = Field(default=None, description="googlekey/sitekey/gt values")
+    share: float = Field(default=1.0, ge=0, le=1, description="of the tasks the filters select, rolled "
+                                                                "per task from the run seed")
+    solve_min_s: float | None = Field(default=None, ge=0)
+    solve_max_s: float | None = Field(default=None, ge=0, description="default: solve_min_s")
+    outcome: Literal["solved", "unsolvable", "stalled"] | None = Field(
+        default=None, description="default: as unsolvable_* decide; stalled: accepted, never finished "
+                                  "(res.php: CAPCHA_NOT_READY until the TTL; the task keeps its thread)")
+
+    @model_validator(mode="after")
+    def _range(self) -> "TimeProfile":
+        if None not in (self.solve_min_s, self.solve_max_s) and self.solve_max_s < self.solve_min_s:
+            raise ValueError("solve_max_s must be >= solve_min_s")
+        if self.solve_min_s is None and self.solve_max_s is not None:
+            raise ValueError("solve_max_s needs solve_min_s")
+        return self
+
+
 class SolverConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -39,6 +64,8 @@ class SolverConfig(BaseModel):
                                            description="googlekey/sitekey/gt values that are never solved")
     unsolvable_tasks: list[int] = Field(default_factory=list,
                                         description="task numbers (1 = first task of the run) never solved")
+    profiles: list[TimeProfile] = Field(default_factory=list,
+                                        description="per-task solve times and endings (first match wins)")
     thread_cap_reply: Literal["ERROR_NO_SLOT_AVAILABLE", "ERROR_ZERO_BALANCE", "queue"] = "ERROR_ZERO_BALANCE"
     hcaptcha: Literal["error", "solve"] = "error"
     hcaptcha_error: str = "ERROR_SERVER_ERROR"

@@ -6,3 +6,6 @@ SOLUTION = declare("solution", ("service", "task", "n", "token", "key", "method"
                    "the solver mock finished a task: outcome solved / unsolvable, the token it produced")
 SOLUTION_USE = declare("solution_use", ("service", "task", "token", "ok", "error", "use"), (),
                        "the solver's stand-in site checked a token: ok, or why not; `use` counts the task's uses")
+TASK_ACCEPTED = declare("task_accepted", ("service", "task", "n", "planned", "solve_s", "profile", "pingback"), (),
+                        "the solver mock accepted a task and planned it: solved / unsolvable / stalled (never "
+                        "finishes; solve_s null), the time profile that chose it")

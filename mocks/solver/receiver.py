@@ -24,6 +24,7 @@ class Received:
     query: dict[str, str]
     form: dict[str, str]
     t: float = field(default_factory=time.monotonic)
+    peer: str = ""               # the sender's host:port: one per connection
 
     @property
     def fields(self) -> dict[str, str]:
@@ -41,10 +42,13 @@ class PingbackReceiver:
     async def _handle(self, request: web.Request) -> web.Response:
         self.count += 1
         if self.keep:
+            arrived = time.monotonic()
+            peer = request.transport.get_extra_info("peername") if request.transport else None
             form = {}
             if request.body_exists:
                 form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
-            self.seen.append(Received(request.method, request.path, dict(request.query), form))
+            self.seen.append(Received(request.method, request.path, dict(request.query), form, arrived,
+                                      f"{peer[0]}:{peer[1]}" if peer else ""))
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         return web.Response(status=self.status, text=self.body)

@@ -16,7 +16,7 @@ from harness.faults import Effect
 from mocks.base import BadRequest, Call, Outbound, Reply, ServiceMock
 from mocks.solver import pingback, vocabulary, wire
 from mocks.solver.config import SolverConfig
-from mocks.solver.events import SOLUTION
+from mocks.solver.events import SOLUTION, TASK_ACCEPTED
 from mocks.solver.methods import METHODS, check_image, check_params, image_bytes
 from mocks.solver.site import Site
 from mocks.solver.tasks import Task, TaskBook
@@ -30,7 +30,8 @@ class SolverMock(ServiceMock):
 
     def __init__(self, ctx: Any, config: dict[str, Any] | None = None):
         super().__init__(ctx, config)
-        self.book = TaskBook(ctx.seed, lambda: self.config, lambda: self.ctx.time_scale, self._finished)
+        self.book = TaskBook(ctx.seed, lambda: self.config, lambda: self.ctx.time_scale, self._finished,
+                             self._accepted)
         self.registry = pingback.Registry()
         self.site = Site(self)
         self._bad_keys: collections.Counter[str] = collections.Counter()
@@ -220,6 +221,14 @@ class SolverMock(ServiceMock):
         return task.answer if task.state == "solved" else "ERROR_CAPTCHA_UNSOLVABLE"  # type: ignore[return-value]
 
     # --- solutions and pingbacks ---------------------------------------------------------------
+    def _accepted(self, task: Task) -> None:
+        """What the solver will do with a task it accepted, so a task that never finishes (stalled)
+        can be told from one that was solved and then lost."""
+        planned = "stalled" if task.stalled else "unsolvable" if task.unsolvable else "solved"
+        self.ctx.record(TASK_ACCEPTED.event(service=self.name, task=task.id, n=task.n, planned=planned,
+                                            solve_s=None if task.stalled else round(task.solve_s, 4),
+                                            profile=task.profile, pingback=task.pingback))
+
     def _finished(self, task: Task) -> None:
         cfg = self.cfg
         self.ctx.record(SOLUTION.event(service=self.name, task=task.id, n=task.n, token=task.answer, key=task.key,

@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from mocks.solver.config import SolverConfig
+from mocks.solver.config import SolverConfig, TimeProfile
 from mocks.solver.methods import Method, answer_for
 
 
@@ -43,6 +43,8 @@ class Task:
     created: float
     unsolvable: bool
     solve_s: float
+    stalled: bool = False            # accepted, never finishes
+    profile: int | None = None       # index of the time profile that applied
     state: str = "queued"            # queued | solving | solved | unsolvable
     started: float | None = None
     finished: float | None = None
@@ -59,17 +61,20 @@ class Task:
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "n": self.n, "key": self.key, "method": self.method.name, "state": self.state,
+                "stalled": self.stalled, "profile": self.profile,
                 "sitekey": self.sitekey, "pingback": self.pingback, "solve_s": round(self.solve_s, 4),
                 "answer": self.answer, "used": self.used, "reports": self.reports, "notes": self.notes}
 
 
 Finished = Callable[[Task], None]
+Accepted = Callable[[Task], None]
 
 
 class TaskBook:
     def __init__(self, seed: int, config: Callable[[], SolverConfig], scale: Callable[[], float],
-                 on_finish: Finished):
+                 on_finish: Finished, on_accept: Accepted | None = None):
         self.seed = seed
+        self._on_accept = on_accept
         self._config = config
         self._scale = scale
         self._on_finish = on_finish
@@ -106,7 +111,10 @@ class TaskBook:
                           < cfg.unsolvable_probability))
         task = Task(self.base + n, n, key, method, sitekey, pingback, enterprise, cells, loop.time(),
                     unsolvable, self._solve_time(cfg, n))
+        self._apply_profile(task, cfg)
         self.tasks[task.id] = task
+        if self._on_accept is not None:
+            self._on_accept(task)
         self._order.append(task)
         self._prune(loop.time(), cfg)
         if queue:
@@ -114,6 +122,30 @@ class TaskBook:
         else:
             self._start(task)
         return task
+
+    def _profile(self, cfg: SolverConfig, task: Task) -> tuple[int, TimeProfile] | None:
+        for i, p in enumerate(cfg.profiles):
+            if p.tasks is not None and task.n not in p.tasks:
+                continue
+            if p.sitekeys is not None and task.sitekey not in p.sitekeys:
+                continue
+            if p.share < 1 and roll(self.seed, f"profile{i}", task.n) >= p.share:
+                continue
+            return i, p
+        return None
+
+    def _apply_profile(self, task: Task, cfg: SolverConfig) -> None:
+        found = self._profile(cfg, task)
+        if found is None:
+            return
+        task.profile, p = found
+        if p.solve_min_s is not None:
+            hi = p.solve_max_s if p.solve_max_s is not None else p.solve_min_s
+            base = p.solve_min_s + roll(self.seed, "solve", task.n) * (hi - p.solve_min_s)
+            task.solve_s = base * cfg.time_scale * self._scale()
+        if p.outcome is not None:
+            task.unsolvable = p.outcome == "unsolvable"
+            task.stalled = p.outcome == "stalled"
 
     def _solve_time(self, cfg: SolverConfig, n: int) -> float:
         lo, hi = cfg.solve_min_s, cfg.solve_max_s
@@ -131,7 +163,8 @@ class TaskBook:
         task.state = "solving"
         task.started = loop.time()
         self._working[task.key] += 1
-        task.handle = loop.call_later(task.solve_s, self._finish, task)
+        if not task.stalled:
+            task.handle = loop.call_later(task.solve_s, self._finish, task)
 
     def _finish(self, task: Task) -> None:
         task.handle = None
