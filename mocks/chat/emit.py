@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from mocks.chat.events import RATE_ALARM
 from mocks.chat import webhooks
+from mocks.chat.events import RATE_ALARM
 
 if TYPE_CHECKING:
     from mocks.chat.service import ChatMock
