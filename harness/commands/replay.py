@@ -9,11 +9,12 @@ import os
 from typing import Any
 
 from harness.cli import CliError
+from harness.commands import args as types
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, e.g. reports/latest")
-    p.add_argument("--report-dir", help="where the new run goes (default: beside the old one)")
+    p.add_argument("--report-dir", type=types.report_dir, help="where the new run goes (default: beside the old one)")
     p.add_argument("-q", "--quiet", action="store_true")
 
 
