@@ -149,3 +149,12 @@ def test_regex_matching_survives_text_that_is_not_utf8():
     e = RuleEngine()
     e.add({"match": {"action": {"regex": "^Describe.$"}}, "effect": {"reset": True}})
     assert e.decide("s", "Describe\udce9") is not None  # a header byte aiohttp kept as a lone surrogate
+
+
+def test_a_link_cut_twice_is_restored_by_one_removal():
+    e = RuleEngine()
+    cut = {"id": "cut.integration-solver", "match": {"link": "integration->solver"}, "effect": {"link_down": True}}
+    e.add(cut)
+    e.add(cut)  # two cut_link steps
+    assert e.remove("cut.integration-solver")  # one restore_link
+    assert e.decide(None, None, link="integration->solver") is None and e.list() == []
