@@ -30,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="allow the control API on a non-loopback address without a token (anyone who can "
                         "reach it can add faults, write the journal and point webhooks anywhere)")
     for name in SERVICES:
-        p.add_argument(f"--{name}-port", type=types.port, default=0, metavar="PORT", help=f"{name} mock port (0 = free)")
+        p.add_argument(f"--{name}-port", type=types.port, default=0, metavar="PORT",
+                       help=f"{name} mock port (0 = free)")
     p.add_argument("--control-port", type=types.port, default=0, metavar="PORT", help="control API port (0 = free)")
     p.add_argument("--services", help="comma-separated subset of services to start (default: all)")
     p.add_argument("--config", metavar="FILE", help="YAML/JSON file: {service: {config…}} for the mocks")

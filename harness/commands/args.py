@@ -10,24 +10,22 @@ import os
 MAX_SEED = 2**63 - 1  # a scenario's seed field accepts the same range
 
 
-def port(text: str) -> int:
+def _integer(text: str, low: int, high: int, expected: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 0-65535 (0 = a free one), got {text!r}")
+        value = low - 1
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def port(text: str) -> int:
+    return _integer(text, 0, 65535, "a port number 0-65535 (0 = a free one)")
 
 
 def seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2**63-1, got {text!r}")
-    return value
+    return _integer(text, 0, MAX_SEED, "an integer from 0 to 2**63-1")
 
 
 def time_scale(text: str) -> float:

@@ -35,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--master-bind-port", type=types.port, help="(master) port to bind (default 5557)")
     p.add_argument("--expect-workers", type=int, help="(master, headless) workers to wait for before starting")
     p.add_argument("--seed", type=types.seed, help="override the scenario's seed")
-    p.add_argument("--report-dir", type=types.report_dir, default="reports", help="where the run folder goes (default reports/)")
+    p.add_argument("--report-dir", type=types.report_dir, default="reports",
+                   help="where the run folder goes (default reports/)")
     p.add_argument("--target", metavar="URL", help="use this running target instead of starting one")
     p.add_argument("--variant", help="target variant (passed to the target as ${target.variant})")
     p.add_argument("--time-scale", type=types.time_scale, default=1.0, help="multiply scenario durations (e.g. 0.1)")

@@ -17,7 +17,8 @@ from harness.commands import args as types
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files or folders")
     p.add_argument("--seed", type=types.seed, help="override every scenario's seed")
-    p.add_argument("--report-dir", type=types.report_dir, default="reports", help="where run folders go (default reports/)")
+    p.add_argument("--report-dir", type=types.report_dir, default="reports",
+                   help="where run folders go (default reports/)")
     p.add_argument("--target", metavar="URL", help="use this running target instead of starting one")
     p.add_argument("--variant", help="target variant (passed to the target as ${target.variant})")
     p.add_argument("--time-scale", type=types.time_scale, default=1.0, help="multiply scenario durations (e.g. 0.1)")

@@ -32,7 +32,8 @@ def openapi_document(host: "MockHost") -> dict[str, Any]:
         "/health": {"get": {"summary": "Liveness and service URLs", "responses": {"200": _ok("ok")}}},
         "/rules": {
             "get": {"summary": "List rules with match/fire counts", "responses": {"200": _ok("rules")}},
-            "post": {"summary": "Add one or many rules (an existing id is replaced in place)", "requestBody": {"required": True, "content": {
+            "post": {"summary": "Add one or many rules (an existing id is replaced in place)",
+                     "requestBody": {"required": True, "content": {
                 _JSON: {"schema": rules_body}}},
                 "responses": {"201": _ok("ids of the added rules", {
                     "type": "object", "properties": {"ids": {"type": "array", "items": {"type": "string"}}}}),
