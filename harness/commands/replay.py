@@ -65,8 +65,10 @@ def main(args: argparse.Namespace) -> int:
     from harness.run.progress import Progress
     from harness.run.runner import RunOptions
 
+    from harness.commands import preflight
     run_dir = os.path.realpath(args.run_dir)
     scenario, meta = load_run(run_dir)
+    preflight.scenario(os.path.join(run_dir, "scenario.json"), scenario, target_given=bool(meta.get("target_url")))
     progress = Progress(quiet=args.quiet)
     opts = RunOptions(seed=meta["seed"], time_scale=meta.get("time_scale", 1.0),
                       report_dir=args.report_dir or os.path.dirname(run_dir), target_url=meta.get("target_url"),
