@@ -72,6 +72,13 @@ def test_variables_the_run_fills_in_are_accepted(tmp_path):
     f.write_text(TEMPLATES_THE_RUN_FILLS.replace("services: {captcha: {}, redis: {}}",
                                                  "services: {captcha: {}, solver: {}, redis: {}}"))
     assert load_scenario(str(f)).name == "t"
+    f.write_text("name: u\nlinks: [{name: integration->redis, upstream: '127.0.0.1:6379'}, "
+                 "{name: integration->db, upstream: '127.0.0.1:5432'}]\n"
+                 "target: {command: app, env: {R: '${redis.url}', P: '${redis.port}', D: '${db.host}:${db.port}'}}\n")
+    assert load_scenario(str(f)).name == "u"  # an extra link's far end: host, port (redis: url)
+    f.write_text(f.read_text().replace("${db.port}", "${db.url}"))
+    with pytest.raises(ScenarioError, match=r"t.yaml:3: target.env.D: unknown template variable \$\{db.url\}"):
+        load_scenario(str(f))
 
 
 @pytest.mark.parametrize("body,expected", CASES)

@@ -104,10 +104,10 @@ def _context(scenario: Scenario, mocks: dict[str, Any]) -> dict[str, Any]:
     declared = {link.name for link in scenario.links}
     ctx["target"] = _FIXED["target"] | {f"callback_url_{s}" for s in ("solver", "chat")
                                         if f"{s}->integration" in declared}
-    for link in scenario.links:
+    for link in scenario.links:  # an extra link's far end (run/links.py): host, port (redis: url)
         src, dst = link.name.split("->")
-        if src == "integration" and dst not in mocks and dst != "redis":
-            ctx[dst] = {"host", "port"}
+        if src == "integration" and dst not in mocks:
+            ctx[dst] = set(ctx.get(dst) or ()) | {"host", "port"} | ({"url"} if dst == "redis" else set())
     return ctx
 
 
