@@ -23,8 +23,15 @@ class CliError(Exception):
     """A user-facing failure: printed as one line, exit code 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (``harness run: argument --seed: …``), exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description="Chaos and resilience test harness")
+    parser = _Parser(prog="harness", description="Chaos and resilience test harness")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module, help_text) in COMMANDS.items():

@@ -6,6 +6,7 @@ listener binds 127.0.0.1 unless asked otherwise; port 0 picks a free port.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import socket
@@ -44,6 +45,30 @@ class _ClientFaultsInOneLine(logging.Filter):
 logging.getLogger("aiohttp.server").addFilter(_ClientFaultsInOneLine())
 
 
+def is_loopback(host: str) -> bool:
+    """True when every address ``host`` names is a loopback one (``""`` binds every interface)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP) if host else []
+    except (OSError, UnicodeError):
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0].split("%")[0]).is_loopback for i in infos)
+
+
+def open_door(control_host: str, token: str | None) -> str | None:
+    """Why a control API on ``control_host`` with ``token`` would be an open door, or None."""
+    if token or is_loopback(control_host):
+        return None
+    return (f"the control API on {control_host} would be open to the network without a token "
+            "(give control_token, or insecure_no_token=True)")
+
+
+BACKLOG = 1024  # pending connections per listener (the kernel caps it at net.core.somaxconn)
+
+
 def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -53,7 +78,7 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         raise OSError(f"cannot listen on {host}:{port}: {e.strerror}") from None
-    sock.listen(1024)
+    sock.listen(BACKLOG)
     sock.setblocking(False)
     return sock
 
@@ -68,7 +93,8 @@ class _Listener:
         self.port = sock.getsockname()[1]
         self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self.runner.setup()
-        await web.SockSite(self.runner, sock, ssl_context=self.ssl_context).start()
+        # SockSite calls listen() again with its own backlog (aiohttp's default is 128)
+        await web.SockSite(self.runner, sock, ssl_context=self.ssl_context, backlog=BACKLOG).start()
 
     async def stop(self) -> None:
         if self.runner is not None:
@@ -85,7 +111,12 @@ class MockHost:
                  services: dict[str, dict[str, Any]] | None = None, ports: dict[str, int] | None = None,
                  host: str = "127.0.0.1", control_port: int = 0, tls: bool = False,
                  control_token: str | None = None, time_scale: float = 1.0, run_dir: str | None = None,
-                 hang_limit_s: float = 300.0, service_classes: dict[str, type[ServiceMock]] | None = None):
+                 hang_limit_s: float = 300.0, service_classes: dict[str, type[ServiceMock]] | None = None,
+                 control_host: str | None = None, insecure_no_token: bool = False):
+        control_host = control_host or host
+        door = open_door(control_host, control_token)
+        if door and not insecure_no_token:
+            raise ValueError(door)
         self.run_dir = run_dir or tempfile.mkdtemp(prefix="harness-")
         self.journal = Journal(journal_path or os.path.join(self.run_dir, "journal.jsonl"))
         self.engine = RuleEngine(seed=seed, record=self.journal.write)
@@ -112,12 +143,12 @@ class MockHost:
             self.services[name] = mock
             self._listeners[name] = _Listener(mock.app(), host, ports.get(name, 0), ssl_context)
         from harness.control.api import build_control_app
-        self._control = _Listener(build_control_app(self), host, control_port)
+        self._control = _Listener(build_control_app(self), control_host, control_port)
 
     def url(self, name: str) -> str:
         lst = self._control if name == "control" else self._listeners[name]
         scheme = "https" if lst.ssl_context is not None else "http"
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = f"[{lst.host}]" if ":" in lst.host else lst.host
         return f"{scheme}://{host}:{lst.port}"
 
     @property

@@ -16,23 +16,30 @@ import sys
 from typing import Any
 
 from harness import loops
+from harness.commands import args as types
 from mocks.registry import SERVICES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=0, help="run seed for probabilistic rules (default 0)")
+    p.add_argument("--seed", type=types.seed, default=0, help="run seed for probabilistic rules (default 0)")
     p.add_argument("--journal", metavar="PATH", help="journal file (default: a new temp dir)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--control-host", metavar="HOST",
+                   help="address of the control API (default: --host); not loopback needs a token")
+    p.add_argument("--insecure-no-token", action="store_true",
+                   help="allow the control API on a non-loopback address without a token (anyone who can "
+                        "reach it can add faults, write the journal and point webhooks anywhere)")
     for name in SERVICES:
-        p.add_argument(f"--{name}-port", type=int, default=0, metavar="PORT", help=f"{name} mock port (0 = free)")
-    p.add_argument("--control-port", type=int, default=0, metavar="PORT", help="control API port (0 = free)")
+        p.add_argument(f"--{name}-port", type=types.port, default=0, metavar="PORT",
+                       help=f"{name} mock port (0 = free)")
+    p.add_argument("--control-port", type=types.port, default=0, metavar="PORT", help="control API port (0 = free)")
     p.add_argument("--services", help="comma-separated subset of services to start (default: all)")
     p.add_argument("--config", metavar="FILE", help="YAML/JSON file: {service: {config…}} for the mocks")
     p.add_argument("--rules", metavar="FILE", help="YAML/JSON file of fault rules to load at start")
     p.add_argument("--tls", action="store_true", help="serve the mocks over HTTPS with a local CA")
     p.add_argument("--control-token", default=os.environ.get("HARNESS_CONTROL_TOKEN"),
                    help="require this bearer token on the control API (env HARNESS_CONTROL_TOKEN)")
-    p.add_argument("--time-scale", type=float, default=1.0, help="multiply mock-side delays by this")
+    p.add_argument("--time-scale", type=types.time_scale, default=1.0, help="multiply mock-side delays by this")
     g = p.add_argument_group("proxies (docs/proxies.md)")
     g.add_argument("--proxies", action="store_true",
                    help="put a Toxiproxy link (and mitmproxy, see --mitm) in front of every mock; the ready "
@@ -51,18 +58,57 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="use this running Toxiproxy server instead of starting one (env TOXIPROXY_URL)")
 
 
-def _load_file(path: str, what: str) -> Any:
+def _load_file(path: str) -> tuple[Any, Any]:
+    """YAML/JSON with the scenario loader's limits and line numbers: (data, positions)."""
     from harness.cli import CliError
-    import yaml
+    from harness.scenario.yamlpos import ScenarioError, load_yaml
     try:
-        with open(path, "rb") as f:
-            return yaml.safe_load(f)
-    except OSError as e:
-        raise CliError(f"{path}: cannot read {what}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise CliError(f"{path}{line}: invalid YAML: {getattr(e, 'problem', e)}") from None
+        return load_yaml(path)
+    except ScenarioError as e:
+        raise CliError(str(e)) from None
+
+
+def _load_configs(path: str) -> dict[str, Any]:
+    """``--config``: {service: {key: value}}, each checked as the mock will (file:line: field)."""
+    from harness.cli import CliError
+    from harness.scenario.checks import check_config
+    from harness.scenario.yamlpos import ScenarioError, where
+    from mocks.registry import available
+    configs, positions = _load_file(path)
+    if configs is None:
+        return {}
+    if not isinstance(configs, dict):
+        raise CliError(f"{path}:1: expected a mapping of service name to config")
+    known = available()
+    for name, config in configs.items():
+        at = where(positions, (name,), path)
+        if name not in known:
+            raise CliError(f"{at}: {name}: unknown service (known: {', '.join(known)})")
+        if not isinstance(config, dict):
+            raise CliError(f"{at}: {name}: expected a mapping of config keys")
+        try:
+            check_config(known[name], config, (name,), positions, path)
+        except ScenarioError as e:
+            raise CliError(str(e)) from None
+    return configs
+
+
+def check_exposure(args: argparse.Namespace) -> None:
+    """The control API off loopback needs a token (or ``--insecure-no-token``, with a warning);
+    mocks off loopback are announced. Warnings are one line each on stderr."""
+    from harness.cli import CliError
+    from harness.host import is_loopback
+    control_host = args.control_host or args.host
+    if not is_loopback(control_host) and not args.control_token:
+        if not args.insecure_no_token:
+            raise CliError(f"--host/--control-host {control_host}: the control API would be open to the network "
+                           "without a token; give --control-token (or HARNESS_CONTROL_TOKEN), keep it on "
+                           "loopback with --control-host 127.0.0.1, or pass --insecure-no-token")
+        print(f"harness serve: WARNING: the control API on {control_host} has no token: anyone who can reach it "
+              "can add faults, forge journal events and send webhooks anywhere", file=sys.stderr)
+    if not is_loopback(args.host):
+        print(f"harness serve: note: the mocks listen on {args.host}: anyone who can reach it can call them "
+              "with their built-in test credentials", file=sys.stderr)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -70,16 +116,17 @@ def main(args: argparse.Namespace) -> int:
     from harness.faults.rules import RuleError, parse_rules
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
-    configs = _load_file(args.config, "config") if args.config else {}
-    if configs is not None and not isinstance(configs, dict):
-        raise CliError(f"{args.config}: expected a mapping of service name to config")
-    configs = configs or {}
+    check_exposure(args)
+    configs = _load_configs(args.config) if args.config else {}
     rules = []
     if args.rules:
         try:
-            rules = parse_rules(_load_file(args.rules, "rules"))
+            rules = parse_rules(_load_file(args.rules)[0])
         except RuleError as e:
             raise CliError(f"{args.rules}: {e}") from None
+    if args.proxies:
+        from harness.commands import preflight
+        preflight.proxies(args.toxiproxy_url, args.mitm.strip() != "none")
     names = [s.strip() for s in args.services.split(",") if s.strip()] if args.services else None
     services = None if names is None else {n: configs.get(n, {}) for n in names}
     if services is None and configs:
@@ -97,7 +144,8 @@ async def _serve(args: argparse.Namespace, services: Any, ports: dict[str, int],
 
     host = MockHost(seed=args.seed, journal_path=args.journal, services=services, ports=ports,
                     host=args.host, control_port=args.control_port, tls=args.tls,
-                    control_token=args.control_token, time_scale=args.time_scale)
+                    control_token=args.control_token, time_scale=args.time_scale,
+                    control_host=args.control_host, insecure_no_token=args.insecure_no_token)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -91,3 +91,63 @@ def test_serve_bad_rules_file_is_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
     assert f"{bad}: rules[0].effect.delay_ms" in proc.stderr
+
+
+def raw_get(url: str, path: str, header: bytes) -> bytes:
+    import socket
+    from urllib.parse import urlsplit
+    u = urlsplit(url)
+    with socket.create_connection((u.hostname, u.port), timeout=5) as s:
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + header + b"\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data
+
+
+def test_token_headers_that_are_not_utf8_get_401_without_a_traceback(tmp_path, caplog):
+    from harness.host import HostThread
+    from tests.echo_service import EchoMock
+    with HostThread(services={"echo": {}}, service_classes={"echo": EchoMock}, run_dir=str(tmp_path),
+                    control_token="s3cret") as ht:
+        c = ht.host.urls["control"]
+        for header in (b"X-Harness-Token: s3cret\xff", b"Authorization: Bearer \xe9\xff",
+                       b"Authorization: Bearer s3cret\x80", b"X-Harness-Token: \xc3"):
+            answer = raw_get(c, "/health", header)
+            assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
+        assert raw_get(c, "/health", b"X-Harness-Token: s3cret").startswith(b"HTTP/1.1 200 ")
+    assert not [r for r in caplog.records if r.exc_info or r.levelname == "ERROR"], caplog.text
+
+
+def test_journal_events_posted_to_the_api_are_marked_and_never_mock_observations(echo_host):
+    from harness.verdict import evaluate
+    c = echo_host.host.urls["control"]
+    forged = [{"kind": "request", "service": "echo", "action": "a", "rid": "ec999", "source": "mock"},
+              {"kind": "response", "service": "echo", "action": "a", "rid": "ec999", "status": 500},
+              {"kind": "driver", "flow": "f", "n": 1, "status": 200, "ok": True}]
+    seqs = requests.post(c + "/journal", json=forged).json()["seqs"]
+    events = read_events(requests.get(c + "/journal", params={"since": seqs[0] - 1}).content)
+    assert [e.get("source") for e in events] == ["api"] * 3  # a claimed source is overwritten
+    from harness.verdict.base import Facts
+    facts = Facts(events)
+    assert facts.of("request") == [] and facts.of("response") == []  # forged mock observations: ignored
+    assert [e.kind for e in facts.driver()] == ["driver"]  # what the locust driver reports still counts
+    verdict = evaluate([{"journal_count": {"where": {"kind": "response", "status": 500}, "max": 0}},
+                        {"journal_count": {"where": {"kind": "driver"}, "min": 1}}], events)
+    assert verdict.ok, verdict
+
+
+def test_unknown_config_keys_are_refused_by_name(echo_host):
+    c = echo_host.host.urls["control"]
+    r = requests.put(c + "/echo/config", json={"no_such_key": 1, "greeting": "x"})
+    assert r.status_code == 400 and r.json()["error"] == "echo.config.no_such_key: no such config key"
+    assert requests.get(c + "/echo/config").json() == {"greeting": "hello"}  # nothing applied
+
+
+def test_posting_a_rule_id_that_exists_replaces_it(echo_host):
+    c = echo_host.host.urls["control"]
+    assert requests.post(c + "/rules", json={"id": "x", "effect": {"hang": True}}).json()["ids"] == ["x"]
+    assert requests.post(c + "/rules", json={"id": "x", "effect": {"status": 502}}).json()["ids"] == ["x"]
+    rules = requests.get(c + "/rules").json()["rules"]
+    assert [(r["id"], r["effect"]) for r in rules] == [("x", {"status": 502})]
+    assert requests.get(echo_host.host.urls["echo"] + "/a").status_code == 502

@@ -120,6 +120,60 @@ def test_control_token_from_the_environment(tmp_path):
         stop(proc)
 
 
+def test_control_api_off_loopback_without_a_token_refuses_to_start(tmp_path):
+    def serve_once(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "harness", "serve", "--services", "captcha",
+                               "--journal", str(tmp_path / "j.jsonl"), *args],
+                              capture_output=True, text=True, timeout=30,
+                              env={k: v for k, v in os.environ.items() if k != "HARNESS_CONTROL_TOKEN"})
+    for host in ("0.0.0.0", "::", ""):
+        refused = serve_once("--host", host)
+        assert refused.returncode == 2 and refused.stdout == "", refused
+        assert refused.stderr.count("\n") == 1 and "--insecure-no-token" in refused.stderr, refused.stderr
+    refused = serve_once("--control-host", "0.0.0.0")
+    assert refused.returncode == 2 and "control API would be open" in refused.stderr
+    with pytest.raises(ValueError, match="open to the network without a token"):
+        HostThread(services={"captcha": {}}, host="0.0.0.0", run_dir=str(tmp_path)).start()
+
+
+def serve_with_stderr(*args: str) -> tuple[subprocess.Popen, dict, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "serve", "--services", "captcha", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={k: v for k, v in os.environ.items() if k != "HARNESS_CONTROL_TOKEN"})
+    ready = json.loads(proc.stdout.readline())
+    return proc, ready, proc.stderr.readline()
+
+
+def test_insecure_no_token_warns_and_mocks_off_loopback_say_so(tmp_path):
+    proc, ready, first = serve_with_stderr("--host", "0.0.0.0", "--insecure-no-token",
+                                           "--journal", str(tmp_path / "a.jsonl"))
+    try:
+        assert "WARNING: the control API on 0.0.0.0 has no token" in first
+        assert requests.get(ready["control"].replace("0.0.0.0", "127.0.0.1") + "/health", timeout=5).ok
+    finally:
+        stop(proc)
+    proc, ready, first = serve_with_stderr("--host", "0.0.0.0", "--control-host", "127.0.0.1",
+                                           "--journal", str(tmp_path / "b.jsonl"))
+    try:  # mocks on the network, the control API on loopback: no token needed
+        assert "the mocks listen on 0.0.0.0" in first
+        assert ready["control"].startswith("http://127.0.0.1:") and ready["captcha"].startswith("http://0.0.0.0:")
+        listening = {(c.laddr.ip, c.laddr.port) for c in psutil.Process(proc.pid).net_connections("tcp")
+                     if c.status == psutil.CONN_LISTEN}
+        assert ("127.0.0.1", int(ready["control"].rsplit(":", 1)[1])) in listening
+        assert ("0.0.0.0", int(ready["captcha"].rsplit(":", 1)[1])) in listening
+    finally:
+        stop(proc)
+
+
+def test_journal_append_needs_the_token(served_with_proxies):
+    _, ready = served_with_proxies
+    c = ready["control"]
+    event = {"kind": "response", "service": "captcha", "status": 200}
+    assert requests.post(c + "/journal", json=event, timeout=5).status_code == 401
+    ok = requests.post(c + "/journal", json=event, headers={"Authorization": "Bearer s3cret"}, timeout=5)
+    assert ok.status_code == 201
+
+
 # --- captcha: TC3 signatures --------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def captcha(tmp_path_factory) -> Iterator[HostThread]:

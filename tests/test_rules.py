@@ -108,3 +108,53 @@ def test_remove_and_clear():
     assert len(e.list()) == len(ISSUE_SHAPES)
     e.clear()
     assert e.list() == [] and e.decide("captcha", "x") is None
+
+
+def test_adding_an_existing_id_replaces_that_rule_in_place():
+    events = []
+    e = RuleEngine(record=events.append)
+    assert e.add([{"id": "a", "effect": {"reset": True}}, {"effect": {"hang": True}}]) == ["a", "r1"]
+    fired(e, 2, "s", "x")
+    assert e.add({"id": "a", "effect": {"status": 503}}) == ["a"]
+    listed = e.list()
+    assert [r["id"] for r in listed] == ["a", "r1"]  # once, in its place (it used to be listed twice)
+    assert listed[0]["effect"] == {"status": 503} and listed[0]["matched"] == 0 and listed[1]["matched"] == 2
+    assert e.decide("s", "x").effect.status == 503
+    assert events[-3]["kind"] == "rule_added" and events[-3].get("replaced") is True
+    assert e.add({"id": "r2", "effect": {"reset": True}}) == ["r2"]
+    assert e.add({"effect": {"reset": True}}) == ["r3"]  # generated ids skip explicit ones
+    assert e.remove("a") and [r["id"] for r in e.list()] == ["r1", "r2", "r3"]
+
+
+@pytest.mark.parametrize("n", [25, 5000])
+def test_a_backtracking_regex_cannot_stall_the_loop(n):
+    import time
+    e = RuleEngine()
+    e.add({"match": {"params": {"v": {"regex": "^(a+)+$"}}}, "effect": {"reset": True}})
+    started = time.process_time()
+    assert e.decide("s", "x", {"v": "a" * n + "!"}) is None  # Python's re: 0.5 s at 25, doubling per character
+    assert e.decide("s", "x", {"v": "a" * n}) is not None
+    assert time.process_time() - started < 0.05
+
+
+@pytest.mark.parametrize("regex", [r"(a)\1", "a(?=b)", "(?<!x)a", "("])
+def test_regexes_without_a_linear_time_match_are_refused_in_one_line(regex, capfd):
+    with pytest.raises(RuleError) as err:
+        parse_rules({"match": {"params": {"v": {"regex": regex}}}, "effect": {"reset": True}})
+    assert str(err.value).startswith("rules.match.params.v: invalid regular expression") and "\n" not in str(err.value)
+    assert capfd.readouterr().err == ""  # RE2 would log the error to stderr too
+
+
+def test_regex_matching_survives_text_that_is_not_utf8():
+    e = RuleEngine()
+    e.add({"match": {"action": {"regex": "^Describe.$"}}, "effect": {"reset": True}})
+    assert e.decide("s", "Describe\udce9") is not None  # a header byte aiohttp kept as a lone surrogate
+
+
+def test_a_link_cut_twice_is_restored_by_one_removal():
+    e = RuleEngine()
+    cut = {"id": "cut.integration-solver", "match": {"link": "integration->solver"}, "effect": {"link_down": True}}
+    e.add(cut)
+    e.add(cut)  # two cut_link steps
+    assert e.remove("cut.integration-solver")  # one restore_link
+    assert e.decide(None, None, link="integration->solver") is None and e.list() == []

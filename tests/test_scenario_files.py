@@ -34,7 +34,51 @@ CASES = [
     ("traffic:\n  - name: a\n    request: {method: FETCH}\n", ":3: traffic[0].request.method:"),
     ("traffic: [\n", ":2: invalid YAML"),
     ("name: a\nname: b\n", ":2: duplicate key 'name'"),
+    # checked at load time, not when the run gets there (issue 17)
+    ("services:\n  captcha: {no_such_key: 1}\n", ":2: services.captcha.no_such_key: unknown config key"),
+    ("services:\n  captcha:\n    ticket_lifetime_s: -1\n", ":3: services.captcha.ticket_lifetime_s: Input should be"),
+    ("services:\n  captcha: {}\ntimeline:\n  - at: 1s\n    stop_service: chat\n",
+     ":5: timeline[0].stop_service: 'chat' is not a service of this scenario"),
+    ("services:\n  captcha: {}\ntimeline:\n  - at: 1s\n    set_config: {captcha: {nope: 1}}\n",
+     ":5: timeline[0].set_config.captcha.nope: unknown config key"),
+    ("timeline:\n  - at: 1s\n    set_config: {chat: {}}\n", ":3: timeline[0].set_config.chat: not a service"),
+    ("timeline:\n  - at: 1s\n    cut_link: integration->solver\n",
+     ":3: timeline[0].cut_link: 'integration->solver' is not a link of this scenario"),
+    ("traffic:\n  - name: a\n    request: {path: \"/x/${nope.x}\"}\n",
+     ":3: traffic[0].request.path: unknown template variable ${nope.x}"),
+    ("services:\n  captcha: {}\ntraffic:\n  - name: a\n    request: {json: {a: \"${captcha.config.nope}\"}}\n",
+     ":5: traffic[0].request.json.a: unknown template variable ${captcha.config.nope}"),
+    ("target:\n  command: python app.py\n  env: {PORT: \"${target.prot}\"}\n",
+     ":3: target.env.PORT: unknown template variable ${target.prot}"),
+    ("services:\n  solver: {}\ntimeline:\n  - at: 1s\n    set_config: {solver: {error_text: \"${solverr.url}\"}}\n",
+     ":5: timeline[0].set_config.solver.error_text: unknown template variable ${solverr.url}"),
 ]
+
+TEMPLATES_THE_RUN_FILLS = """\
+name: t
+services: {captcha: {}, redis: {}}
+links: [solver->integration]
+target: {command: "python app.py --port ${target.port}", env: {R: "${redis.url}", S: "${run.dir}/${run.id}"}}
+traffic:
+  - name: a
+    vars: {t: {captcha_ticket: {}}}
+    request: {path: "/${n}/${flow}", json: {t: "${t.ticket}", u: "${captcha.config.apps}", c: "${control.url}",
+              cb: "${target.callback_url_solver}", v: "${target.variant}", x: "${time_scale}"}}
+"""
+
+
+def test_variables_the_run_fills_in_are_accepted(tmp_path):
+    f = tmp_path / "t.yaml"
+    f.write_text(TEMPLATES_THE_RUN_FILLS.replace("services: {captcha: {}, redis: {}}",
+                                                 "services: {captcha: {}, solver: {}, redis: {}}"))
+    assert load_scenario(str(f)).name == "t"
+    f.write_text("name: u\nlinks: [{name: integration->redis, upstream: '127.0.0.1:6379'}, "
+                 "{name: integration->db, upstream: '127.0.0.1:5432'}]\n"
+                 "target: {command: app, env: {R: '${redis.url}', P: '${redis.port}', D: '${db.host}:${db.port}'}}\n")
+    assert load_scenario(str(f)).name == "u"  # an extra link's far end: host, port (redis: url)
+    f.write_text(f.read_text().replace("${db.port}", "${db.url}"))
+    with pytest.raises(ScenarioError, match=r"t.yaml:3: target.env.D: unknown template variable \$\{db.url\}"):
+        load_scenario(str(f))
 
 
 @pytest.mark.parametrize("body,expected", CASES)
@@ -99,7 +143,7 @@ def test_cli_validate_and_schema(tmp_path):
     (tmp_path / "good.yaml").write_text(GOOD)
     (tmp_path / "bad.yaml").write_text(GOOD.replace("path: /login", "path: /login, speed: 3"))
     r = subprocess.run([sys.executable, "-m", "harness", "validate", str(tmp_path)], capture_output=True, text=True)
-    assert r.returncode == 1
+    assert r.returncode == 2  # invalid input: exit 2 (issue 17)
     assert "bad.yaml:4: traffic[0].request.speed: unknown field" in r.stderr
     assert "1 valid, 1 invalid" in r.stdout
     r = subprocess.run([sys.executable, "-m", "harness", "schema"], capture_output=True, text=True)

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from harness.cli import CliError
+from harness.commands import args as types
 
 MIN_RUN_TIME_S = 10.0
 
@@ -22,22 +23,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-r", "--spawn-rate", type=float, help="users started per second (default: all in 1 s)")
     p.add_argument("-t", "--run-time", help="e.g. 30s, 2m (default: the scenario's timeline plus 2 s, at "
                    f"least {MIN_RUN_TIME_S:g} s)")
-    p.add_argument("--wait", default="0.5:1.5", metavar="MIN[:MAX]",
+    p.add_argument("--wait", type=types.wait_range, default="0.5:1.5", metavar="MIN[:MAX]",
                    help="seconds each user waits between its requests (default 0.5:1.5; 0 = none)")
     p.add_argument("--ui", action="store_true", help="locust's web UI instead of a headless run")
-    p.add_argument("--web-port", type=int, help="web UI port (locust's default 8089)")
+    p.add_argument("--web-port", type=types.port, help="web UI port (locust's default 8089)")
     p.add_argument("--master", action="store_true", help="locust master: runs the stage, workers send the load")
     p.add_argument("--worker", action="store_true", help="locust worker of a master started with --master")
     p.add_argument("--master-host", help="(worker) the master's address (default 127.0.0.1)")
-    p.add_argument("--master-port", type=int, help="(worker) the master's port (default 5557)")
+    p.add_argument("--master-port", type=types.port, help="(worker) the master's port (default 5557)")
     p.add_argument("--master-bind-host", default="127.0.0.1", help="(master) interface to bind (default 127.0.0.1)")
-    p.add_argument("--master-bind-port", type=int, help="(master) port to bind (default 5557)")
+    p.add_argument("--master-bind-port", type=types.port, help="(master) port to bind (default 5557)")
     p.add_argument("--expect-workers", type=int, help="(master, headless) workers to wait for before starting")
-    p.add_argument("--seed", type=int, help="override the scenario's seed")
-    p.add_argument("--report-dir", default="reports", help="where the run folder goes (default reports/)")
+    p.add_argument("--seed", type=types.seed, help="override the scenario's seed")
+    p.add_argument("--report-dir", type=types.report_dir, default="reports",
+                   help="where the run folder goes (default reports/)")
     p.add_argument("--target", metavar="URL", help="use this running target instead of starting one")
     p.add_argument("--variant", help="target variant (passed to the target as ${target.variant})")
-    p.add_argument("--time-scale", type=float, default=1.0, help="multiply scenario durations (e.g. 0.1)")
+    p.add_argument("--time-scale", type=types.time_scale, default=1.0, help="multiply scenario durations (e.g. 0.1)")
     p.add_argument("--snapshot", metavar="PATH", help="GET this target path after the load (e.g. /status) and "
                    "keep the answer in the run folder")
     p.add_argument("-q", "--quiet", action="store_true", help="no timeline lines from the stage")
@@ -113,6 +115,9 @@ def main(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     if not scenario.traffic:
         raise CliError(f"{args.scenario}: no traffic flows to turn into locust users")
+    if not args.worker:  # the master (or a lone locust) runs the stage: mocks, links, target
+        from harness.commands import preflight
+        preflight.scenario(args.scenario, scenario, target_given=args.target is not None)
     options: dict[str, Any] = {"scenario": os.path.abspath(args.scenario), "seed": args.seed,
                                "time_scale": args.time_scale, "wait": args.wait}
     run_dir = None

@@ -9,11 +9,12 @@ import os
 from typing import Any
 
 from harness.cli import CliError
+from harness.commands import args as types
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, e.g. reports/latest")
-    p.add_argument("--report-dir", help="where the new run goes (default: beside the old one)")
+    p.add_argument("--report-dir", type=types.report_dir, help="where the new run goes (default: beside the old one)")
     p.add_argument("-q", "--quiet", action="store_true")
 
 
@@ -80,9 +81,11 @@ def main(args: argparse.Namespace) -> int:
     from harness.run.progress import Progress
     from harness.run.runner import RunOptions
 
+    from harness.commands import preflight
     run_dir = os.path.realpath(args.run_dir)
     scenario, meta = load_run(run_dir)
     before = original_summary(run_dir)
+    preflight.scenario(os.path.join(run_dir, "scenario.json"), scenario, target_given=bool(meta.get("target_url")))
     progress = Progress(quiet=args.quiet)
     opts = RunOptions(seed=meta["seed"], time_scale=meta.get("time_scale", 1.0),
                       report_dir=args.report_dir or os.path.dirname(run_dir), target_url=meta.get("target_url"),

@@ -12,20 +12,23 @@ from typing import Any
 
 from harness import loops
 from harness.cli import CliError
+from harness.commands import args as types
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files or folders")
-    p.add_argument("--seed", type=int, help="override every scenario's seed")
-    p.add_argument("--report-dir", default="reports", help="where run folders go (default reports/)")
+    p.add_argument("--seed", type=types.seed, help="override every scenario's seed")
+    p.add_argument("--report-dir", type=types.report_dir, default="reports",
+                   help="where run folders go (default reports/)")
     p.add_argument("--target", metavar="URL", help="use this running target instead of starting one")
     p.add_argument("--variant", help="target variant (passed to the target as ${target.variant})")
-    p.add_argument("--time-scale", type=float, default=1.0, help="multiply scenario durations (e.g. 0.1)")
+    p.add_argument("--time-scale", type=types.time_scale, default=1.0, help="multiply scenario durations (e.g. 0.1)")
     p.add_argument("--tag", action="append", default=[], help="only scenarios with this tag (repeatable)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the final verdict line")
 
 
-def load_all(paths: list[str], tags: list[str] | None = None) -> list[Any]:
+def load_all(paths: list[str], tags: list[str] | None = None, target_given: bool = False) -> list[Any]:
+    from harness.commands import preflight
     from harness.scenario import ScenarioError, discover, load_scenario
     files = discover(paths)
     if not files:
@@ -40,6 +43,7 @@ def load_all(paths: list[str], tags: list[str] | None = None) -> list[Any]:
             raise CliError(str(e)) from None
         if tags and not set(tags) & set(sc.tags):
             continue
+        preflight.scenario(f, sc, target_given)
         scenarios.append(sc)
     return scenarios
 
@@ -90,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
     from harness.run.runner import RunOptions
     from harness.verdict.outcome import SEVERITY
 
-    scenarios = load_all(args.scenarios, args.tag)
+    scenarios = load_all(args.scenarios, args.tag, target_given=args.target is not None)
     if not scenarios:
         raise CliError("no scenario matches the given tags")
     progress = Progress(quiet=args.quiet)

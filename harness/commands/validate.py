@@ -1,4 +1,5 @@
-"""``harness validate SCENARIO…``: check files without running them."""
+"""``harness validate SCENARIO…``: check files without running them. Exit 0: all valid; 2: one is
+not (each problem one line on stderr: file, line, field)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ def main(args: argparse.Namespace) -> int:
     import sys
 
     from harness.scenario import ScenarioError, discover, load_scenario
+    from harness.cli import CliError
     files = discover(args.scenarios)
+    if not files:
+        raise CliError(f"no scenario files in {' '.join(args.scenarios)}")
     bad = 0
     for f in files:
         try:
@@ -23,4 +27,4 @@ def main(args: argparse.Namespace) -> int:
             bad += 1
             print(str(e), file=sys.stderr)
     print(f"{len(files) - bad} valid, {bad} invalid")
-    return 1 if bad else 0
+    return 2 if bad else 0

@@ -73,7 +73,10 @@ def build_control_app(host: "MockHost") -> web.Application:
                 return error(400, f"events[{i}].kind: expected a non-empty string")
             if (problem := journal.problem(ev)) is not None:  # strict mode: declared kinds and fields only
                 return error(400, f"events[{i}]: {problem}")
-        seqs = [journal.write({k: v for k, v in ev.items() if k not in ("seq", "ts", "t")}) for ev in events]
+        # marked: invariants count such events only as what other harness processes report
+        # (driver requests from locust, proxy flows from mitmproxy), never as mock observations
+        seqs = [journal.write({**{k: v for k, v in ev.items() if k not in ("seq", "ts", "t")}, "source": "api"})
+                for ev in events]
         return json_response({"seqs": seqs}, 201)
 
     async def openapi(_: web.Request) -> web.Response:
@@ -150,7 +153,9 @@ def _token_middleware(token: str) -> Any:
         auth = request.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
             given = auth[7:]
-        if not hmac.compare_digest(given.encode(), expected):
+        # surrogatepass: a header byte that is not UTF-8 reaches us as a lone surrogate, which plain
+        # encode() refuses (a 500); encoded this way it can never equal a real token
+        if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected):
             return error(401, "control token missing or wrong (send Authorization: Bearer <token>)")
         return await handler(request)
     return check

@@ -33,7 +33,8 @@ def openapi_document(host: "MockHost") -> dict[str, Any]:
         "/health": {"get": {"summary": "Liveness and service URLs", "responses": {"200": _ok("ok")}}},
         "/rules": {
             "get": {"summary": "List rules with match/fire counts", "responses": {"200": _ok("rules")}},
-            "post": {"summary": "Add one or many rules", "requestBody": {"required": True, "content": {
+            "post": {"summary": "Add one or many rules (an existing id is replaced in place)",
+                     "requestBody": {"required": True, "content": {
                 _JSON: {"schema": rules_body}}},
                 "responses": {"201": _ok("ids of the added rules", {
                     "type": "object", "properties": {"ids": {"type": "array", "items": {"type": "string"}}}}),
@@ -50,7 +51,8 @@ def openapi_document(host: "MockHost") -> dict[str, Any]:
                 {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
                 "responses": {"200": _ok("events", {"type": "string"}, "application/x-ndjson"), "400": _ERR}},
-            "post": {"summary": "Append events (e.g. from a proxy addon or a driver)", "requestBody": {
+            "post": {"summary": "Append events (e.g. from a proxy addon or a driver); they are marked "
+                                "source=api and invariants count only driver and proxy.flow ones", "requestBody": {
                 "required": True, "content": {_JSON: {"schema": {"oneOf": [
                     {"$ref": "#/components/schemas/EventIn"},
                     {"type": "array", "items": {"$ref": "#/components/schemas/EventIn"}}]}}}},

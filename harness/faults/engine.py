@@ -56,21 +56,30 @@ class RuleEngine:
 
     # --- rule management -------------------------------------------------------------------
     def add(self, rules: Rule | dict | Iterable[Rule | dict]) -> list[str]:
+        """Add rules at the end, in order; returns their ids. A rule with the id of a rule already
+        there replaces it in its place (its match counts start again): adding is idempotent."""
         if isinstance(rules, (Rule, dict)):
             rules = [rules]
         parsed = [r if isinstance(r, Rule) else parse_rules(r, "rule")[0] for r in rules]
-        ids = []
+        ids, replaced = [], []
         with self._lock:
-            taken = {a.id for a in self._rules}
             for rule in parsed:
-                rid = rule.id or f"r{next(self._ids)}"
-                while rid in taken:
+                rid = rule.id
+                if rid is None:  # generated ids skip the ones taken (also by explicit ids)
+                    taken = {a.id for a in self._rules}
                     rid = f"r{next(self._ids)}"
-                taken.add(rid)
-                self._rules.append(_Active(rule, rid))
+                    while rid in taken:
+                        rid = f"r{next(self._ids)}"
+                # an explicit id that exists replaces that rule in its place, counters from zero
+                at = next((i for i, a in enumerate(self._rules) if a.id == rid), None)
+                if at is None:
+                    self._rules.append(_Active(rule, rid))
+                else:
+                    self._rules[at] = _Active(rule, rid)
                 ids.append(rid)
-        for rid, rule in zip(ids, parsed):
-            self._emit(kinds.RULE_ADDED.event(rule=rid, spec=rule.public()))
+                replaced.append(at is not None)
+        for rid, rule, again in zip(ids, parsed, replaced):
+            self._emit(kinds.RULE_ADDED.event(rule=rid, spec=rule.public(), **({"replaced": True} if again else {})))
         return ids
 
     def remove(self, rule_id: str) -> bool:
@@ -90,8 +99,8 @@ class RuleEngine:
 
     def list(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [{"id": a.id, **a.rule.public(), "matched": a.matched, "fired": a.fired}
-                    for a in self._rules]
+            return [{"id": a.id, **{k: v for k, v in a.rule.public().items() if k != "id"},
+                     "matched": a.matched, "fired": a.fired} for a in self._rules]
 
     def rules(self) -> list[tuple[str, Rule]]:
         with self._lock:

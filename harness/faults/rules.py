@@ -9,10 +9,12 @@ applied in exactly one place. See ``docs/rules.md`` for the full reference.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from enum import Enum
 from typing import Annotated, Any, Literal, Union
 
+import re2
 from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, PrivateAttr,
                       ValidationError, ValidationInfo, WithJsonSchema, field_validator, model_validator)
 
@@ -46,14 +48,37 @@ def to_pattern(v: Any) -> Any:
         if key == "glob" and isinstance(arg, str):
             return Glob(glob=arg)
         if key == "regex" and isinstance(arg, str):
-            try:
-                re.compile(arg)
-            except re.error as e:
-                raise ValueError(f"invalid regular expression: {e}") from None
+            _compiled(arg)
             return Regex(regex=arg)
         if key == "exact" and (arg is None or isinstance(arg, (str, int, float, bool))):
             return Exact(exact=arg)
     raise ValueError(_PATTERN_HELP)
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # the error is raised; RE2 would also print it to stderr
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> Any:
+    """Rule regexes run on RE2, in time linear in the text: a pattern like ``^(a+)+$`` cannot stall
+    the event loop. What RE2 cannot do in linear time (backreferences, lookaround) is refused."""
+    try:
+        return re2.compile(pattern, options=_RE2_OPTIONS)
+    except re2.error as e:
+        why = e.args[0].decode(errors="replace") if e.args and isinstance(e.args[0], bytes) else str(e)
+        raise ValueError(f"invalid regular expression (RE2 syntax: no backreferences or lookaround): "
+                         f"{why}") from None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _regex_search(pattern: str, text: str) -> bool:
+    try:
+        return _compiled(pattern).search(text) is not None
+    except UnicodeEncodeError:  # a lone surrogate (a non-UTF-8 byte the server escaped): RE2 needs UTF-8
+        return _compiled(pattern).search(_SURROGATE.sub("\ufffd", text)) is not None
 
 
 _PATTERN_SCHEMA = {"anyOf": [
@@ -76,7 +101,7 @@ def pattern_matches(pattern: Pattern, value: Any) -> bool:
     if isinstance(pattern, Glob):
         return fnmatch.fnmatchcase(text, pattern.glob)
     if isinstance(pattern, Regex):
-        return re.search(pattern.regex, text) is not None
+        return _regex_search(pattern.regex, text)
     if isinstance(pattern, Exact):
         pattern = pattern.exact
     if isinstance(pattern, bool):

@@ -176,7 +176,8 @@ CALLBACK = declare("callback", ("service", "action", "cid", "url", "outcome"),
                    ("method", "params", "form", "json", "match", "rule", "copy", "attempt", "status",
                     "latency_ms", "error", "response"),
                    "an outbound callback attempt: outcome delivered / http_error / refused / timeout / error / dropped")
-RULE_ADDED = declare("rule_added", ("rule", "spec"), (), "a fault rule was added")
+RULE_ADDED = declare("rule_added", ("rule", "spec"), ("replaced",),
+                     "a fault rule was added; `replaced`: an explicit id that existed, replaced in place")
 RULE_REMOVED = declare("rule_removed", ("rule",), (), "a fault rule was removed")
 RULES_CLEARED = declare("rules_cleared", (), (), "every fault rule was removed")
 STEP = declare("step", ("step",),

@@ -145,6 +145,8 @@ def validate(data: Any, positions: Positions, name: str) -> Scenario:
     flows = {f.name for f in scenario.traffic}
     if len(flows) != len(scenario.traffic):
         raise ScenarioError(f"{where(positions, ('traffic',), name)}: traffic: flow names must be unique")
+    from harness.scenario.checks import check
+    check(scenario, data, positions, name)
     return scenario
 
 

@@ -103,11 +103,21 @@ def event_matches(event: Event | dict[str, Any], where: dict[str, Any]) -> bool:
     return all(pattern_matches(to_pattern(pat), lookup(key, d)) for key, pat in where.items())
 
 
+# Kinds other harness processes append through the control API (``POST /journal``, marked
+# ``source: api``): the locust driver's requests and the mitmproxy addon's flows. Any other event
+# appended that way is not evidence: a client of the control API could forge mock observations.
+API_KINDS = frozenset({"driver", "proxy.flow"})
+
+
+def is_evidence(event: Event) -> bool:
+    return event.get("source") != "api" or event.kind in API_KINDS
+
+
 class Facts:
     """Indexed views over a journal, shared by the invariants of one evaluation."""
 
     def __init__(self, events: Iterable[Event], now: float | None = None):
-        self.events = list(events)
+        self.events = [e for e in events if is_evidence(e)]
         self.now = now if now is not None else (self.events[-1].t if self.events else 0.0)
         self._views: dict[str, Any] = {}
 

@@ -48,7 +48,7 @@ class ServiceMock:
 
     def __init__(self, ctx: MockContext, config: dict[str, Any] | None = None):
         self.ctx = ctx
-        self.config = self.Config.model_validate(config or {})
+        self.config = self._validated(config or {}, config or {})
         self._defaults = self.config
         self._rids = itertools.count(1)
         self.callbacks = CallbackSender(ctx, self.name, forge=self.forge_callback)
@@ -101,12 +101,18 @@ class ServiceMock:
         return self.config.model_dump(mode="json")
 
     def update_config(self, patch: dict[str, Any]) -> dict[str, Any]:
-        merged = {**self.config.model_dump(), **patch}
+        self.config = self._validated({**self.config.model_dump(), **patch}, patch)
+        return self.config_dict()
+
+    def _validated(self, values: dict[str, Any], given: dict[str, Any]) -> BaseModel:
+        """One-line ``ValueError`` naming the field; a key that ``Config`` lacks is refused by name."""
+        for key in given:
+            if key not in self.Config.model_fields:
+                raise ValueError(f"{self.name}.config.{key}: no such config key")
         try:
-            self.config = self.Config.model_validate(merged)
+            return self.Config.model_validate(values)
         except ValidationError as e:
             raise ValueError(format_validation_error(e, f"{self.name}.config")) from None
-        return self.config_dict()
 
     def reset(self) -> None:
         self.config = self._defaults

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""2000 connections at once against each mock: does every connection get in and get answered?
+
+Starts ``harness serve`` (loopback only), then for each mock runs ``wrk -c2000 -d20s`` (wrk's
+default 2 s timeout) against a cheap route and prints wrk's socket errors and timeouts, the
+kernel's listen-queue overflow counter (``TcpExt ListenOverflows``, namespace-wide, so another
+program's overflows would count too) over the run, and the listener's backlog as ``ss`` shows it.
+Not a test: a figure to watch (docs/reliability.md). Needs wrk (``apt-get install wrk``).
+
+    .venv/bin/python bench/backlog.py                   # 2000 connections, 20 s per mock
+    .venv/bin/python bench/backlog.py -c 500 -d 5       # a quicker look
+    .venv/bin/python bench/backlog.py --loop asyncio    # the mocks on asyncio's loop (HARNESS_LOOP)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROUTES = {"captcha": "/TCaptcha.js", "solver": "/res.php?key=bench&action=get&id=1",
+          "chat": "/v4/openim/sendmsg?sdkappid=1&identifier=a&usersig=x&random=1&contenttype=json"}
+
+
+def listen_overflows() -> int:
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            return int(dict(zip(names.split()[1:], values.split()[1:]))["ListenOverflows"])
+    return 0
+
+
+def backlog_of(port: int) -> str:
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True).stdout.split()
+    return out[2] if len(out) > 2 else "?"
+
+
+def wrk(url: str, connections: int, seconds: int) -> dict[str, float]:
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", url],
+                         capture_output=True, text=True, timeout=seconds + 60).stdout
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    connect, read, write, timeout = map(int, errors.groups()) if errors else (0, 0, 0, 0)
+    requests = re.search(r"(\d+) requests in", out)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return {"requests": int(requests.group(1)) if requests else 0, "req_s": float(rate.group(1)) if rate else 0.0,
+            "connect": connect, "read": read, "write": write, "timeout": timeout}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("-c", "--connections", type=int, default=2000)
+    p.add_argument("-d", "--duration", type=int, default=20, help="seconds per mock")
+    p.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop", help="the mocks' event loop")
+    args = p.parse_args()
+    if shutil.which("wrk") is None:
+        print("bench/backlog.py: wrk not found (apt-get install wrk)", file=sys.stderr)
+        return 2
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.connections + 1024)), hard))
+    work = tempfile.mkdtemp(prefix="bench-backlog-")
+    serve = subprocess.Popen([sys.executable, "-m", "harness", "serve", "--journal", os.path.join(work, "j.jsonl")],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                             env={**os.environ, "HARNESS_LOOP": args.loop})
+    failed = False
+    try:
+        urls = json.loads(serve.stdout.readline())
+        print(f"{args.connections} connections, {args.duration} s per mock, wrk -t2 (2 s timeout); loopback; "
+              f"{args.loop}")
+        print("| mock | backlog (ss) | requests | req/s | connect errors | read errors | timeouts | listen overflows |")
+        print("|---|---|---|---|---|---|---|---|")
+        for name, route in ROUTES.items():
+            port = int(urls[name].rsplit(":", 1)[1])
+            before = listen_overflows()
+            r = wrk(urls[name] + route, args.connections, args.duration)
+            overflows = listen_overflows() - before
+            failed |= bool(r["timeout"] or r["connect"])
+            print(f"| {name} | {backlog_of(port)} | {r['requests']} | {r['req_s']:.0f} | {r['connect']} | "
+                  f"{r['read']} | {r['timeout']} | {overflows} |", flush=True)
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            serve.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
