@@ -124,7 +124,7 @@ def test_journal_events_posted_to_the_api_are_marked_and_never_mock_observations
     c = echo_host.host.urls["control"]
     forged = [{"kind": "request", "service": "echo", "action": "a", "rid": "ec999", "source": "mock"},
               {"kind": "response", "service": "echo", "action": "a", "rid": "ec999", "status": 500},
-              {"kind": "driver", "flow": "f", "n": 1, "status": 200, "ok": True}]
+              {"kind": "driver", "flow": "f", "n": 1, "status": 200}]
     seqs = requests.post(c + "/journal", json=forged).json()["seqs"]
     events = read_events(requests.get(c + "/journal", params={"since": seqs[0] - 1}).content)
     assert [e.get("source") for e in events] == ["api"] * 3  # a claimed source is overwritten

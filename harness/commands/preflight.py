@@ -55,7 +55,7 @@ def scenario(path: str, sc: Any, target_given: bool) -> None:
     """The programs scenario ``sc`` (loaded from ``path``) starts: redis-server, toxiproxy-server,
     mitmdump, the target command."""
     from harness.run.processes import split_command
-    from harness.run.templates import has_template
+    from harness.scenario.templates import has_template
     needs: list[tuple[tuple[Any, ...], Callable[[], None]]] = []
     if "redis" in sc.services:
         needs.append((("services", "redis"), redis_server))

@@ -8,7 +8,7 @@ import socket
 from typing import Any
 from urllib.parse import urlencode
 
-from harness.run.templates import render
+from harness.scenario.templates import render
 from harness.scenario.model import Flow
 
 

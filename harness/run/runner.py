@@ -19,7 +19,7 @@ from harness.journal import kinds, read_events
 from harness.proxy.errors import ProxyError
 from harness.run import processes
 from harness.run.scenario_links import LinkError, LinkSet, start_links
-from harness.run.templates import TemplateError, has_template, render
+from harness.scenario.templates import TemplateError, has_template, render
 from harness.run.timeline import play
 from harness.run.traffic import Driver
 from harness.scenario.model import Scenario

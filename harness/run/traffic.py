@@ -11,7 +11,7 @@ from typing import Any, Callable
 import aiohttp
 import orjson
 from harness.run.driver_event import driver_event
-from harness.run.templates import render
+from harness.scenario.templates import render
 from harness.scenario.model import Flow
 from harness.scenario.variables import ControlAnswer, VarMaker, service_configs
 

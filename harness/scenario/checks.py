@@ -9,9 +9,10 @@ from typing import Any, Iterator
 
 from pydantic import ValidationError
 
-from harness.run.templates import _VAR, has_template
 from harness.scenario.model import Scenario
+from harness.scenario.templates import VARIABLE, has_template
 from harness.scenario.yamlpos import Positions, ScenarioError, where
+from mocks.registry import callback_sources
 
 Path = tuple[Any, ...]
 
@@ -102,7 +103,7 @@ def _context(scenario: Scenario, mocks: dict[str, Any]) -> dict[str, Any]:
     if "redis" in scenario.services:
         ctx["redis"] = _REDIS
     declared = {link.name for link in scenario.links}
-    ctx["target"] = _FIXED["target"] | {f"callback_url_{s}" for s in ("solver", "chat")
+    ctx["target"] = _FIXED["target"] | {f"callback_url_{s}" for s in callback_sources()
                                         if f"{s}->integration" in declared}
     for link in scenario.links:  # an extra link's far end (run/links.py): host, port (redis: url)
         src, dst = link.name.split("->")
@@ -145,7 +146,7 @@ def _check_templates(scenario: Scenario, data: dict[str, Any], mocks: dict[str, 
             places.append((("timeline", i, "set_config"), data["timeline"][i]["set_config"], set()))
     for base, value, local in places:
         for path, text in _strings(value, base):
-            for m in _VAR.finditer(text):
+            for m in VARIABLE.finditer(text):
                 if _unknown(m.group(1), ctx, local):
                     known = sorted(local | {k for k in ctx if "." not in k})
                     raise _fail(positions, name, path, f"unknown template variable ${{{m.group(1)}}} "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_\-]+)*)\}")
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_\-]+)*)\}")
 
 
 class TemplateError(ValueError):
@@ -28,10 +28,10 @@ def _get(ctx: dict[str, Any], name: str) -> Any:
 
 def render(value: Any, ctx: dict[str, Any]) -> Any:
     if isinstance(value, str):
-        whole = _VAR.fullmatch(value)
+        whole = VARIABLE.fullmatch(value)
         if whole:
             return _get(ctx, whole.group(1))
-        return _VAR.sub(lambda m: str(_get(ctx, m.group(1))), value)
+        return VARIABLE.sub(lambda m: str(_get(ctx, m.group(1))), value)
     if isinstance(value, dict):
         return {render(k, ctx) if isinstance(k, str) else k: render(v, ctx) for k, v in value.items()}
     if isinstance(value, list):
@@ -41,7 +41,7 @@ def render(value: Any, ctx: dict[str, Any]) -> Any:
 
 def has_template(value: Any) -> bool:
     if isinstance(value, str):
-        return _VAR.search(value) is not None
+        return VARIABLE.search(value) is not None
     if isinstance(value, dict):
         return any(has_template(k) or has_template(v) for k, v in value.items())
     if isinstance(value, list):
