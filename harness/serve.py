@@ -126,7 +126,11 @@ def main(args: argparse.Namespace) -> int:
             raise CliError(f"{args.rules}: {e}") from None
     if args.proxies:
         from harness.commands import preflight
+        from harness.supervisor import cgroup_notice
         preflight.proxies(args.toxiproxy_url, args.mitm.strip() != "none")
+        notice = cgroup_notice()
+        if notice:
+            print(f"note: {notice}", file=sys.stderr)
     names = [s.strip() for s in args.services.split(",") if s.strip()] if args.services else None
     services = None if names is None else {n: configs.get(n, {}) for n in names}
     if services is None and configs:

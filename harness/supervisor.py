@@ -9,6 +9,10 @@
   bounded wait; the group is killed even when its leader has already exited (what it forked);
 - the live set: an ``atexit`` hook (and the CLI's signal handling, through ``stop_all``) stops every
   child still running (Ctrl-C, a failed test session, an uncaught exception);
+- a cgroup v2 group (``harness.cgroups``) where the machine allows one: a child joins its run's
+  group (``cgroup=``) or this process's session group before exec, so what it forks cannot escape
+  by calling ``setsid`` and clearing its environment; stopping the run (or ``stop_all``) kills the
+  group. Where cgroups are unavailable, ``cgroup_notice()`` is the one line that says the gap is open;
 - ``PR_SET_PDEATHSIG = SIGKILL``: if we die without running any Python (SIGKILL, a SIGTERM with no
   handler), the kernel kills the child too. Linux only; the signal fires when the *thread* that
   started the child exits, so start children from a long-lived thread (the main thread or an event
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import functools
 import os
 import shutil
 import signal
@@ -29,7 +34,7 @@ import threading
 import time
 from typing import IO, Callable
 
-from harness import orphans
+from harness import cgroups, orphans
 
 _PR_SET_PDEATHSIG = 1
 _KILL_WAIT_S = 5.0  # after SIGKILL: only an unkillable (D-state) process takes longer
@@ -45,10 +50,41 @@ class ProcessError(RuntimeError):
     """A child could not be started or did not become ready; ``str()`` is one line."""
 
 
-def _in_child() -> None:
-    """Runs in the child between fork and exec: die with the thread that started us."""
+def _in_child(group: cgroups.RunCgroup | None) -> None:
+    """Runs in the child between fork and exec: die with the thread that started us; enter the group."""
     if _prctl is not None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if group is not None:
+        group.join()
+
+
+_session_lock = threading.Lock()
+_session_group: cgroups.RunCgroup | None = None
+_session_probed = False
+
+
+def session_cgroup() -> cgroups.RunCgroup | None:
+    """This process's group for children that belong to no run (Toxiproxy, mitmdump, test apps),
+    made on first use; None where cgroups are unavailable."""
+    global _session_group, _session_probed
+    with _session_lock:
+        if not _session_probed:
+            _session_group, _session_probed = cgroups.RunCgroup.create("session"), True
+        return _session_group
+
+
+def cgroup_notice() -> str | None:
+    """The one line to print at start-up when children cannot be put in a cgroup here, else None."""
+    return cgroups.startup_line()
+
+
+def kill_group(group: cgroups.RunCgroup | None) -> list[int]:
+    """Kill what is left in ``group`` (what the children forked, setsid or not) and remove it."""
+    if group is None:
+        return []
+    killed = group.kill()
+    group.remove()
+    return killed
 
 
 def _adopt(pid: int) -> None:
@@ -66,8 +102,10 @@ class Child:
     on stop (a private temp file)."""
 
     def __init__(self, name: str, argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
-                 log_path: str | None = None, delete_log: bool = False, stop_timeout: float = 5.0):
+                 log_path: str | None = None, delete_log: bool = False, stop_timeout: float = 5.0,
+                 cgroup: cgroups.RunCgroup | None = None):
         self.name, self.argv, self.cwd, self.stop_timeout = name, argv, cwd, stop_timeout
+        self.cgroup = cgroup
         self.env = {**os.environ, **(env or {}), orphans.ENV: orphans.owner_tag()}
         self.log_path, self.delete_log = log_path, delete_log
         self.proc: subprocess.Popen | None = None
@@ -85,7 +123,8 @@ class Child:
         try:
             self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL,
                                          stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                                         start_new_session=True, preexec_fn=_in_child, close_fds=True)
+                                         start_new_session=True, close_fds=True,
+                                         preexec_fn=functools.partial(_in_child, self.cgroup or session_cgroup()))
         except OSError as e:
             self._close_log()
             raise ProcessError(f"{self.name}: cannot start {self.argv[0]}: {e.strerror}") from None
@@ -196,6 +235,10 @@ def stop_all(grace_s: float = 1.0) -> None:
         assert child.proc is not None
         _wait(child.proc, max(0.0, deadline - time.monotonic()))
         child.stop(kill=True)
+    global _session_group, _session_probed
+    with _session_lock:
+        group, _session_group, _session_probed = _session_group, None, False
+    kill_group(group)
 
 
 def port_open(host: str, port: int, timeout: float = 0.2) -> bool:

@@ -102,3 +102,51 @@ def test_unavailable_is_one_line_and_nothing_is_created(tmp_path):
 
 def test_available_here_means_no_startup_line():
     assert (cgroups.startup_line() is None) == (PARENT is not None)
+
+
+def _escapee(tmp_path, **kw):
+    """A supervised child whose grandchild calls setsid and clears its environment."""
+    from harness.supervisor import Child
+    out = tmp_path / "escape.out"
+    child = Child("escaper", ["sh", "-c", ESCAPE], log_path=str(out), **kw).start()
+    assert wait_for(lambda: out.exists() and out.read_text().strip())
+    grandchild = int(out.read_text().split()[0])
+    assert wait_for(lambda: environ(grandchild) == b"")  # it has cleared its environment
+    return child, grandchild
+
+
+@needs_cgroups
+def test_a_supervised_childs_escaped_grandchild_dies_with_the_run_group(tmp_path):
+    from harness.supervisor import kill_group
+    group = cgroups.RunCgroup.create(f"test-{os.getpid()}")
+    child, grandchild = _escapee(tmp_path, cgroup=group)
+    child.stop()
+    assert alive(grandchild), "stopping the child's process group does not reach a setsid grandchild"
+    assert grandchild in kill_group(group)
+    assert wait_for(lambda: not alive(grandchild)) and not os.path.exists(group.path)
+
+
+@needs_cgroups
+def test_a_child_of_no_run_is_in_the_session_group_which_stop_all_kills(tmp_path):
+    from harness import supervisor
+    child, grandchild = _escapee(tmp_path)
+    session = supervisor.session_cgroup()
+    assert session is not None and grandchild in session.pids()
+    supervisor.stop_all()
+    assert not child.running and wait_for(lambda: not alive(grandchild))
+    assert not os.path.exists(session.path)
+
+
+def test_without_cgroups_children_still_start_and_the_gap_is_one_line(tmp_path, monkeypatch):
+    from harness import supervisor
+    monkeypatch.setattr(cgroups, "probe", lambda parent=None: (None, "no cgroup v2 hierarchy mounted"))
+    monkeypatch.setattr(supervisor, "_session_group", None)
+    monkeypatch.setattr(supervisor, "_session_probed", False)
+    child, grandchild = _escapee(tmp_path)
+    try:
+        assert supervisor.session_cgroup() is None
+        notice = supervisor.cgroup_notice()
+        assert notice is not None and "\n" not in notice and "setsid" in notice
+    finally:
+        child.stop()
+        os.kill(grandchild, 9)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import signal
 import time
 from typing import Any
@@ -92,12 +93,16 @@ def main(args: argparse.Namespace) -> int:
     from harness.report.write import run_summary
     from harness.run.progress import Progress
     from harness.run.runner import RunOptions
+    from harness.supervisor import cgroup_notice
     from harness.verdict.outcome import SEVERITY
 
     scenarios = load_all(args.scenarios, args.tag, target_given=args.target is not None)
     if not scenarios:
         raise CliError("no scenario matches the given tags")
     progress = Progress(quiet=args.quiet)
+    notice = cgroup_notice()
+    if notice:
+        print(f"note: {notice}", file=sys.stderr)
     multi = len(scenarios) > 1
     suite_dir = os.path.join(args.report_dir, f"{time.strftime('%Y%m%d-%H%M%S')}-suite") if multi else None
 

@@ -12,6 +12,7 @@ import time
 
 import aiohttp
 
+from harness.cgroups import RunCgroup
 from harness.ports import free_port
 from harness.supervisor import Child, ProcessError
 
@@ -67,12 +68,12 @@ def redis_server_binary() -> str:
     return path
 
 
-async def start_redis(run_dir: str) -> tuple[Child, int]:
+async def start_redis(run_dir: str, cgroup: RunCgroup | None = None) -> tuple[Child, int]:
     port = free_port()
     child = Child("redis-server", [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
                                    "--save", "", "--appendonly", "no", "--dir", run_dir,
                                    "--protected-mode", "yes"],
-                  log_path=os.path.join(run_dir, "redis.log"), stop_timeout=3).start()
+                  log_path=os.path.join(run_dir, "redis.log"), stop_timeout=3, cgroup=cgroup).start()
     await wait_tcp_ready("127.0.0.1", port, 10, child)
     return child, port
 

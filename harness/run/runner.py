@@ -12,18 +12,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import orphans
+from harness import cgroups, orphans
 from harness.faults.rules import Rule
 from harness.host import MockHost
 from harness.journal import kinds, read_events
 from harness.proxy.errors import ProxyError
 from harness.run import processes
 from harness.run.scenario_links import LinkError, LinkSet, start_links
-from harness.scenario.templates import TemplateError, has_template, render
 from harness.run.timeline import play
 from harness.run.traffic import Driver
 from harness.scenario.model import Scenario
-from harness.supervisor import Child, ProcessError
+from harness.scenario.templates import TemplateError, has_template, render
+from harness.supervisor import Child, ProcessError, cgroup_notice, kill_group
 from harness.verdict import Verdict, evaluate, settled
 from harness.verdict.evaluate import parsed_expectations
 from harness.verdict.outcome import RunVerdict, coverage_gaps, judge
@@ -102,6 +102,7 @@ class Runner:
         self.ctx: dict[str, Any] = {}
         self.t0 = time.monotonic()
         self.children: list[Child] = []
+        self.cgroup: cgroups.RunCgroup | None = None
 
     # --- Stage -------------------------------------------------------------------------------
     def record(self, event: dict[str, Any]) -> int:
@@ -180,6 +181,7 @@ class Runner:
                 task.uncancel()
         finally:
             processes.stop_all_of(self.children)
+            kill_group(self.cgroup)  # what the children forked, setsid and cleared environment included
         journal = os.path.join(self.run_dir, "journal.jsonl")
         events = read_events(journal) if os.path.exists(journal) else []  # stopped before the mocks started
         verdict = evaluate(self.scenario.expect, events) if error is None else None
@@ -210,11 +212,14 @@ class Runner:
             url = self.host.urls[name]
             self.ctx[name] = {"url": url, "direct_url": url, "config": mock.config_dict(),
                               "host": "127.0.0.1", "port": int(url.rsplit(":", 1)[1])}
-        killed = orphans.sweep()  # what killed harness runs' children forked and left
+        killed = orphans.sweep() + cgroups.sweep_stale()  # what killed harness runs' children forked and left
         if killed:
             self.record(kinds.STEP.event(step="orphans_killed", pids=killed))
+        self.cgroup = cgroups.RunCgroup.create(self.run_id)
+        if self.cgroup is None:
+            self.record(kinds.STEP.event(step="no_cgroup", why=cgroup_notice()))
         if "redis" in sc.services:
-            child, port = await processes.start_redis(self.run_dir)
+            child, port = await processes.start_redis(self.run_dir, self.cgroup)
             self.children.append(child)
             self.ctx["redis"] = {"host": "127.0.0.1", "port": port, "url": f"redis://127.0.0.1:{port}/0",
                                  "direct_url": f"redis://127.0.0.1:{port}/0"}
@@ -251,7 +256,7 @@ class Runner:
         argv = processes.split_command(render(sc.target.command, self.ctx))
         self.target = Child("target", argv, env=env, cwd=sc.target.cwd or os.getcwd(),
                             log_path=os.path.join(self.run_dir, "target.log"),
-                            stop_timeout=sc.target.stop_timeout).start()
+                            stop_timeout=sc.target.stop_timeout, cgroup=self.cgroup).start()
         self.children.append(self.target)
         self.record(kinds.STEP.event(step="target_started", argv=argv, pid=self.target.proc.pid))
         await processes.wait_http_ready(self.ctx["target"]["url"] + sc.target.ready.path, sc.target.ready.status,
