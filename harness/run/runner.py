@@ -86,7 +86,7 @@ def scaled_rule(rule: Rule, scale: float) -> Rule:
 
 
 class Runner:
-    """Also the timeline's ``Stage``: the things a timeline step can act on."""
+    """Also the timeline's ``StepTarget``: the things a timeline step can act on."""
 
     def __init__(self, scenario: Scenario, opts: RunOptions):
         self.scenario = scenario
@@ -104,7 +104,7 @@ class Runner:
         self.children: list[Child] = []
         self.cgroup: cgroups.RunCgroup | None = None
 
-    # --- Stage -------------------------------------------------------------------------------
+    # --- StepTarget -------------------------------------------------------------------------------
     def record(self, event: dict[str, Any]) -> int:
         return self.host.journal.write(event)
 

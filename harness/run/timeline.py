@@ -15,7 +15,7 @@ from harness.scenario.model import Step
 from harness.verdict.base import event_matches
 
 
-class Stage(Protocol):
+class StepTarget(Protocol):
     """What the timeline acts on (implemented by the runner)."""
 
     t0: float
@@ -39,13 +39,13 @@ class Stage(Protocol):
 class EventWaiter:
     """Counts journal events matching a filter from when it is made, and wakes waiters."""
 
-    def __init__(self, stage: Stage, where: dict[str, Any]):
+    def __init__(self, run: StepTarget, where: dict[str, Any]):
         self.where = where
         self.count = 0
         self.first_t: float | None = None
         self._changed = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        self._unsubscribe = stage.subscribe(self._on_event)
+        self._unsubscribe = run.subscribe(self._on_event)
 
     def _on_event(self, event: dict[str, Any]) -> None:
         if event.get("kind") == "step" and event.get("step", "").startswith("timeline"):
@@ -73,22 +73,22 @@ class EventWaiter:
         self._unsubscribe()
 
 
-async def play(steps: list[Step], stage: Stage) -> None:
+async def play(steps: list[Step], run: StepTarget) -> None:
     # "after" triggers and wait_for conditions count events from run start: subscribe first
-    triggers = {i: EventWaiter(stage, s.after) for i, s in enumerate(steps) if s.after is not None}
-    waits = {i: EventWaiter(stage, s.wait_for.where) for i, s in enumerate(steps) if s.wait_for is not None}
+    triggers = {i: EventWaiter(run, s.after) for i, s in enumerate(steps) if s.after is not None}
+    waits = {i: EventWaiter(run, s.wait_for.where) for i, s in enumerate(steps) if s.wait_for is not None}
     try:
         for i, step in enumerate(steps):
             if step.at is not None:
-                await _sleep_until(stage.t0 + step.at * stage.time_scale)
+                await _sleep_until(run.t0 + step.at * run.time_scale)
             elif i in triggers:
                 ok = await triggers[i].wait(1, timeout=3600)
                 if not ok:
-                    stage.record(kinds.STEP.event(step="timeline_skipped", index=i, why="trigger never seen"))
+                    run.record(kinds.STEP.event(step="timeline_skipped", index=i, why="trigger never seen"))
                     continue
             if step.delay:
-                await asyncio.sleep(step.delay * stage.time_scale)
-            await _act(i, step, stage, waits.get(i))
+                await asyncio.sleep(step.delay * run.time_scale)
+            await _act(i, step, run, waits.get(i))
     finally:
         for w in [*triggers.values(), *waits.values()]:
             w.close()
@@ -100,54 +100,54 @@ async def _sleep_until(when: float) -> None:
         await asyncio.sleep(delay)
 
 
-async def _emit(step: Step, stage: Stage) -> dict[str, Any]:
+async def _emit(step: Step, run: StepTarget) -> dict[str, Any]:
     """``POST {control}/<service>/emit``: the service starts sending and answers at once."""
     e = step.emit
-    payload = {"event": e.event, "body": e.body, "count": e.count, "within_s": e.within * stage.time_scale}
+    payload = {"event": e.event, "body": e.body, "count": e.count, "within_s": e.within * run.time_scale}
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{stage.control_url()}/{e.service}/emit", json=payload,
+        async with session.post(f"{run.control_url()}/{e.service}/emit", json=payload,
                                 timeout=aiohttp.ClientTimeout(total=30)) as resp:
             return {"service": e.service, "event": e.event, "count": e.count, "status": resp.status,
                     "response": (await resp.text())[:500]}
 
 
-async def _act(i: int, step: Step, stage: Stage, waiter: EventWaiter | None) -> None:
+async def _act(i: int, step: Step, run: StepTarget, waiter: EventWaiter | None) -> None:
     action = step.action
     detail: dict[str, Any] = {}
     if action == "add_rules":
-        detail["ids"] = stage.add_rules(step.add_rules or [])
+        detail["ids"] = run.add_rules(step.add_rules or [])
     elif action == "remove_rules":
-        stage.remove_rules(step.remove_rules or [])
+        run.remove_rules(step.remove_rules or [])
         detail["ids"] = step.remove_rules
     elif action == "clear_rules":
-        stage.clear_rules()
+        run.clear_rules()
     elif action == "cut_link":
-        await stage.cut_link(step.cut_link)
+        await run.cut_link(step.cut_link)
         detail["link"] = step.cut_link
     elif action == "restore_link":
-        await stage.restore_link(step.restore_link)
+        await run.restore_link(step.restore_link)
         detail["link"] = step.restore_link
     elif action == "stop_service":
-        await stage.stop_service(step.stop_service)
+        await run.stop_service(step.stop_service)
     elif action == "start_service":
-        await stage.start_service(step.start_service)
+        await run.start_service(step.start_service)
     elif action == "set_config":
         for service, patch in (step.set_config or {}).items():
-            stage.set_config(service, patch)
+            run.set_config(service, patch)
     elif action == "control":
         call = step.control
         async with aiohttp.ClientSession() as session:
-            async with session.request(call.method, stage.control_url() + call.path, json=call.json_body,
+            async with session.request(call.method, run.control_url() + call.path, json=call.json_body,
                                        timeout=aiohttp.ClientTimeout(total=30)) as resp:
                 detail.update(status=resp.status, response=(await resp.text())[:500])
     elif action == "emit":
-        detail.update(await _emit(step, stage))
+        detail.update(await _emit(step, run))
     elif action == "wait_for":
-        detail["met"] = await waiter.wait(step.wait_for.count, step.wait_for.timeout * stage.time_scale)
+        detail["met"] = await waiter.wait(step.wait_for.count, step.wait_for.timeout * run.time_scale)
     elif action == "stop_target":
-        await stage.stop_target()
+        await run.stop_target()
     elif action == "start_target":
-        await stage.start_target()
+        await run.start_target()
     elif action == "note":
         detail["note"] = step.note
-    stage.record(kinds.STEP.event(step=f"timeline.{action}", index=i, **detail))
+    run.record(kinds.STEP.event(step=f"timeline.{action}", index=i, **detail))

@@ -60,7 +60,7 @@ def check_params(action: str, params: dict[str, Any], cfg: CaptchaConfig) -> dic
 
 
 @dataclass
-class Verdict:
+class TicketCheck:
     code: int
     why: str
     evil_level: int = 0
@@ -69,7 +69,7 @@ class Verdict:
 
 
 def verify(action: str, p: dict[str, Any], cfg: CaptchaConfig, store: TicketStore,
-           now: float | None = None) -> Verdict:
+           now: float | None = None) -> TicketCheck:
     """The CaptchaCode for validated params ``p``. Order: app credentials (100), DR tickets (21/16),
     unknown (15), app mismatch (16; mini 7), randstr (7, web only), expired (8), reused (9/104), ok (1)."""
     now = time.time() if now is None else now
@@ -77,34 +77,34 @@ def verify(action: str, p: dict[str, Any], cfg: CaptchaConfig, store: TicketStor
     appid, ticket = p["CaptchaAppId"], p[TICKET_PARAM]
     key = cfg.apps.get(appid)
     if key is None or not hmac.compare_digest(key.encode(), p["AppSecretKey"].encode()):
-        return Verdict(100, "CaptchaAppId/AppSecretKey mismatch")
+        return TicketCheck(100, "CaptchaAppId/AppSecretKey mismatch")
     dr = parse_dr(ticket, cfg.dr_prefixes, appid)
     if dr is not None:
         submit = dr.ts or 0
         if dr.appid is None:
-            return Verdict(cfg.dr_unparsable_code, "DR ticket without a parsable CaptchaAppId", submit_time=submit)
+            return TicketCheck(cfg.dr_unparsable_code, "DR ticket without a parsable CaptchaAppId", submit_time=submit)
         if dr.appid != appid:
-            return Verdict(cfg.dr_appid_mismatch_code, "DR ticket for another CaptchaAppId", submit_time=submit)
+            return TicketCheck(cfg.dr_appid_mismatch_code, "DR ticket for another CaptchaAppId", submit_time=submit)
         if cfg.dr_max_age_s is not None and dr.ts is not None and now - dr.ts > cfg.dr_max_age_s:
-            return Verdict(8, "DR ticket too old", submit_time=submit)
+            return TicketCheck(8, "DR ticket too old", submit_time=submit)
         if cfg.dr_single_use:
             seen = store.dr_seen.get(ticket, 0)
             store.dr_seen[ticket] = seen + 1
             if seen:
-                return Verdict(cfg.reuse_code, "DR ticket reused", submit_time=submit)
-        return Verdict(cfg.dr_code, "disaster-recovery ticket", submit_time=submit)
+                return TicketCheck(cfg.reuse_code, "DR ticket reused", submit_time=submit)
+        return TicketCheck(cfg.dr_code, "disaster-recovery ticket", submit_time=submit)
     t = store.get(ticket)
     if t is None:
-        return Verdict(15, "unknown ticket")
+        return TicketCheck(15, "unknown ticket")
     get_time = int(t.issued_at) if p.get("NeedGetCaptchaTime") == 1 else 0
     base = {"get_time": get_time, "submit_time": int(t.issued_at)}
-    failed: Verdict | None = None
+    failed: TicketCheck | None = None
     if t.appid != appid:
-        failed = Verdict(7 if mini else 16, "ticket issued for another CaptchaAppId", **base)
+        failed = TicketCheck(7 if mini else 16, "ticket issued for another CaptchaAppId", **base)
     elif not mini and p["Randstr"] != t.randstr:
-        failed = Verdict(7, "Randstr does not match the ticket", **base)
+        failed = TicketCheck(7, "Randstr does not match the ticket", **base)
     elif now - t.issued_at > cfg.ticket_lifetime_s:
-        failed = Verdict(8, "ticket expired", **base)
+        failed = TicketCheck(8, "ticket expired", **base)
     if failed is not None:
         if cfg.consume_on_failure:
             t.uses += 1
@@ -113,5 +113,5 @@ def verify(action: str, p: dict[str, Any], cfg: CaptchaConfig, store: TicketStor
     t.uses += 1
     t.verified_at.append(now)
     if t.uses > 1:
-        return Verdict(cfg.reuse_code, "ticket reused", **base)
-    return Verdict(1, "ok", evil_level=t.evil_level, **base)
+        return TicketCheck(cfg.reuse_code, "ticket reused", **base)
+    return TicketCheck(1, "ok", evil_level=t.evil_level, **base)

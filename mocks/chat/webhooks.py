@@ -134,7 +134,7 @@ def read_answer(attempts: list[Attempt]) -> Answer:
 
 
 @dataclass
-class Verdict:
+class BeforeSendDecision:
     """A before-send callback's decision: deliver (maybe modified), reject (error to sender), drop."""
 
     action: str                 # deliver / reject / drop
@@ -145,24 +145,24 @@ class Verdict:
     cloud_custom_data: Any = None
 
 
-def before_verdict(answer: Answer, on_failure: str) -> Verdict:
+def before_verdict(answer: Answer, on_failure: str) -> BeforeSendDecision:
     """ErrorCode 0 = deliver (MsgBody / CloudCustomData in the answer replace the message's),
     1 = reject, 2 = drop silently (sender sees success), 120001–130000 = reject with that code and
     ErrorInfo. A failed callback (timeout, non-200, non-JSON) follows ``before_send_on_failure``.
     A well-formed answer is read by ErrorCode even when ActionStatus is FAIL."""
     if answer.data is None:
-        return Verdict("deliver" if on_failure == "deliver" else "reject", "callback_failed")
+        return BeforeSendDecision("deliver" if on_failure == "deliver" else "reject", "callback_failed")
     code = answer.error_code
     if code == 0:
-        return Verdict("deliver", "app_allow", msg_body=answer.data.get("MsgBody"),
+        return BeforeSendDecision("deliver", "app_allow", msg_body=answer.data.get("MsgBody"),
                        cloud_custom_data=answer.data.get("CloudCustomData"))
     if code == 2:
-        return Verdict("drop", "app_drop")
+        return BeforeSendDecision("drop", "app_drop")
     if code is not None and 120001 <= code <= 130000:
-        return Verdict("reject", "app_custom_error", code, answer.error_info or "")
+        return BeforeSendDecision("reject", "app_custom_error", code, answer.error_info or "")
     if code == 1:
-        return Verdict("reject", "app_reject")
-    return Verdict("deliver" if on_failure == "deliver" else "reject", "callback_failed")
+        return BeforeSendDecision("reject", "app_reject")
+    return BeforeSendDecision("deliver" if on_failure == "deliver" else "reject", "callback_failed")
 
 
 # --- default bodies for on-demand callbacks (control API) -------------------------------------------
