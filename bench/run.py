@@ -74,8 +74,13 @@ def wrk(url: str, seconds: float, env: dict[str, str], script: str | None) -> di
     argv += ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
     if script:
         argv += ["-s", script]
-    out = subprocess.run(argv + [url], capture_output=True, text=True, env={**os.environ, **env}, timeout=seconds + 30).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    done = subprocess.run(argv + [url], capture_output=True, text=True, env={**os.environ, **env}, timeout=seconds + 30)
+    out = done.stdout
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if found is None:
+        raise RuntimeError(f"wrk against {url} printed no rate (exit {done.returncode}): "
+                           f"{(done.stderr or out).strip()[-300:]}")
+    rps = float(found.group(1))
     lat = {}
     for pct, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
         lat[pct] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
