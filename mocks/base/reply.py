@@ -38,6 +38,7 @@ class Reply:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     data: Any = None  # what the journal records (parsed JSON or text)
+    refused: dict[str, Any] | None = None  # why the mock refused the request (journal only: check, expected, got, why)
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, content_type: str = "application/json",

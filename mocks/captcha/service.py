@@ -124,8 +124,10 @@ class CaptchaMock(ServiceMock):
         rid = self._request_id()
         try:
             return self._api(call, rid)
-        except (ApiError, signature.SignatureError) as e:
+        except ApiError as e:
             return answers.error_reply(e.code, e.message, rid)
+        except signature.SignatureError as e:
+            return answers.error_reply(e.code, e.message, rid, refused=e.why)
 
     def _api(self, call: Call, rid: str) -> Reply:
         cfg, request = self.config, call.request
@@ -145,7 +147,7 @@ class CaptchaMock(ServiceMock):
                          query=request.raw_path.partition("?")[2] if is_get else "",
                          headers=request.headers, payload=b"" if is_get else call.extra["raw"],
                          secret_keys=cfg.secret_keys, skew_s=cfg.signature_skew_s,
-                         check_signature=cfg.verify_signature)
+                         check_signature=cfg.verify_signature, sdk_endpoint=cfg.signature_sdk_endpoint)
         if cfg.rate_limit_qps is not None and self._over_rate(cfg.rate_limit_qps):
             raise ApiError("RequestLimitExceeded", answers.ERROR_MSG["RequestLimitExceeded"])
         if err:

@@ -1,0 +1,24 @@
+// DescribeCaptchaResult through the official tencentcloud-sdk-nodejs, unmodified, pointed at a local
+// endpoint the documented way (profile.httpProfile.endpoint + protocol). Usage:
+//   node captcha.js '{"endpoint": "127.0.0.1:PORT", "secretId": "...", "secretKey": "...",
+//                     "action": "DescribeCaptchaResult", "params": {...}}'
+// Prints one JSON line: {"ok": true, "response": {...}} or {"ok": false, "code", "message", "requestId"}.
+"use strict";
+const { Client } = require("tencentcloud-sdk-nodejs/tencentcloud/services/captcha/v20190722/captcha_client");
+
+async function main() {
+  const a = JSON.parse(process.argv[2]);
+  const client = new Client({
+    credential: { secretId: a.secretId, secretKey: a.secretKey },
+    region: "",
+    profile: { httpProfile: { endpoint: a.endpoint, protocol: a.protocol || "http://", reqTimeout: 10 } },
+  });
+  try {
+    const response = await client[a.action || "DescribeCaptchaResult"](a.params);
+    console.log(JSON.stringify({ ok: true, response }));
+  } catch (e) {
+    console.log(JSON.stringify({ ok: false, code: e.code || null, message: e.message, requestId: e.requestId || null }));
+  }
+}
+
+main().catch((e) => { console.error(e && e.stack || String(e)); process.exit(2); });
