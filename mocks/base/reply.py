@@ -56,6 +56,13 @@ class Reply:
         return web.Response(status=self.status, body=self.body, headers=headers)
 
 
+def refusal(check: str, expected: str, got: str, note: str = "", **more: str) -> dict[str, str]:
+    """``Reply.refused``: which check refused a request, what the mock expected and what it got, the
+    same as one line (``why``), and anything more that helps (a canonical request, a string to sign)."""
+    line = f"{check}: expected {expected}, got {got}" + (f" — {note}" if note else "")
+    return {"check": check, "expected": expected, "got": got, "why": line, **more}
+
+
 class BadRequest(Exception):
     """Raised by a service's ``parse`` for input the real service would refuse; carries its answer."""
 

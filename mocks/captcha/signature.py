@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass
 from typing import Mapping
 
+from mocks.base.reply import refusal
+
 ALGORITHM = "TC3-HMAC-SHA256"
 SERVICE = "captcha"
 UNSIGNED = "UNSIGNED-PAYLOAD"
@@ -46,12 +48,6 @@ class SignatureError(Exception):
         self.code = code
         self.message = message
         self.why = why
-
-
-def diagnosis(check: str, expected: str, got: str, note: str = "", **more: str) -> dict[str, str]:
-    """What a refusal journals: the check, expected vs got, and the same as one line (``why``)."""
-    line = f"{check}: expected {expected}, got {got}" + (f" — {note}" if note else "")
-    return {"check": check, "expected": expected, "got": got, "why": line, **more}
 
 
 @dataclass
@@ -98,25 +94,25 @@ def parse_authorization(value: str | None) -> Parsed:
     if not value:
         raise SignatureError("AuthFailure.InvalidAuthorization",
                              "The Authorization header is missing. Sign the request with TC3-HMAC-SHA256.",
-                             diagnosis("Authorization header", "TC3-HMAC-SHA256 Credential=…", "none"))
+                             refusal("Authorization header", "TC3-HMAC-SHA256 Credential=…", "none"))
     m = _AUTH.match(value)
     if not m:
         raise SignatureError("AuthFailure.InvalidAuthorization",
                              "Authorization header format error: expected `TC3-HMAC-SHA256 Credential=..., "
                              "SignedHeaders=..., Signature=...`.",
-                             diagnosis("Authorization header",
+                             refusal("Authorization header",
                                        "TC3-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=<hex>",
                                        value[:200]))
     parts = m["cred"].split("/")
     if len(parts) != 4 or not parts[0]:
         raise SignatureError("AuthFailure.InvalidAuthorization",
                              "Credential must be `SecretId/Date/Service/tc3_request`.",
-                             diagnosis("Credential", "SecretId/Date/Service/tc3_request", m["cred"]))
+                             refusal("Credential", "SecretId/Date/Service/tc3_request", m["cred"]))
     signed = m["signed"].lower().split(";")
     if "content-type" not in signed or "host" not in signed:
         raise SignatureError("AuthFailure.InvalidAuthorization",
                              "SignedHeaders must include content-type and host.",
-                             diagnosis("SignedHeaders", "a list with content-type and host", m["signed"]))
+                             refusal("SignedHeaders", "a list with content-type and host", m["signed"]))
     return Parsed(parts[0], parts[1], parts[2], parts[3], signed, m["sig"].lower())
 
 
@@ -154,9 +150,9 @@ def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], pa
     raw_ts = headers.get("x-tc-timestamp")
     if raw_ts is None or not raw_ts.strip():
         raise SignatureError("MissingParameter", "The request is missing a required parameter `Timestamp`.",
-                             diagnosis("X-TC-Timestamp header", "unix seconds", "none"))
+                             refusal("X-TC-Timestamp header", "unix seconds", "none"))
     bad_ts = SignatureError("InvalidParameterValue", f"The value `{raw_ts}` of parameter `Timestamp` is not valid.",
-                            diagnosis("X-TC-Timestamp header", "unix seconds", raw_ts[:40]))
+                            refusal("X-TC-Timestamp header", "unix seconds", raw_ts[:40]))
     try:
         ts = int(raw_ts.strip())
     except ValueError:
@@ -164,14 +160,14 @@ def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], pa
     if parsed.secret_id not in secret_keys:
         raise SignatureError("AuthFailure.SecretIdNotFound",
                              "The SecretId is not found, please ensure that your SecretId is correct.",
-                             diagnosis("SecretId", " or ".join(secret_keys) or "(none configured)",
+                             refusal("SecretId", " or ".join(secret_keys) or "(none configured)",
                                        parsed.secret_id, "secret_keys in the captcha config"))
     now = time.time() if now is None else now
     if abs(now - ts) > skew_s:
         raise SignatureError("AuthFailure.SignatureExpire",
                              f"Signature expired. Timestamp {ts} differs from server time {int(now)} by more "
                              f"than {int(skew_s)} seconds.",
-                             diagnosis("X-TC-Timestamp", f"within {int(skew_s)} s of {int(now)}", str(ts),
+                             refusal("X-TC-Timestamp", f"within {int(skew_s)} s of {int(now)}", str(ts),
                                        f"{int(ts - now):+d} s"))
     if not check_signature:
         return parsed.secret_id
@@ -196,11 +192,11 @@ def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], pa
             return parsed.secret_id
     bare = without_port(host)
     if not sdk_endpoint and bare != host and hmac.compare_digest(attempt(bare)[0], parsed.signature):
-        raise _failure(diagnosis("signed host", f"{host} (the Host header)", bare,
+        raise _failure(refusal("signed host", f"{host} (the Host header)", bare,
                                  "the host without its port, as the Node.js SDK signs it; the mock accepts it "
                                  "with signature_sdk_endpoint: true"))
     expected, canonical, to_sign = attempt(host)
-    raise _failure(diagnosis(
+    raise _failure(refusal(
         "signature", expected, parsed.signature,
         f"recomputed with the SecretKey of {parsed.secret_id} over the request as received (scope, timestamp "
         "and signed headers are fine): the SecretKey differs, or the body, path or a signed header changed "
@@ -210,9 +206,9 @@ def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], pa
 def _check_scope(parsed: Parsed, date: str, ts: int, host: str, sdk_endpoint: bool) -> None:
     """The credential scope ``Date/Service/tc3_request`` against the timestamp and the Host header."""
     if parsed.terminator != "tc3_request":
-        raise _failure(diagnosis("credential scope terminator", "tc3_request", parsed.terminator))
+        raise _failure(refusal("credential scope terminator", "tc3_request", parsed.terminator))
     if parsed.date != date:
-        raise _failure(diagnosis("credential scope date", f"{date} (the UTC date of X-TC-Timestamp {ts})",
+        raise _failure(refusal("credential scope date", f"{date} (the UTC date of X-TC-Timestamp {ts})",
                                  parsed.date))
     services = accepted_services(host, sdk_endpoint)
     if parsed.service in services:
@@ -220,7 +216,7 @@ def _check_scope(parsed: Parsed, date: str, ts: int, host: str, sdk_endpoint: bo
     label = host.split(".", 1)[0]
     note = ("the endpoint's first label, as the Node.js and Java SDKs sign it; the mock accepts it with "
             "signature_sdk_endpoint: true" if parsed.service == label else "")
-    raise _failure(diagnosis("credential scope service", " or ".join(services), parsed.service, note))
+    raise _failure(refusal("credential scope service", " or ".join(services), parsed.service, note))
 
 
 def sign_headers(*, secret_id: str, secret_key: str, host: str, action: str, payload: bytes,

@@ -3,9 +3,9 @@
 // the SDK's common module but not its captcha package, so the call goes through the SDK's own
 // CommonClient (common.NewCommonClient + tchttp.NewCommonRequest("captcha", version, action)),
 // which signs and sends exactly as the generated captcha client does (both call Client.Send). Usage:
-//   captcha-client '{"endpoint": "127.0.0.1:PORT", "secretId": "...", "secretKey": "...",
-//                    "action": "DescribeCaptchaResult", "params": {...}}'
-// Prints one JSON line: {"ok": true, "response": {...}} or {"ok": false, "code", "message", "requestId"}.
+//   captcha-client '[{"endpoint": "127.0.0.1:PORT", "secretId": "...", "secretKey": "...",
+//                     "action": "DescribeCaptchaResult", "params": {...}}, ...]'
+// Prints one JSON line per call: {"ok": true, "response": {...}} or {"ok": false, "code", "message", "requestId"}.
 package main
 
 import (
@@ -34,11 +34,17 @@ func emit(v map[string]interface{}) {
 }
 
 func main() {
-	var a args
-	if len(os.Args) != 2 || json.Unmarshal([]byte(os.Args[1]), &a) != nil {
-		fmt.Fprintln(os.Stderr, "usage: captcha-client '<json arguments>'")
+	var calls []args
+	if len(os.Args) != 2 || json.Unmarshal([]byte(os.Args[1]), &calls) != nil {
+		fmt.Fprintln(os.Stderr, "usage: captcha-client '[<json arguments>, ...]'")
 		os.Exit(2)
 	}
+	for _, a := range calls {
+		call(a)
+	}
+}
+
+func call(a args) {
 	if a.Action == "" {
 		a.Action = "DescribeCaptchaResult"
 	}

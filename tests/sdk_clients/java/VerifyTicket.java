@@ -1,9 +1,10 @@
 // DescribeCaptchaResult through the official Tencent Cloud SDK for Java, unmodified, pointed at a local
-// endpoint the documented way (HttpProfile.setEndpoint + setProtocol). Run in source-file mode:
-//   java -cp 'lib/*' VerifyTicket.java '{"endpoint": "127.0.0.1:PORT", "secretId": "...",
-//        "secretKey": "...", "action": "DescribeCaptchaResult", "params": {...}}'
-// Prints one JSON line: {"ok": true, "response": {...}} or {"ok": false, "code", "message", "requestId"}.
+// endpoint the documented way (HttpProfile.setEndpoint + setProtocol). Compiled by `make setup`:
+//   java -cp 'classes:lib/*' VerifyTicket '[{"endpoint": "127.0.0.1:PORT", "secretId": "...",
+//        "secretKey": "...", "action": "DescribeCaptchaResult", "params": {...}}, ...]'
+// Prints one JSON line per call: {"ok": true, "response": {...}} or {"ok": false, "code", "message", "requestId"}.
 import com.google.gson.Gson;
+import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import com.tencentcloudapi.captcha.v20190722.CaptchaClient;
@@ -17,7 +18,12 @@ import com.tencentcloudapi.common.profile.HttpProfile;
 
 public class VerifyTicket {
     public static void main(String[] argv) {
-        JsonObject a = JsonParser.parseString(argv[0]).getAsJsonObject();
+        for (JsonElement call : JsonParser.parseString(argv[0]).getAsJsonArray()) {
+            System.out.println(new Gson().toJson(call(call.getAsJsonObject())));
+        }
+    }
+
+    static JsonObject call(JsonObject a) {
         HttpProfile hp = new HttpProfile();
         hp.setEndpoint(a.get("endpoint").getAsString());
         hp.setProtocol(a.has("protocol") ? a.get("protocol").getAsString() : HttpProfile.REQ_HTTP);
@@ -39,6 +45,6 @@ public class VerifyTicket {
             out.addProperty("message", e.getMessage());
             out.addProperty("requestId", e.getRequestId());
         }
-        System.out.println(new Gson().toJson(out));
+        return out;
     }
 }

@@ -1,13 +1,12 @@
 // DescribeCaptchaResult through the official tencentcloud-sdk-nodejs, unmodified, pointed at a local
-// endpoint the documented way (profile.httpProfile.endpoint + protocol). Usage:
-//   node captcha.js '{"endpoint": "127.0.0.1:PORT", "secretId": "...", "secretKey": "...",
-//                     "action": "DescribeCaptchaResult", "params": {...}}'
-// Prints one JSON line: {"ok": true, "response": {...}} or {"ok": false, "code", "message", "requestId"}.
+// endpoint the documented way (profile.httpProfile.endpoint + protocol). Usage (a list of calls):
+//   node captcha.js '[{"endpoint": "127.0.0.1:PORT", "secretId": "...", "secretKey": "...",
+//                      "action": "DescribeCaptchaResult", "params": {...}}, ...]'
+// Prints one JSON line per call: {"ok": true, "response": {...}} or {"ok": false, "code", "message", "requestId"}.
 "use strict";
 const { Client } = require("tencentcloud-sdk-nodejs/tencentcloud/services/captcha/v20190722/captcha_client");
 
-async function main() {
-  const a = JSON.parse(process.argv[2]);
+async function call(a) {
   const client = new Client({
     credential: { secretId: a.secretId, secretKey: a.secretKey },
     region: "",
@@ -19,6 +18,10 @@ async function main() {
   } catch (e) {
     console.log(JSON.stringify({ ok: false, code: e.code || null, message: e.message, requestId: e.requestId || null }));
   }
+}
+
+async function main() {
+  for (const a of JSON.parse(process.argv[2])) await call(a);
 }
 
 main().catch((e) => { console.error(e && e.stack || String(e)); process.exit(2); });
