@@ -191,14 +191,14 @@ def test_refused_verifications_say_why_instead_of_only_not_exercised():
     en = r["verification_enforced"]
     assert not en.exercised and not en.ok
     assert en.summary == ("not exercised: no request was verified by a healthy captcha service: every verification "
-                          f"call (2) was refused: AuthFailure.SignatureFailure ({why['why']}) ×2")
+                          f"call (2) was refused: AuthFailure.SignatureFailure ×2 ({why['why']})")
     assert [e["rid"] for e in en.evidence] == ["c0", "c1"] and en.evidence[0]["got"] == "127"
     assert "every verification call (2) was refused" in r["verification_fail_open"].summary
     captcha_call(j, "c", 3, {"Response": {"Error": {"Code": "AuthFailure.SecretIdNotFound"}}})
     login(j, "c", 3.1, 403)
     captcha_call(j, "d", 4, {"Response": {"CaptchaCode": 15}})     # one verified, but never sent by the driver
     en = verdict(j, {"verification_enforced": {}})["verification_enforced"]
-    assert en.summary.endswith("3 of 4 verification calls were refused: AuthFailure.SignatureFailure "
-                               f"({why['why']}) ×2; AuthFailure.SecretIdNotFound")
+    assert en.summary.endswith("3 of 4 verification calls were refused: AuthFailure.SignatureFailure ×2 "
+                               f"({why['why']}); AuthFailure.SecretIdNotFound")
     assert verdict(J(), {"verification_enforced": {}})["verification_enforced"].summary.startswith(
         "not exercised: no request was verified by a healthy captcha service (the scenario never")

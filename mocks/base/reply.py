@@ -59,8 +59,12 @@ class Reply:
 def refusal(check: str, expected: str, got: str, note: str = "", **more: str) -> dict[str, str]:
     """``Reply.refused``: which check refused a request, what the mock expected and what it got, the
     same as one line (``why``), and anything more that helps (a canonical request, a string to sign)."""
-    line = f"{check}: expected {expected}, got {got}" + (f" — {note}" if note else "")
+    line = f"{check}: expected {_short(expected)}, got {_short(got)}" + (f" — {note}" if note else "")
     return {"check": check, "expected": expected, "got": got, "why": line, **more}
+
+
+def _short(value: str) -> str:
+    return value if len(value) <= 40 else value[:12] + "…"
 
 
 class BadRequest(Exception):

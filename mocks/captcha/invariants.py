@@ -81,21 +81,32 @@ class Verifications:
         refused = [(req, resp, state) for req, resp, state in calls if state.startswith("error:")]
         if not refused:
             return not_exercised(name, what)
-        causes = Counter(f"{state.removeprefix('error:')} ({why})" if (why := _why(resp)) else
-                         state.removeprefix("error:") for _, resp, state in refused)
+        causes = Counter((state.removeprefix("error:"), _check(resp)) for _, resp, state in refused)
+        first: dict[tuple[str, Any], str | None] = {}
+        for _, resp, state in refused:
+            first.setdefault((state.removeprefix("error:"), _check(resp)), _why(resp))
         share = f"every verification call ({len(calls)}) was" if len(refused) == len(calls) else \
             f"{len(refused)} of {len(calls)} verification calls were"
         summary = f"not exercised: {what}: {share} refused: " + "; ".join(
-            f"{cause}" + (f" ×{n}" if n > 1 else "") for cause, n in causes.most_common())
-        evidence = [{"rid": req.get("rid"), "error": state.removeprefix("error:"), **((resp or {}).get("refused") or {})}
+            code + (f" ×{n}" if n > 1 else "") + (f" ({first[code, check]})" if first[code, check] else "")
+            for (code, check), n in causes.most_common())
+        evidence = [{"rid": req.get("rid"), "error": state.removeprefix("error:"), **_refused(resp)}
                     for req, resp, state in refused]
         return Result(name, False, summary, evidence, {"verification_calls": len(calls), "refused": len(refused)},
                       exercised=False)
 
 
-def _why(resp: Any) -> str | None:
+def _refused(resp: Any) -> dict[str, Any]:
     refused = resp.get("refused") if resp is not None else None
-    return refused.get("why") if isinstance(refused, dict) else None
+    return refused if isinstance(refused, dict) else {}
+
+
+def _check(resp: Any) -> str | None:
+    return _refused(resp).get("check")
+
+
+def _why(resp: Any) -> str | None:
+    return _refused(resp).get("why")
 
 
 def link_fault_during(facts: Facts, start: float, end: float, link: str = f"integration->{SERVICE}") -> bool:

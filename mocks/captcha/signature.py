@@ -198,9 +198,8 @@ def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], pa
     expected, canonical, to_sign = attempt(host)
     raise _failure(refusal(
         "signature", expected, parsed.signature,
-        f"recomputed with the SecretKey of {parsed.secret_id} over the request as received (scope, timestamp "
-        "and signed headers are fine): the SecretKey differs, or the body, path or a signed header changed "
-        "after signing", canonical_request=canonical, string_to_sign=to_sign))
+        f"recomputed with the SecretKey of {parsed.secret_id} over the request as received, whose scope, "
+        "timestamp and signed headers are right: another SecretKey, or the request changed after signing", canonical_request=canonical, string_to_sign=to_sign))
 
 
 def _check_scope(parsed: Parsed, date: str, ts: int, host: str, sdk_endpoint: bool) -> None:
