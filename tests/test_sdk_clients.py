@@ -5,6 +5,7 @@ tests/sdk_clients/<lang>/ and `make setup` (target `sdk-clients`) installs what 
 """
 
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -113,8 +114,18 @@ def test_gateway_rules_only_say_why_an_sdk_is_refused(ht, lang):
     assert "the endpoint's first label" in why["why"]
 
 
-def test_signed_host_without_port_is_named_under_gateway_rules(ht):
+@pytest.mark.parametrize("lang", sorted(CAPTCHA))
+def test_stale_timestamp_is_refused(ht, lang):
+    # no clock difference allowed: the SDK's whole-second X-TC-Timestamp is already behind the mock's clock
+    requests.put(ht.host.urls["control"] + "/captcha/config", json={"signature_skew_s": 0}, timeout=5)
+    [answer] = run(*CAPTCHA[lang], [verify_call(ht, issue(ht))])
+    assert (answer["ok"], answer["code"]) == (False, "AuthFailure.SignatureExpire")
+    assert responses(ht, "captcha")[-1]["refused"]["check"] == "X-TC-Timestamp"
+
+
+def test_signed_host_without_port_is_named_under_gateway_rules(ht, caplog):
     """What the Node.js SDK does to the host, alone (its scope service would be refused first)."""
+    caplog.set_level(logging.INFO, logger="harness.mocks")
     requests.put(ht.host.urls["control"] + "/captcha/config", json={"signature_sdk_endpoint": False}, timeout=5)
     hostport = ht.host.urls["captcha"].removeprefix("http://")
     t = issue(ht)
@@ -126,6 +137,7 @@ def test_signed_host_without_port_is_named_under_gateway_rules(ht):
     assert r.json()["Response"]["Error"]["Code"] == "AuthFailure.SignatureFailure"
     why = responses(ht, "captcha")[-1]["refused"]
     assert why["why"].startswith(f"signed host: expected {hostport} (the Host header), got 127.0.0.1")
+    assert any(r.name == "harness.mocks" and why["why"] in r.getMessage() for r in caplog.records)  # serve's log line
     requests.put(ht.host.urls["control"] + "/captcha/config", json={"signature_sdk_endpoint": True}, timeout=5)
     r = requests.post(ht.host.urls["captcha"] + "/", data=payload, headers=headers, timeout=5)
     assert r.json()["Response"]["CaptchaCode"] == 1
