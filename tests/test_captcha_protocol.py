@@ -159,6 +159,28 @@ def test_action_version_method_and_body_errors(ht):
     assert "(none)" in acts and "DescribeNothing" in acts and "not_found" in acts
 
 
+def test_refusals_journal_the_field_expected_and_got(ht):
+    before = len(list(read_events(ht.host.journal.read_since(0))))
+    t = issue(ht)
+    assert error_code(api(ht, {k: v for k, v in params(t).items() if k != "UserIp"})) == "MissingParameter"
+    assert error_code(api(ht, params(t, CaptchaAppId="one"))) == "InvalidParameterValue"
+    assert error_code(api(ht, params(t, CaptchaType=3))) == "InvalidParameterValue"
+    assert error_code(api(ht, params(t), override={"X-TC-Version": "2017-03-12"})) == "NoSuchVersion"
+    assert error_code(api(ht, params(t), timestamp=int(time.time()) - 1000)) == "AuthFailure.SignatureExpire"
+    assert api(ht, params(t, CaptchaAppId=123))["CaptchaCode"] == 100
+    assert api(ht, params(issue(ht, age_s=400)))["CaptchaCode"] == 8
+    assert api(ht, params(t))["CaptchaCode"] == 1
+    got = [(e["refused"]["check"], e["refused"]["expected"], e["refused"]["got"]) if e.get("refused") else None
+           for e in list(read_events(ht.host.journal.read_since(0)))[before:] if e.kind == "response"]
+    assert got[:5] == [("UserIp", "present (required by DescribeCaptchaResult)", "missing"),
+                       ("CaptchaAppId", "an integer", "one"), ("CaptchaType", "9", "3"),
+                       ("X-TC-Version", "2019-07-22", "2017-03-12"),
+                       ("X-TC-Timestamp", got[4][1], got[4][2])]
+    assert got[4][1].startswith("within 300 s of ")
+    assert got[5][:2] == ("CaptchaAppId", f"{DEFAULT_APP_ID} or {SECOND_APP_ID}")
+    assert got[6] == ("ticket age", "at most ticket_lifetime_s (300 s)", "400 s") and got[7] is None
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
        body=st.binary(max_size=200) | st.builds(lambda d: json.dumps(d).encode(), st.dictionaries(

@@ -28,9 +28,9 @@ CAPTCHA = {
     "java": (["java", "-cp", f"{CLIENTS / 'java' / 'classes'}:{CLIENTS / 'java' / 'lib'}/*", "VerifyTicket"],
              CLIENTS / "java" / "classes" / "VerifyTicket.class"),
 }
-# what each SDK signs when pointed at 127.0.0.1:PORT, captured at a plain socket (docs/captcha.md):
-# (credential scope service, signed host keeps the port)
-SIGNS = {"python": ("captcha", True), "node": ("127", False), "go": ("captcha", True), "java": ("127", True)}
+# the credential scope service each SDK signs when pointed at 127.0.0.1:PORT, captured at a plain socket
+# (docs/captcha.md, "Signature rules"; the Node.js SDK also signs the host without its port)
+SIGNS = {"python": "captcha", "node": "127", "go": "captcha", "java": "127"}
 
 
 def run(command: list[str], needs: Path | None, calls: list[dict]) -> list[dict]:
@@ -88,12 +88,14 @@ def test_official_sdk_verifies_tickets(ht, lang):
                                                           (False, "AuthFailure.SecretIdNotFound")]
     assert answers[7]["response"]["CaptchaCode"] == 1
     # the journal says why each refusal happened; the wrong key's shows what this SDK signed
-    refused = [r["refused"] for r in responses(ht, "captcha") if r.get("refused")]
-    assert [r["check"] for r in refused] == ["signature", "SecretId"]
-    service, with_port = SIGNS[lang]
-    assert f"/{service}/tc3_request\n" in refused[0]["string_to_sign"]
-    assert refused[0]["got"] != refused[0]["expected"] and "another SecretKey" in refused[0]["why"]
-    assert refused[1]["got"] == "AKIDunknown" and refused[1]["expected"] == DEFAULT_SECRET_ID
+    refused = [r.get("refused") for r in responses(ht, "captcha")]
+    assert [r and r["check"] for r in refused] == [None, "Ticket", "Randstr", "Ticket", "AppSecretKey", "signature",
+                                                   "SecretId", None]
+    assert refused[1]["got"] == "verified 1× before" and refused[2]["got"] == "@nope"
+    assert refused[4]["got"] == "wrong-app-secret" and refused[4]["expected"].startswith(DEFAULT_APP_SECRET_KEY)
+    assert f"/{SIGNS[lang]}/tc3_request\n" in refused[5]["string_to_sign"]
+    assert refused[5]["got"] != refused[5]["expected"] and "another SecretKey" in refused[5]["why"]
+    assert refused[6]["got"] == "AKIDunknown" and refused[6]["expected"] == DEFAULT_SECRET_ID
 
 
 @pytest.mark.parametrize("lang", sorted(CAPTCHA))
@@ -103,7 +105,7 @@ def test_gateway_rules_only_say_why_an_sdk_is_refused(ht, lang):
     r = requests.put(ht.host.urls["control"] + "/captcha/config", json={"signature_sdk_endpoint": False}, timeout=5)
     assert r.status_code == 200, r.text
     [answer] = run(*CAPTCHA[lang], [verify_call(ht, issue(ht))])
-    service, _ = SIGNS[lang]
+    service = SIGNS[lang]
     if service == "captcha":
         assert answer["ok"] and answer["response"]["CaptchaCode"] == 1
         return
