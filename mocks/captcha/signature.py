@@ -161,14 +161,14 @@ def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], pa
         raise SignatureError("AuthFailure.SecretIdNotFound",
                              "The SecretId is not found, please ensure that your SecretId is correct.",
                              refusal("SecretId", " or ".join(secret_keys) or "(none configured)",
-                                       parsed.secret_id, "secret_keys in the captcha config"))
+                                     parsed.secret_id, "secret_keys in the captcha config"))
     now = time.time() if now is None else now
     if abs(now - ts) > skew_s:
         raise SignatureError("AuthFailure.SignatureExpire",
                              f"Signature expired. Timestamp {ts} differs from server time {int(now)} by more "
                              f"than {int(skew_s)} seconds.",
                              refusal("X-TC-Timestamp", f"within {int(skew_s)} s of {int(now)}", str(ts),
-                                       f"{int(ts - now):+d} s"))
+                                     f"{int(ts - now):+d} s"))
     if not check_signature:
         return parsed.secret_id
     try:
@@ -193,13 +193,14 @@ def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], pa
     bare = without_port(host)
     if not sdk_endpoint and bare != host and hmac.compare_digest(attempt(bare)[0], parsed.signature):
         raise _failure(refusal("signed host", f"{host} (the Host header)", bare,
-                                 "the host without its port, as the Node.js SDK signs it; the mock accepts it "
-                                 "with signature_sdk_endpoint: true"))
+                               "the host without its port, as the Node.js SDK signs it; the mock accepts it "
+                               "with signature_sdk_endpoint: true"))
     expected, canonical, to_sign = attempt(host)
     raise _failure(refusal(
         "signature", expected, parsed.signature,
-        f"recomputed with the SecretKey of {parsed.secret_id} over the request as received, whose scope, "
-        "timestamp and signed headers are right: another SecretKey, or the request changed after signing", canonical_request=canonical, string_to_sign=to_sign))
+        f"recomputed with the SecretKey of {parsed.secret_id} over the request as received, whose scope and "
+        "timestamp are right: another SecretKey, or the request changed after signing",
+        canonical_request=canonical, string_to_sign=to_sign))
 
 
 def _check_scope(parsed: Parsed, date: str, ts: int, host: str, sdk_endpoint: bool) -> None:
@@ -208,7 +209,7 @@ def _check_scope(parsed: Parsed, date: str, ts: int, host: str, sdk_endpoint: bo
         raise _failure(refusal("credential scope terminator", "tc3_request", parsed.terminator))
     if parsed.date != date:
         raise _failure(refusal("credential scope date", f"{date} (the UTC date of X-TC-Timestamp {ts})",
-                                 parsed.date))
+                               parsed.date))
     services = accepted_services(host, sdk_endpoint)
     if parsed.service in services:
         return
