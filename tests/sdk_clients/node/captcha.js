@@ -4,7 +4,9 @@
 //                      "action": "DescribeCaptchaResult", "params": {...}}, ...]'
 // Prints one JSON line per call: {"ok": true, "response": {...}} or {"ok": false, "code", "message", "requestId"}.
 "use strict";
-const { Client } = require("tencentcloud-sdk-nodejs/tencentcloud/services/captcha/v20190722/captcha_client");
+const tencentcloud = require("tencentcloud-sdk-nodejs");
+
+const Client = tencentcloud.captcha.v20190722.Client;
 
 async function call(a) {
   const client = new Client({
