@@ -8,9 +8,11 @@ TOXIPROXY_VERSION := 2.12.0
 TOXIPROXY := $(TOOLS)/toxiproxy-server
 PYTEST_ARGS ?= -n auto
 
-.PHONY: setup python-deps toxiproxy system-deps test demo bench clean
+SDK := tests/sdk_clients
 
-setup: system-deps python-deps toxiproxy
+.PHONY: setup python-deps toxiproxy system-deps sdk-clients test demo bench clean
+
+setup: system-deps python-deps toxiproxy sdk-clients
 
 python-deps: $(VENV)/.installed
 
@@ -28,6 +30,26 @@ toxiproxy:
 	  GOBIN=$(TOOLS) go install -ldflags "-X github.com/Shopify/toxiproxy/v2.Version=$(TOXIPROXY_VERSION)" \
 	    github.com/Shopify/toxiproxy/v2/cmd/server@v$(TOXIPROXY_VERSION) && \
 	  mv $(TOOLS)/server $(TOXIPROXY); fi
+
+# The official SDK clients that tests/test_sdk_clients.py runs (tests/sdk_clients/<lang>/): npm ci from the
+# lock file, go build with the module cache, the Java SDK's jars copied by Maven then javac. Each step
+# runs again only when its manifest or source changed.
+sdk-clients: $(SDK)/node/node_modules/.installed $(SDK)/go/bin/captcha-client $(SDK)/java/classes/VerifyTicket.class
+
+$(SDK)/node/node_modules/.installed: $(SDK)/node/package.json $(SDK)/node/package-lock.json
+	cd $(SDK)/node && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(SDK)/go/bin/captcha-client: $(SDK)/go/main.go $(SDK)/go/go.mod $(SDK)/go/go.sum
+	cd $(SDK)/go && go build -o bin/captcha-client .
+
+$(SDK)/java/lib/.installed: $(SDK)/java/pom.xml
+	rm -rf $(SDK)/java/lib
+	cd $(SDK)/java && mvn -q -B dependency:copy-dependencies -DoutputDirectory=lib
+	@touch $@
+
+$(SDK)/java/classes/VerifyTicket.class: $(SDK)/java/VerifyTicket.java $(SDK)/java/lib/.installed
+	javac -nowarn -cp '$(SDK)/java/lib/*' -d $(SDK)/java/classes $(SDK)/java/VerifyTicket.java
 
 # Debian packages the tests and the demo use (redis-server, chromium …); installed only if missing.
 system-deps:
@@ -47,4 +69,4 @@ bench: setup
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .tools build *.egg-info
+	rm -rf $(VENV) .tools build *.egg-info $(SDK)/node/node_modules $(SDK)/go/bin $(SDK)/java/lib $(SDK)/java/classes

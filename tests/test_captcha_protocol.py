@@ -83,8 +83,11 @@ def test_signature_is_recomputed_from_what_was_received(ht):
                extra_signed={"X-TC-Action": "DescribeCaptchaResult"})
     assert resp["CaptchaCode"] == 1
     assert error_code(api(ht, params(issue(ht)), secret_key="wrong")) == "AuthFailure.SignatureFailure"
-    # signed for another Host (e.g. the real endpoint, or without the port)
-    assert error_code(api(ht, params(issue(ht)), sign_host="127.0.0.1")) == "AuthFailure.SignatureFailure"
+    # signed for another Host (e.g. the real endpoint) is refused; without the port (what the Node.js SDK
+    # signs) is accepted unless signature_sdk_endpoint is off (tests/test_captcha_signature_rules.py)
+    assert error_code(api(ht, params(issue(ht)), sign_host="captcha.tencentcloudapi.com")) == \
+        "AuthFailure.SignatureFailure"
+    assert api(ht, params(issue(ht)), sign_host="127.0.0.1")["CaptchaCode"] == 1
     # body changed after signing
     t2 = issue(ht)
     signed = json.dumps(params(t2)).encode()
@@ -154,6 +157,28 @@ def test_action_version_method_and_body_errors(ht):
     assert requests.get(ht.host.urls["captcha"] + "/nope", timeout=5).status_code == 404
     acts = [e.action for e in read_events(ht.host.journal.read_since(0)) if e.kind == "request"]
     assert "(none)" in acts and "DescribeNothing" in acts and "not_found" in acts
+
+
+def test_refusals_journal_the_field_expected_and_got(ht):
+    before = len(list(read_events(ht.host.journal.read_since(0))))
+    t = issue(ht)
+    assert error_code(api(ht, {k: v for k, v in params(t).items() if k != "UserIp"})) == "MissingParameter"
+    assert error_code(api(ht, params(t, CaptchaAppId="one"))) == "InvalidParameterValue"
+    assert error_code(api(ht, params(t, CaptchaType=3))) == "InvalidParameterValue"
+    assert error_code(api(ht, params(t), override={"X-TC-Version": "2017-03-12"})) == "NoSuchVersion"
+    assert error_code(api(ht, params(t), timestamp=int(time.time()) - 1000)) == "AuthFailure.SignatureExpire"
+    assert api(ht, params(t, CaptchaAppId=123))["CaptchaCode"] == 100
+    assert api(ht, params(issue(ht, age_s=400)))["CaptchaCode"] == 8
+    assert api(ht, params(t))["CaptchaCode"] == 1
+    got = [(e["refused"]["check"], e["refused"]["expected"], e["refused"]["got"]) if e.get("refused") else None
+           for e in list(read_events(ht.host.journal.read_since(0)))[before:] if e.kind == "response"]
+    assert got[:5] == [("UserIp", "present (required by DescribeCaptchaResult)", "missing"),
+                       ("CaptchaAppId", "an integer", "one"), ("CaptchaType", "9", "3"),
+                       ("X-TC-Version", "2019-07-22", "2017-03-12"),
+                       ("X-TC-Timestamp", got[4][1], got[4][2])]
+    assert got[4][1].startswith("within 300 s of ")
+    assert got[5][:2] == ("CaptchaAppId", f"{DEFAULT_APP_ID} or {SECOND_APP_ID}")
+    assert got[6] == ("ticket age", "at most ticket_lifetime_s (300 s)", "400 s") and got[7] is None
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -175,3 +175,30 @@ def test_faulted_site_calls_are_not_uses_and_maybe_received_pingbacks():
     r = verdict(j, {"solutions_used_exactly_once": {}}, {"fallback_polling_used": {}})
     assert r["solutions_used_exactly_once"].ok
     assert r["fallback_polling_used"].ok           # timed-out pingback may have arrived: no poll needed
+
+
+def test_refused_verifications_say_why_instead_of_only_not_exercised():
+    why = {"check": "credential scope service", "expected": "captcha", "got": "127",
+           "why": "credential scope service: expected captcha, got 127 — the endpoint's first label"}
+    j = J()
+    for n, ticket in enumerate(("a", "b")):
+        rid = f"c{n}"
+        j.add("request", n, "captcha", "DescribeCaptchaResult", rid=rid, params={"Ticket": ticket})
+        j.add("response", n + 0.01, "captcha", "DescribeCaptchaResult", rid=rid, rule=None, status=200,
+              body={"Response": {"Error": {"Code": "AuthFailure.SignatureFailure"}}}, refused=why)
+        login(j, ticket, n + 0.1, 403)
+    r = verdict(j, {"verification_enforced": {}}, {"verification_fail_open": {}})
+    en = r["verification_enforced"]
+    assert not en.exercised and not en.ok
+    assert en.summary == ("not exercised: no request was verified by a healthy captcha service: every verification "
+                          f"call (2) was refused: AuthFailure.SignatureFailure ×2 ({why['why']})")
+    assert [e["rid"] for e in en.evidence] == ["c0", "c1"] and en.evidence[0]["got"] == "127"
+    assert "every verification call (2) was refused" in r["verification_fail_open"].summary
+    captcha_call(j, "c", 3, {"Response": {"Error": {"Code": "AuthFailure.SecretIdNotFound"}}})
+    login(j, "c", 3.1, 403)
+    captcha_call(j, "d", 4, {"Response": {"CaptchaCode": 15}})     # one verified, but never sent by the driver
+    en = verdict(j, {"verification_enforced": {}})["verification_enforced"]
+    assert en.summary.endswith("3 of 4 verification calls were refused: AuthFailure.SignatureFailure ×2 "
+                               f"({why['why']}); AuthFailure.SecretIdNotFound")
+    assert verdict(J(), {"verification_enforced": {}})["verification_enforced"].summary.startswith(
+        "not exercised: no request was verified by a healthy captcha service (the scenario never")

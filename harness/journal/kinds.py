@@ -166,8 +166,9 @@ def table(kinds: Iterable[Kind] | None = None) -> str:
 REQUEST = declare("request", ("service", "action", "rid", "method", "path", "params"), ("peer",),
                   "a mock received a request")
 RESPONSE = declare("response", ("service", "action", "rid", "status", "rule"),
-                   ("body", "outcome", "hung_s", "sent_bytes", "full_bytes"),
-                   "a mock answered: `body` (parsed), or `outcome` hang / reset / partial for a transport fault")
+                   ("body", "outcome", "hung_s", "sent_bytes", "full_bytes", "refused"),
+                   "a mock answered: `body` (parsed), or `outcome` hang / reset / partial for a transport fault; "
+                   "`refused`: why it refused the request (check, expected, got, why)")
 DECISION = declare("decision", ("rule", "service", "action", "n", "fired", "reason", "ref"), ("link",),
                    "a rule matched a call; `ref` is the rid or callback id")
 CALLBACK_SEND = declare("callback_send", ("service", "action", "cid", "url"), ("params", "copy", "attempt"),

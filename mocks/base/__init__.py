@@ -2,7 +2,7 @@
 outbound callbacks with faults, and TLS material."""
 
 from mocks.base.callbacks import CallbackSender, Outbound
-from mocks.base.reply import BadRequest, Call, Reply
+from mocks.base.reply import BadRequest, Call, Reply, refusal
 from mocks.base.service import MockContext, ServiceMock
 
-__all__ = ["BadRequest", "Call", "CallbackSender", "MockContext", "Outbound", "Reply", "ServiceMock"]
+__all__ = ["BadRequest", "Call", "CallbackSender", "MockContext", "Outbound", "Reply", "ServiceMock", "refusal"]

@@ -38,6 +38,7 @@ class Reply:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     data: Any = None  # what the journal records (parsed JSON or text)
+    refused: dict[str, Any] | None = None  # why the mock refused the request (journal only: check, expected, got, why)
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, content_type: str = "application/json",
@@ -53,6 +54,17 @@ class Reply:
         # Set Content-Type verbatim: some SDKs compare it exactly (Tencent's wants "application/json").
         headers = {"Content-Type": self.content_type, **self.headers}
         return web.Response(status=self.status, body=self.body, headers=headers)
+
+
+def refusal(check: str, expected: str, got: str, note: str = "", **more: str) -> dict[str, str]:
+    """``Reply.refused``: which check refused a request, what the mock expected and what it got, the
+    same as one line (``why``), and anything more that helps (a canonical request, a string to sign)."""
+    line = f"{check}: expected {_short(expected)}, got {_short(got)}" + (f" — {note}" if note else "")
+    return {"check": check, "expected": expected, "got": got, "why": line, **more}
+
+
+def _short(value: str) -> str:
+    return value if len(value) <= 40 else value[:12] + "…"
 
 
 class BadRequest(Exception):

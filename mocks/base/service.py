@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -24,6 +25,7 @@ from mocks.base.callbacks import CallbackSender, Outbound
 from mocks.base.reply import BadRequest, Call, Reply, shape_reply
 
 JOURNAL_BODY_LIMIT = 4096
+log = logging.getLogger("harness.mocks")
 
 
 @dataclass
@@ -174,8 +176,11 @@ class ServiceMock:
         data = reply.data
         if data is None or (isinstance(data, str) and len(data) > JOURNAL_BODY_LIMIT):
             data = reply.body[:JOURNAL_BODY_LIMIT].decode("utf-8", "replace")
+        refused = {"refused": reply.refused} if reply.refused else {}
         self.ctx.record(kinds.RESPONSE.event(service=self.name, action=action, rid=rid, status=reply.status,
-                                             rule=rule, body=data))
+                                             rule=rule, body=data, **refused))
+        if reply.refused:  # `harness serve` logs one line per refusal
+            log.info("%s %s %s refused: %s", self.name, rid, action, reply.refused.get("why"))
         return reply.to_response()
 
     def _journal_request(self, rid: str, action: str, request: web.Request, params: dict[str, Any]) -> None:

@@ -49,9 +49,12 @@ ERROR_MSG: dict[str, str] = {
 }
 
 
-def error_reply(code: str, message: str | None, request_id: str) -> Reply:
+def error_reply(code: str, message: str | None, request_id: str, refused: dict[str, Any] | None = None) -> Reply:
+    """The API's error shape; ``refused`` (why the mock refused the request) goes to the journal only."""
     msg = message or ERROR_MSG.get(code) or f"{code} (injected by the chaos harness)."
-    return Reply.json({"Response": {"Error": {"Code": code, "Message": msg}, "RequestId": request_id}})
+    reply = Reply.json({"Response": {"Error": {"Code": code, "Message": msg}, "RequestId": request_id}})
+    reply.refused = refused
+    return reply
 
 
 def result_body(code: int, request_id: str, *, evil_level: int = 0, get_time: int = 0,

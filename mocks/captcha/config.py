@@ -26,6 +26,10 @@ class CaptchaConfig(BaseModel):
         description="SecretId -> SecretKey accepted by the API signature check")
     verify_signature: bool = Field(True, description="false = accept any Authorization (still parsed)")
     signature_skew_s: float = Field(300, ge=0, description="max |server time - X-TC-Timestamp|")
+    signature_sdk_endpoint: bool = Field(
+        True, description="also accept what the official SDKs sign when pointed at a local endpoint: credential "
+        "scope service = the Host's first label (Node.js, Java: `127`), signed host without its :port (Node.js); "
+        "false = only the gateway's rules (service captcha, host as sent)")
     api_version: str = Field("2019-07-22", description="the only X-TC-Version accepted")
     # --- captcha apps --------------------------------------------------------------------------
     apps: dict[int, str] = Field(

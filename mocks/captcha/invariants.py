@@ -9,6 +9,7 @@ verification went and what the target decided.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from pydantic import Field
@@ -72,6 +73,41 @@ class Verifications:
     def states(self, ticket: str | None) -> list[str]:
         return [c for _, _, c in self.by_ticket.get(str(ticket), [])] if ticket else []
 
+    def unexercised(self, name: str, what: str) -> Result:
+        """``not_exercised``, unless the target's verification calls were refused (signature, key,
+        parameters): then the summary says so and why, from the journaled refusals, and each refused
+        call is a line of evidence."""
+        calls = [(req, resp, state) for entries in self.by_ticket.values() for req, resp, state in entries]
+        refused = [(req, resp, state) for req, resp, state in calls if state.startswith("error:")]
+        if not refused:
+            return not_exercised(name, what)
+        causes = Counter((state.removeprefix("error:"), _check(resp)) for _, resp, state in refused)
+        first: dict[tuple[str, Any], str | None] = {}
+        for _, resp, state in refused:
+            first.setdefault((state.removeprefix("error:"), _check(resp)), _why(resp))
+        share = f"every verification call ({len(calls)}) was" if len(refused) == len(calls) else \
+            f"{len(refused)} of {len(calls)} verification calls were"
+        summary = f"not exercised: {what}: {share} refused: " + "; ".join(
+            code + (f" ×{n}" if n > 1 else "") + (f" ({first[code, check]})" if first[code, check] else "")
+            for (code, check), n in causes.most_common())
+        evidence = [{"rid": req.get("rid"), "error": state.removeprefix("error:"), **_refused(resp)}
+                    for req, resp, state in refused]
+        return Result(name, False, summary, evidence, {"verification_calls": len(calls), "refused": len(refused)},
+                      exercised=False)
+
+
+def _refused(resp: Any) -> dict[str, Any]:
+    refused = resp.get("refused") if resp is not None else None
+    return refused if isinstance(refused, dict) else {}
+
+
+def _check(resp: Any) -> str | None:
+    return _refused(resp).get("check")
+
+
+def _why(resp: Any) -> str | None:
+    return _refused(resp).get("why")
+
 
 def link_fault_during(facts: Facts, start: float, end: float, link: str = f"integration->{SERVICE}") -> bool:
     """Was the link down or carrying a toxic at any moment of [start, end] (toxic driver events)?"""
@@ -122,7 +158,7 @@ def verification_fail_open(facts: Facts, p: FailOpenParams) -> Result:
         if d.get("status") not in p.allowed_status or latency > p.max_latency:
             bad.append({**brief(d, "flow", "n", "status", "latency_ms", "error"), "verification": states or ["unreached"]})
     if not degraded:
-        return not_exercised("verification_fail_open", "no request met a degraded captcha service")
+        return v.unexercised("verification_fail_open", "no request met a degraded captcha service")
     summary = f"{degraded - len(bad)} of {degraded} users met a degraded captcha service and got through"
     return Result("verification_fail_open", not bad, summary, bad, {"degraded": degraded, "blocked": len(bad)})
 
@@ -159,7 +195,7 @@ def verification_enforced(facts: Facts, p: EnforcedParams) -> Result:
             bad.append({**brief(d, "flow", "n", "status"), "ticket": ticket, "verification": last,
                         "why": "bad ticket let through" if allowed else "good ticket refused"})
     if not checked:
-        return not_exercised("verification_enforced", "no request was verified by a healthy captcha service")
+        return v.unexercised("verification_enforced", "no request was verified by a healthy captcha service")
     return Result("verification_enforced", not bad, f"{checked - len(bad)} of {checked} healthy verifications "
                   "decided correctly", bad, {"checked": checked, "wrong": len(bad)})
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.faults import Effect
 from harness.faults.rules import format_validation_error
-from mocks.base import BadRequest, Call, Reply, ServiceMock
+from mocks.base import BadRequest, Call, Reply, ServiceMock, refusal
 from mocks.captcha import answers, signature
 from mocks.captcha.config import DEFAULT_APP_ID, CaptchaConfig
 from mocks.captcha.events import TICKET
@@ -125,7 +125,7 @@ class CaptchaMock(ServiceMock):
         try:
             return self._api(call, rid)
         except (ApiError, signature.SignatureError) as e:
-            return answers.error_reply(e.code, e.message, rid)
+            return answers.error_reply(e.code, e.message, rid, refused=e.why)
 
     def _api(self, call: Call, rid: str) -> Reply:
         cfg, request = self.config, call.request
@@ -134,26 +134,31 @@ class CaptchaMock(ServiceMock):
             raise ApiError(*err)
         if call.action not in ACTIONS:
             what = "is missing" if call.action == NO_ACTION else f"`{call.action}` is not found"
-            raise ApiError("InvalidAction", f"The action {what} (X-TC-Action) for service `captcha`.")
+            raise ApiError("InvalidAction", f"The action {what} (X-TC-Action) for service `captcha`.",
+                           refusal("X-TC-Action", " or ".join(ACTIONS), call.action))
         version = request.headers.get("X-TC-Version", "").strip()
         if not version:
-            raise ApiError("MissingParameter", "The request is missing a required parameter `Version`.")
+            raise ApiError("MissingParameter", "The request is missing a required parameter `Version`.",
+                           refusal("X-TC-Version", cfg.api_version, "missing"))
         if version != cfg.api_version:
-            raise ApiError("NoSuchVersion", f"The requested version `{version}` of service `captcha` does not exist.")
+            raise ApiError("NoSuchVersion", f"The requested version `{version}` of service `captcha` does not exist.",
+                           refusal("X-TC-Version", cfg.api_version, version[:40]))
         is_get = request.method == "GET"
         signature.verify(method=request.method, path=request.raw_path.split("?", 1)[0],
                          query=request.raw_path.partition("?")[2] if is_get else "",
                          headers=request.headers, payload=b"" if is_get else call.extra["raw"],
                          secret_keys=cfg.secret_keys, skew_s=cfg.signature_skew_s,
-                         check_signature=cfg.verify_signature)
+                         check_signature=cfg.verify_signature, sdk_endpoint=cfg.signature_sdk_endpoint)
         if cfg.rate_limit_qps is not None and self._over_rate(cfg.rate_limit_qps):
             raise ApiError("RequestLimitExceeded", answers.ERROR_MSG["RequestLimitExceeded"])
         if err:
             raise ApiError(*err)
         p = check_params(call.action, call.params, cfg)
         v = verify(call.action, p, cfg, self.tickets)
-        return answers.result_reply(v.code, rid, evil_level=v.evil_level, get_time=v.get_time,
-                                    submit_time=v.submit_time, mini=call.action == MINI)
+        reply = answers.result_reply(v.code, rid, evil_level=v.evil_level, get_time=v.get_time,
+                                     submit_time=v.submit_time, mini=call.action == MINI)
+        reply.refused = v.refused
+        return reply
 
     def _over_rate(self, qps: float) -> bool:
         now = time.monotonic()

@@ -4,6 +4,18 @@ Recomputed from what was received, as the real gateway must: the SignedHeaders l
 chose (must include content-type and host), header names and values lower-cased and trimmed, the
 raw Content-Type (``application/json; charset=utf-8`` is signed as sent), Host including ``:port``,
 credential date = UTC date of ``X-TC-Timestamp``, service ``captcha``.
+
+What the official SDKs sign when pointed at a local endpoint (``127.0.0.1:PORT``) differs from that,
+and with ``sdk_endpoint`` (the default) the mock accepts it too, nothing else:
+
+- credential scope service = the first dot-label of the Host header (``127``; ``localhost:PORT``
+  for ``localhost:PORT``): the Node.js and Java SDKs take the service name from the endpoint;
+- signed ``host`` = the Host header without its ``:port`` (``127.0.0.1``): the Node.js SDK signs the
+  URL's hostname.
+
+The signature is still recomputed with the secret key of the SecretId, over the body and headers
+received, so a wrong key, a changed body or a stale timestamp are still refused. A refusal carries
+``why`` (``check``, ``expected``, ``got``, …) for the journal (docs/captcha.md, "Signature rules").
 """
 
 from __future__ import annotations
@@ -15,21 +27,27 @@ import time
 from dataclasses import dataclass
 from typing import Mapping
 
+from mocks.base.reply import refusal
+
 ALGORITHM = "TC3-HMAC-SHA256"
 SERVICE = "captcha"
 UNSIGNED = "UNSIGNED-PAYLOAD"
 
 _AUTH = re.compile(r"^\s*TC3-HMAC-SHA256\s+Credential=(?P<cred>[^,\s]+)\s*,\s*"
                    r"SignedHeaders=(?P<signed>[^,\s]+)\s*,\s*Signature=(?P<sig>[0-9a-fA-F]+)\s*$")
+_PORT = re.compile(r"^(?P<host>\[[^\]]*\]|[^:]*):\d+$")
 
 
 class SignatureError(Exception):
-    """``code`` is the TencentCloud error code to answer with."""
+    """``code`` is the TencentCloud error code to answer with; ``why`` says which check failed and
+    what the mock expected next to what it got (``check``, ``expected``, ``got``, ``why`` in one line,
+    and for a signature mismatch the canonical request and string to sign the mock computed)."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, why: dict[str, str] | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.why = why
 
 
 @dataclass
@@ -75,62 +93,130 @@ def string_to_sign(timestamp: int, date: str, service: str, canonical: str) -> s
 def parse_authorization(value: str | None) -> Parsed:
     if not value:
         raise SignatureError("AuthFailure.InvalidAuthorization",
-                             "The Authorization header is missing. Sign the request with TC3-HMAC-SHA256.")
+                             "The Authorization header is missing. Sign the request with TC3-HMAC-SHA256.",
+                             refusal("Authorization header", "TC3-HMAC-SHA256 Credential=…", "none"))
     m = _AUTH.match(value)
     if not m:
         raise SignatureError("AuthFailure.InvalidAuthorization",
                              "Authorization header format error: expected `TC3-HMAC-SHA256 Credential=..., "
-                             "SignedHeaders=..., Signature=...`.")
+                             "SignedHeaders=..., Signature=...`.",
+                             refusal("Authorization header",
+                                       "TC3-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=<hex>",
+                                       value[:200]))
     parts = m["cred"].split("/")
     if len(parts) != 4 or not parts[0]:
         raise SignatureError("AuthFailure.InvalidAuthorization",
-                             "Credential must be `SecretId/Date/Service/tc3_request`.")
+                             "Credential must be `SecretId/Date/Service/tc3_request`.",
+                             refusal("Credential", "SecretId/Date/Service/tc3_request", m["cred"]))
     signed = m["signed"].lower().split(";")
     if "content-type" not in signed or "host" not in signed:
         raise SignatureError("AuthFailure.InvalidAuthorization",
-                             "SignedHeaders must include content-type and host.")
+                             "SignedHeaders must include content-type and host.",
+                             refusal("SignedHeaders", "a list with content-type and host", m["signed"]))
     return Parsed(parts[0], parts[1], parts[2], parts[3], signed, m["sig"].lower())
+
+
+def without_port(host: str) -> str:
+    """``127.0.0.1:41001`` → ``127.0.0.1``, ``[::1]:8080`` → ``[::1]`` (a URL's hostname)."""
+    m = _PORT.match(host)
+    return m["host"] if m else host
+
+
+def accepted_services(host: str, sdk_endpoint: bool) -> list[str]:
+    """Credential scope services accepted for a request with this Host header."""
+    label = host.split(".", 1)[0]
+    return [SERVICE, label] if sdk_endpoint and label and label != SERVICE else [SERVICE]
+
+
+def accepted_hosts(host: str, sdk_endpoint: bool) -> list[str]:
+    """Signed ``host`` values accepted for a request with this Host header."""
+    bare = without_port(host)
+    return [host, bare] if sdk_endpoint and bare != host else [host]
+
+
+def _failure(why: dict[str, str]) -> SignatureError:
+    return SignatureError("AuthFailure.SignatureFailure",
+                          "The provided credentials could not be validated. Please check your signature is correct.",
+                          why)
 
 
 def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], payload: bytes,
            secret_keys: Mapping[str, str], skew_s: float, now: float | None = None,
-           check_signature: bool = True) -> str:
+           check_signature: bool = True, sdk_endpoint: bool = True) -> str:
     """Check a received request. Returns the SecretId; raises ``SignatureError`` otherwise.
-    ``headers`` must be case-insensitive (aiohttp's ``CIMultiDict``) or keyed in lower case."""
+    ``headers`` must be case-insensitive (aiohttp's ``CIMultiDict``) or keyed in lower case.
+    ``sdk_endpoint``: also accept what the official SDKs sign when pointed at a local endpoint."""
     parsed = parse_authorization(headers.get("authorization"))
     raw_ts = headers.get("x-tc-timestamp")
     if raw_ts is None or not raw_ts.strip():
-        raise SignatureError("MissingParameter", "The request is missing a required parameter `Timestamp`.")
+        raise SignatureError("MissingParameter", "The request is missing a required parameter `Timestamp`.",
+                             refusal("X-TC-Timestamp header", "unix seconds", "none"))
+    bad_ts = SignatureError("InvalidParameterValue", f"The value `{raw_ts}` of parameter `Timestamp` is not valid.",
+                            refusal("X-TC-Timestamp header", "unix seconds", raw_ts[:40]))
     try:
         ts = int(raw_ts.strip())
     except ValueError:
-        raise SignatureError("InvalidParameterValue",
-                             f"The value `{raw_ts}` of parameter `Timestamp` is not valid.") from None
+        raise bad_ts from None
     if parsed.secret_id not in secret_keys:
         raise SignatureError("AuthFailure.SecretIdNotFound",
-                             "The SecretId is not found, please ensure that your SecretId is correct.")
+                             "The SecretId is not found, please ensure that your SecretId is correct.",
+                             refusal("SecretId", " or ".join(secret_keys) or "(none configured)",
+                                     parsed.secret_id, "secret_keys in the captcha config"))
     now = time.time() if now is None else now
     if abs(now - ts) > skew_s:
         raise SignatureError("AuthFailure.SignatureExpire",
                              f"Signature expired. Timestamp {ts} differs from server time {int(now)} by more "
-                             f"than {int(skew_s)} seconds.")
+                             f"than {int(skew_s)} seconds.",
+                             refusal("X-TC-Timestamp", f"within {int(skew_s)} s of {int(now)}", str(ts),
+                                     f"{int(ts - now):+d} s"))
     if not check_signature:
         return parsed.secret_id
     try:
         date = utc_date(ts)
     except (ValueError, OverflowError, OSError):  # beyond year 9999 (reachable with a huge signature_skew_s)
-        raise SignatureError("InvalidParameterValue",
-                             f"The value `{raw_ts}` of parameter `Timestamp` is not valid.") from None
+        raise bad_ts from None
     lowered = {k.lower(): v for k, v in headers.items()}
+    host = lowered.get("host", "").strip().lower()
+    _check_scope(parsed, date, ts, host, sdk_endpoint)
     unsigned = lowered.get("x-tc-content-sha256", "").strip() == UNSIGNED
-    canonical = canonical_request(method, path, query, lowered, parsed.signed_headers, payload, unsigned)
-    expected = signature(secret_keys[parsed.secret_id], date, SERVICE, string_to_sign(ts, date, SERVICE, canonical))
-    given_scope = (parsed.date, parsed.service, parsed.terminator)
-    if given_scope != (date, SERVICE, "tc3_request") or not hmac.compare_digest(expected, parsed.signature):
-        raise SignatureError("AuthFailure.SignatureFailure",
-                             "The provided credentials could not be validated. Please check your signature is "
-                             "correct.")
-    return parsed.secret_id
+    key = secret_keys[parsed.secret_id]
+
+    def attempt(signed_host: str) -> tuple[str, str, str]:
+        canonical = canonical_request(method, path, query, {**lowered, "host": signed_host},
+                                      parsed.signed_headers, payload, unsigned)
+        to_sign = string_to_sign(ts, date, parsed.service, canonical)
+        return signature(key, date, parsed.service, to_sign), canonical, to_sign
+
+    for signed_host in accepted_hosts(host, sdk_endpoint):
+        if hmac.compare_digest(attempt(signed_host)[0], parsed.signature):
+            return parsed.secret_id
+    bare = without_port(host)
+    if not sdk_endpoint and bare != host and hmac.compare_digest(attempt(bare)[0], parsed.signature):
+        raise _failure(refusal("signed host", f"{host} (the Host header)", bare,
+                               "the host without its port, as the Node.js SDK signs it; the mock accepts it "
+                               "with signature_sdk_endpoint: true"))
+    expected, canonical, to_sign = attempt(host)
+    raise _failure(refusal(
+        "signature", expected, parsed.signature,
+        f"recomputed with the SecretKey of {parsed.secret_id} over the request as received, whose scope and "
+        "timestamp are right: another SecretKey, or the request changed after signing",
+        canonical_request=canonical, string_to_sign=to_sign))
+
+
+def _check_scope(parsed: Parsed, date: str, ts: int, host: str, sdk_endpoint: bool) -> None:
+    """The credential scope ``Date/Service/tc3_request`` against the timestamp and the Host header."""
+    if parsed.terminator != "tc3_request":
+        raise _failure(refusal("credential scope terminator", "tc3_request", parsed.terminator))
+    if parsed.date != date:
+        raise _failure(refusal("credential scope date", f"{date} (the UTC date of X-TC-Timestamp {ts})",
+                               parsed.date))
+    services = accepted_services(host, sdk_endpoint)
+    if parsed.service in services:
+        return
+    label = host.split(".", 1)[0]
+    note = ("the endpoint's first label, as the Node.js and Java SDKs sign it; the mock accepts it with "
+            "signature_sdk_endpoint: true" if parsed.service == label else "")
+    raise _failure(refusal("credential scope service", " or ".join(services), parsed.service, note))
 
 
 def sign_headers(*, secret_id: str, secret_key: str, host: str, action: str, payload: bytes,

@@ -19,7 +19,7 @@ import orjson
 from aiohttp import web
 
 from harness.faults import Effect
-from mocks.base import BadRequest, Call, Outbound, Reply, ServiceMock
+from mocks.base import BadRequest, Call, Outbound, Reply, ServiceMock, refusal
 from mocks.chat import webhooks
 from mocks.chat.commands import COMMANDS, Caller
 from mocks.chat.config import ChatConfig
@@ -28,6 +28,7 @@ from mocks.chat.events import RATE_ALARM, WEBHOOK_ANSWER
 from mocks.chat.errors import code_for, resolve_error, rest_reply
 from mocks.chat.ratelimit import Debounce, SlidingWindow
 from mocks.chat.state import ChatState
+from mocks.chat.usersig import explain as explain_usersig
 from mocks.chat.usersig import verify_usersig
 from mocks.chat.vocabulary import ALARM_COMMAND, ALARM_LIMIT, ALARM_SERVICE, OVERLIMIT_ALARM, SERVICE
 
@@ -88,9 +89,11 @@ class ChatMock(ServiceMock):
         n = next(self._request_ids)
         return f"Id-{self.state.rng.getrandbits(128):032x}-O-Seq-{n}"
 
-    def _fail(self, name: str, rid: str | None) -> Reply:
+    def _fail(self, name: str, rid: str | None, refused: dict[str, str] | None = None) -> Reply:
         code, info = code_for(name, self.config.error_codes)
-        return rest_reply(code, info, rid)
+        reply = rest_reply(code, info, rid)
+        reply.refused = refused
+        return reply
 
     async def handle(self, call: Call) -> Reply:
         cfg = self.config
@@ -102,15 +105,17 @@ class ChatMock(ServiceMock):
         if not sdkappid:
             return self._fail("sdkappid_missing", rid)
         if sdkappid.strip() != str(cfg.sdkappid):
-            return self._fail("sdkappid_invalid", rid)
+            return self._fail("sdkappid_invalid", rid, refusal("sdkappid query parameter", str(cfg.sdkappid), sdkappid))
         identifier, usersig = q.get("identifier", ""), q.get("usersig", "")
         if not identifier or not usersig:
             return self._fail("account_or_sig", rid)
         problem = verify_usersig(usersig, sdkappid=cfg.sdkappid, identifier=identifier, key=cfg.secret_key)
         if problem is not None:
-            return self._fail(problem, rid)
+            return self._fail(problem, rid, explain_usersig(problem, usersig, sdkappid=cfg.sdkappid,
+                                                            identifier=identifier, key=cfg.secret_key))
         if identifier not in cfg.admins:
-            return self._fail("admin_required", rid)
+            return self._fail("admin_required", rid, refusal("identifier", " or ".join(sorted(cfg.admins)) +
+                                                             " (an app administrator)", identifier))
         handler = COMMANDS.get(call.action)
         if handler is None:
             return self._fail("bad_resource", rid)

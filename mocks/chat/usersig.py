@@ -17,6 +17,8 @@ import time
 import zlib
 from typing import Any
 
+from mocks.base.reply import refusal
+
 DEFAULT_EXPIRE = 180 * 86400
 _MAX_SIG_CHARS = 8192
 _MAX_INFLATED = 64 * 1024
@@ -94,3 +96,27 @@ def verify_usersig(sig: str, *, sdkappid: int | str, identifier: str, key: str,
     if (time.time() if now is None else now) >= doc["TLS.time"] + doc["TLS.expire"]:
         return "sig_expired"
     return None
+
+
+def explain(problem: str, sig: str, *, sdkappid: int | str, identifier: str, key: str,
+            now: float | None = None) -> dict[str, str]:
+    """Why ``verify_usersig`` said ``problem``: the field, what the mock expected and what the UserSig
+    held (``Reply.refused``, journaled with the response)."""
+    doc = decode_usersig(sig)
+    if doc is None or problem == "sig_invalid":
+        return refusal("UserSig", "base64url*(zlib(JSON with TLS.identifier, TLS.sdkappid, TLS.time, TLS.expire, "
+                       "TLS.sig))", f"{len(sig)} characters that are not one")
+    if problem == "sig_sdkappid_mismatch":
+        return refusal("UserSig TLS.sdkappid", f"{sdkappid} (the app's)", str(doc["TLS.sdkappid"]))
+    if problem == "sig_identifier_mismatch":
+        return refusal("UserSig TLS.identifier", f"{identifier} (the identifier query parameter)",
+                       doc["TLS.identifier"])
+    if problem == "sig_wrong_key":
+        content = _content(doc)
+        return refusal("UserSig TLS.sig", _hmac_b64(key, content), doc["TLS.sig"],
+                       "HMAC-SHA256 with the app's key over the UserSig's own fields: it was made with another "
+                       "key, or its fields changed after signing", signed_content=content)
+    end = doc["TLS.time"] + doc["TLS.expire"]
+    now = time.time() if now is None else now
+    return refusal("UserSig lifetime", f"now ({int(now)}) < TLS.time + TLS.expire",
+                   f"{doc['TLS.time']} + {doc['TLS.expire']} = {end}", f"expired {int(now - end)} s ago")
