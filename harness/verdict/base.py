@@ -187,6 +187,12 @@ def brief(e: Event, *fields: str) -> dict[str, Any]:
     return out
 
 
+def delivered(response: Event | None) -> bool:
+    """Did this ``response`` event's answer reach the client? (A journal written before outcomes
+    were recorded has none on its answers: those were delivered.)"""
+    return response is not None and response.get("outcome") in (None, kinds.DELIVERED)
+
+
 def not_exercised(name: str, what: str) -> Result:
     return Result(name, False, f"not exercised: {what} (the scenario never produced the situation it checks)",
                   exercised=False)
