@@ -28,6 +28,8 @@ CASES = [
     # a mock rule for a service this scenario does not run
     (RULE.replace("{RULE}", "{match: {service: chat}, effect: {status: 500}}"),
      ":7: timeline[0].add_rules[0].match.service: no mock of 'chat' runs in this scenario"),
+    (RULE.replace("{RULE}", "{match: {action: openim/sendmsg}, effect: {status: 500}}"),
+     ":7: timeline[0].add_rules[0].match: no service of this scenario runs a mock with the action 'openim/sendmsg'"),
     # a toxic on a link the scenario does not declare; a mitm effect with no mitm link
     (RULE.replace("{RULE}", "{match: {link: integration->solver}, effect: {toxic: latency}}"),
      ":7: timeline[0].add_rules[0].match.link: selects none of this scenario's links (integration->captcha)"),

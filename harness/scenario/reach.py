@@ -117,31 +117,34 @@ def _check_rule(scenario: Scenario, rule: Rule, path: Path, at: _Where) -> None:
             listed = sorted(set().union(*known)) if known else []
             raise at.fail(path + ("match", "action"), f"{action!r} is not one of {of} actions "
                           f"(known: {', '.join(listed)})")
-    _check_applier(scenario, rule, service, path, at)
+    _check_applier(scenario, rule, service, action, path, at)
 
 
-def _check_applier(scenario: Scenario, rule: Rule, service: str | None, path: Path, at: _Where) -> None:
+def _check_applier(scenario: Scenario, rule: Rule, service: str | None, action: str | None, path: Path,
+                   at: _Where) -> None:
+    """A mock rule needs a mock of its service in the run, a callback rule one that sends callbacks."""
     applier = rule.applier
-    running = [s for s in scenario.services if s in SERVICES]
-    if applier is Applier.MOCK:
-        if service is not None and service not in running:
-            raise at.fail(path + ("match", "service"), f"no mock of {service!r} runs in this scenario, so the "
-                          f"rule could never fire (services: {_names(running)})")
-        if service is None and not running:
-            raise at.fail(path, "the service mock applies this rule, and this scenario runs no mock")
-    elif applier is Applier.CALLBACK:
-        senders = [s for s in running if SERVICES[s].calls_back]
-        field = path + ("effect", "callback")
-        if service is not None and not SERVICES[service].calls_back:
-            raise at.fail(field, f"{service} sends no callbacks, so the rule could never fire "
-                          f"(services that do: {_names(s for s in SERVICES if SERVICES[s].calls_back)})")
-        if service is not None and service not in senders:
-            raise at.fail(path + ("match", "service"), f"no mock of {service!r} runs in this scenario, so the "
-                          f"rule could never fire (services: {_names(running)})")
-        if service is None and not senders:
-            raise at.fail(field, f"no service of this scenario sends callbacks (services: {_names(running)})")
-    else:
+    if applier not in (Applier.MOCK, Applier.CALLBACK):
         _check_link(scenario, rule, path, at)
+        return
+    callback = applier is Applier.CALLBACK
+    running = [s for s in scenario.services if s in SERVICES]
+    if service is not None:
+        if callback and not SERVICES[service].calls_back:
+            raise at.fail(path + ("effect", "callback"), f"{service} sends no callbacks, so the rule could never "
+                          f"fire (services that do: {_names(s for s in SERVICES if SERVICES[s].calls_back)})")
+        if service not in running:
+            raise at.fail(path + ("match", "service"), f"no mock of {service!r} runs in this scenario, so the "
+                          f"rule could never fire (services: {_names(running)})")
+        return
+    able = [s for s in running if (SERVICES[s].calls_back or not callback)
+            and (action is None or actions(s) is None or action in actions(s))]  # type: ignore[operator]
+    if not able:
+        does = "sends callbacks" if callback else "runs a mock"
+        what = f" with the action {action!r}" if action is not None else ""
+        raise at.fail(path + (("effect", "callback") if callback else ("match",)),
+                      f"no service of this scenario {does}{what}, so the rule could never fire "
+                      f"(services: {_names(running)})")
 
 
 def _check_link(scenario: Scenario, rule: Rule, path: Path, at: _Where) -> None:
