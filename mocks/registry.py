@@ -136,6 +136,20 @@ def callback_sources() -> list[str]:
     return [name for name, spec in SERVICES.items() if spec.calls_back]
 
 
+# actions the mock pipeline (``mocks/base/service.py``) journals for any service: a body it could not
+# read, a request its ``parse`` refused without naming one
+PIPELINE_ACTIONS = ("malformed", "invalid")
+
+
+def actions(service: str | None) -> frozenset[str] | None:
+    """The actions a service's requests and callbacks are journaled with: its vocabulary's
+    ``ACTIONS`` and the pipeline's own. None: not a registered service, or one that does not list
+    them (rules naming an action of it are then not checked)."""
+    spec = SERVICES.get(service or "")
+    listed = getattr(spec.vocabulary, "ACTIONS", None) if spec is not None else None
+    return None if listed is None else frozenset((*listed, *PIPELINE_ACTIONS))
+
+
 def is_activity(service: str | None, action: str | None) -> bool:
     """Is a journaled request of this service and action the integration's activity?"""
     spec = SERVICES.get(service or "")

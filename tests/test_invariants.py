@@ -87,7 +87,7 @@ def test_fail_open_and_enforced():
     login(j, "a", 1.1, 200)
     captcha_call(j, "b", 2, {"Response": {"CaptchaCode": 26}})
     login(j, "b", 2.1, 403)                      # blocked on code 26: a bug
-    captcha_call(j, "c", 3, outcome="hang")
+    captcha_call(j, "c", 3, outcome="hung")
     login(j, "c", 3.1, 200, latency=9000)        # let in, but far too slowly
     captcha_call(j, "d", 4, {"Response": {"CaptchaCode": 15}})
     login(j, "d", 4.1, 403, kind="bad_ticket")

@@ -68,7 +68,7 @@ def test_hang_until_client_gives_up(echo_host):
     while time.monotonic() < deadline and not events(echo_host, "response"):
         time.sleep(0.05)
     ev = events(echo_host, "response")[-1]
-    assert ev["outcome"] == "hang" and 0.4 < ev["hung_s"] < 3
+    assert ev["outcome"] == "hung" and 0.4 < ev["hung_s"] < 3
 
 
 def test_partial_body_is_truncated_on_the_wire(echo_host):

@@ -150,8 +150,9 @@ def test_run_scenario_resolves_extends_against_the_test_file(run_scenario, tmp_p
 
 
 def test_inconclusive_scenario_fails_with_its_reasons(project: pytest.Pytester):
-    idle = probe("probe-idle").replace("add_rules: [", "add_rules: [{id: never, match: {service: captchaa}, "
-                                                      "effect: {status: 500}}, ")
+    # a rule that passes the static checks but never matches (the probe only polls res.php)
+    idle = probe("probe-idle").replace("add_rules: [", "add_rules: [{id: never, match: {service: solver, "
+                                                      "action: in.php}, effect: {status: 500}}, ")
     (project.path / "scen" / "idle.yaml").write_text(idle)
     result = project.runpytest("-q", "scen/idle.yaml", "--harness-report-dir", str(project.path / "reports"))
     result.assert_outcomes(failed=1)

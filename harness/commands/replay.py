@@ -1,11 +1,14 @@
 """``harness replay reports/<run-id>``: run the same scenario again with the same seed, time scale
-and target, then show that the fault decisions match one-to-one."""
+and target, then show that the fault decisions match one-to-one — each rule's decisions in the same
+order, each for a request with the same fingerprint — or say where they diverged
+(``diverged at decision N: original <…>, replay <…>``, exit 1)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from harness.cli import CliError
@@ -18,30 +21,65 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true")
 
 
-def decisions(run_dir: str) -> dict[str, list[tuple[int, bool]]]:
-    """Per rule: the sequence of (match number, fired) — what replay must reproduce."""
+@dataclass(frozen=True)
+class Recorded:
+    """One fault decision of a run: the ``index``-th of its decisions (from 1)."""
+
+    index: int
+    rule: str
+    n: int
+    fired: bool
+    fingerprint: str | None  # None in journals written before decisions had one
+    matched: dict[str, Any] | None
+
+    def same(self, other: "Recorded") -> bool:
+        if (self.n, self.fired) != (other.n, other.fired):
+            return False
+        return self.fingerprint is None or other.fingerprint is None or self.fingerprint == other.fingerprint
+
+    def __str__(self) -> str:
+        fields = " ".join(f"{k}={v!r}" if k.startswith("params.") else str(v)
+                          for k, v in (self.matched or {}).items() if v is not None)
+        verb = "fired" if self.fired else "not fired"
+        return f"rule {self.rule} match {self.n} {verb} on {fields or '?'}" + (
+            f" [{self.fingerprint}]" if self.fingerprint else "")
+
+
+def decisions(run_dir: str) -> dict[str, list[Recorded]]:
+    """Per rule, in order: its decisions — what replay must reproduce (match number, fired, and the
+    fingerprint of the request each was made for)."""
     from harness.journal import iter_events
-    out: dict[str, list[tuple[int, bool]]] = {}
+    out: dict[str, list[Recorded]] = {}
+    index = 0
     for e in iter_events(os.path.join(run_dir, "journal.jsonl")):
         if e.kind == "decision":
-            out.setdefault(e["rule"], []).append((e["n"], bool(e["fired"])))
+            index += 1
+            out.setdefault(e["rule"], []).append(Recorded(index, e["rule"], e["n"], bool(e["fired"]),
+                                                          e.get("fingerprint"), e.get("matched")))
     return out
 
 
-def compare(a: dict[str, list[tuple[int, bool]]], b: dict[str, list[tuple[int, bool]]]) -> tuple[int, int, str | None]:
-    """(matching, total, first difference)."""
+def compare(a: dict[str, list[Recorded]], b: dict[str, list[Recorded]]) -> tuple[int, int, str | None]:
+    """(matching, total, the first divergence). Each rule's decisions are compared in order (the
+    decisions of different rules may interleave differently in a replay without changing any of
+    them); the first divergence is the one earliest in the original run."""
     total = matching = 0
-    first = None
+    diverged: list[tuple[float, int, str]] = []
     for rule in sorted(set(a) | set(b)):
         xs, ys = a.get(rule, []), b.get(rule, [])
         for i in range(max(len(xs), len(ys))):
             total += 1
             x = xs[i] if i < len(xs) else None
             y = ys[i] if i < len(ys) else None
-            if x == y:
+            if x is not None and y is not None and x.same(y):
                 matching += 1
-            elif first is None:
-                first = f"rule {rule} match {i + 1}: original {x}, replay {y}"
+                continue
+            at = x.index if x is not None else float("inf")
+            shown = x.index if x is not None else y.index  # type: ignore[union-attr]
+            diverged.append((at, y.index if y is not None else 0,
+                             f"diverged at decision {shown}: original <{x or 'no such decision'}>, "
+                             f"replay <{y or 'no such decision'}>"))
+    first = min(diverged)[2] if diverged else None
     return matching, total, first
 
 
@@ -96,6 +134,8 @@ def main(args: argparse.Namespace) -> int:
     was = before.get("state") or ("PASS" if before.get("ok") else "FAIL")
     same = "same as the original" if was == outcome.state else f"DIFFERENT from the original {was}"
     print(f"replay of {meta['run_id']}: decisions {matching}/{total} identical"
-          + (f" (first difference: {first})" if first else "")
           + f"; verdict {outcome.state} ({same}); report: {result.run_dir}/report.html")
+    if first is not None:
+        print(first)
+        return 1  # not the same run: its verdict says nothing about the original
     return outcome.exit_code

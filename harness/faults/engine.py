@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import struct
 import threading
 import time
@@ -17,6 +18,20 @@ from typing import Any, Callable, Iterable
 
 from harness.faults.rules import Applier, Effect, Rule, parse_rules
 from harness.journal import kinds
+
+
+def fingerprint(match: Any, service: str | None, action: str | None, params: dict[str, Any] | None,
+                link: str | None) -> tuple[str, dict[str, Any]]:
+    """What a decision was made for: the request's service and action, and its values of the fields
+    the rule's match names (``link``, ``params.<key>``), with a short stable hash of them. A replay
+    whose decision for the same rule and match number has another fingerprint hit another request."""
+    fields: dict[str, Any] = {"service": service, "action": action}
+    if match.link is not None:
+        fields["link"] = link
+    for key in sorted(match.params):
+        fields[f"params.{key}"] = (params or {}).get(key)
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest(), fields
 
 
 def roll(seed: int, rule_id: str, n: int) -> float:
@@ -135,8 +150,10 @@ class RuleEngine:
                     if fired:
                         a.fired += 1
                         winner = Decision(a.id, a.rule.effect, n)
+                fp, fields = fingerprint(a.rule.match, service, action, params, link)
                 records.append(kinds.DECISION.event(rule=a.id, service=service, action=action, link=link, n=n,
-                                                    fired=fired, reason=reason, ref=ref))
+                                                    fired=fired, reason=reason, ref=ref, fingerprint=fp,
+                                                    matched=fields))
         for rec in records:
             self._emit(rec)
         return winner

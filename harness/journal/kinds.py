@@ -165,12 +165,20 @@ def table(kinds: Iterable[Kind] | None = None) -> str:
 # --- the core's kinds ------------------------------------------------------------------------------
 REQUEST = declare("request", ("service", "action", "rid", "method", "path", "params"), ("peer",),
                   "a mock received a request")
-RESPONSE = declare("response", ("service", "action", "rid", "status", "rule"),
-                   ("body", "outcome", "hung_s", "sent_bytes", "full_bytes", "refused"),
-                   "a mock answered: `body` (parsed), or `outcome` hang / reset / partial for a transport fault; "
-                   "`refused`: why it refused the request (check, expected, got, why)")
-DECISION = declare("decision", ("rule", "service", "action", "n", "fired", "reason", "ref"), ("link",),
-                   "a rule matched a call; `ref` is the rid or callback id")
+# what reached the wire (`response.outcome`); only `delivered` means the client got the answer
+DELIVERED, CLIENT_GONE, RESET, PARTIAL, HUNG = "delivered", "client_gone", "reset", "partial", "hung"
+RESPONSE_OUTCOMES = (DELIVERED, CLIENT_GONE, RESET, PARTIAL, HUNG)
+RESPONSE = declare("response", ("service", "action", "rid", "status", "rule", "outcome"),
+                   ("body", "hung_s", "sent_bytes", "full_bytes", "refused"),
+                   "a mock answered; `outcome`: what reached the wire — delivered (`body`, parsed), client_gone "
+                   "(the peer closed first: nothing sent), reset, partial (`sent_bytes` of `full_bytes`), hung "
+                   "(`hung_s`); a second event for the same `rid` corrects it when the write failed; `refused`: why the "
+                   "mock refused the request (check, expected, got, why)")
+DECISION = declare("decision", ("rule", "service", "action", "n", "fired", "reason", "ref", "fingerprint", "matched"),
+                   ("link",),
+                   "a rule matched a call; `ref` is the rid or callback id; `matched`: the call's service, action "
+                   "and values of the fields the rule's match names, `fingerprint` a short hash of them (replay "
+                   "compares it)")
 CALLBACK_SEND = declare("callback_send", ("service", "action", "cid", "url"), ("params", "copy", "attempt"),
                         "an outbound callback is about to leave")
 CALLBACK = declare("callback", ("service", "action", "cid", "url", "outcome"),

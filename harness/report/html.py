@@ -59,7 +59,7 @@ def _points(events: list[Event]) -> tuple[dict[str, list[tuple[float, str, str]]
             lanes["driver"].append((t, "#b3261e" if bad else "#137333", f"{e.get('flow')} #{e.get('n')}: {e.get('status') or e.get('error')}"))
         elif e.kind == "response" and e.service in lanes:
             faulted = e.get("rule") is not None
-            label = f"{e.action}: {e.get('outcome') or e.get('status')}" + (f" (rule {e.get('rule')})" if faulted else "")
+            label = f"{e.action}: {e.get('status') if e.get('outcome', 'delivered') == 'delivered' else e.get('outcome')}" + (f" (rule {e.get('rule')})" if faulted else "")
             lanes[e.service].append((t, "#b3261e" if faulted else "#1a73e8", label))
         elif e.kind == "callback":
             ok = e.get("outcome") == "delivered"

@@ -9,6 +9,7 @@ from typing import Any, Iterator
 
 from pydantic import ValidationError
 
+from harness.scenario import reach
 from harness.scenario.model import Scenario
 from harness.scenario.templates import VARIABLE, has_template
 from harness.scenario.yamlpos import Positions, ScenarioError, where
@@ -40,6 +41,7 @@ def check(scenario: Scenario, data: dict[str, Any], positions: Positions, name: 
             check_config(mocks[svc], config, ("services", svc), positions, name)
     _check_timeline(scenario, mocks, positions, name)
     _check_templates(scenario, data, mocks, positions, name)
+    reach.check(scenario, positions, name)
 
 
 def check_config(cls: Any, config: dict[str, Any], path: Path, positions: Positions, name: str) -> None:

@@ -48,6 +48,7 @@ class Invariant:
 
 
 REGISTRY: dict[str, Invariant] = {}
+OWNERS: dict[str, str] = {}  # invariant name → the service that registered it (generic ones: none)
 
 
 def invariant(name: str, params: type[Params], settled: Callable[["Facts", Any], bool] | None = None):
@@ -58,18 +59,30 @@ def invariant(name: str, params: type[Params], settled: Callable[["Facts", Any],
     return wrap
 
 
-def register_invariants(source: Any) -> None:
+def register_invariants(source: Any, service: str | None = None) -> None:
     """(Re-)register a service's invariants: ``source`` is a module of ``@invariant`` functions (also
-    when it was imported before this registry was), or a function that registers them, or None."""
+    when it was imported before this registry was), or a function that registers them, or None.
+    ``service``: whose they are (a scenario expecting one must run that service)."""
     if source is None:
         return
     if callable(source):
+        before = dict(REGISTRY)
         source()
-        return
-    for value in vars(source).values():
-        inv = getattr(value, "invariant", None)
-        if isinstance(inv, Invariant):
-            REGISTRY[inv.name] = inv
+        names = [n for n, inv in REGISTRY.items() if before.get(n) is not inv]
+    else:
+        names = []
+        for value in vars(source).values():
+            inv = getattr(value, "invariant", None)
+            if isinstance(inv, Invariant):
+                REGISTRY[inv.name] = inv
+                names.append(inv.name)
+    if service is not None:
+        OWNERS.update(dict.fromkeys(names, service))
+
+
+def invariant_service(name: str) -> str | None:
+    """The service whose invariant this is (None: a generic one, or unknown)."""
+    return OWNERS.get(name)
 
 
 def lookup(path: str, data: Any) -> Any:
@@ -172,6 +185,12 @@ def brief(e: Event, *fields: str) -> dict[str, Any]:
         if v is not None:
             out[f] = v
     return out
+
+
+def delivered(response: Event | None) -> bool:
+    """Did this ``response`` event's answer reach the client? (A journal written before outcomes
+    were recorded has none on its answers: those were delivered.)"""
+    return response is not None and response.get("outcome") in (None, kinds.DELIVERED)
 
 
 def not_exercised(name: str, what: str) -> Result:

@@ -1,4 +1,5 @@
-"""Effects that act below HTTP, on the real socket: hang, reset, partial body."""
+"""Effects that act below HTTP, on the real socket: hang, reset, partial body; and telling whether
+the client is still there (a delay that outlives it ends early)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,21 @@ from aiohttp import web
 def client_gone(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
+
+
+GONE_POLL_S = 0.05  # how often a delay looks whether its client is still connected
+
+
+async def sleep_unless_gone(request: web.Request, seconds: float) -> bool:
+    """Sleep ``seconds``, ending early when the client closes the connection. True: it is still there."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while not client_gone(request):
+        left = end - loop.time()
+        if left <= 0:
+            return True
+        await asyncio.sleep(min(GONE_POLL_S, left))
+    return False
 
 
 async def hang(request: web.Request, limit_s: float) -> float:
@@ -37,10 +53,15 @@ def reset(request: web.Request) -> None:
     transport.abort()
 
 
+def partial_length(body: bytes, keep: int | bool | None) -> int:
+    """How many bytes of ``body`` a ``partial_body`` effect sends (``true``: half; never all of it)."""
+    return len(body) // 2 if keep is True or keep is None else max(0, min(int(keep), max(len(body) - 1, 0)))
+
+
 async def partial(request: web.Request, status: int, content_type: str, headers: dict[str, str],
-                  body: bytes, keep: int | bool | None) -> int:
-    """Announce the full Content-Length, send only part of the body, then close. Returns bytes sent."""
-    n = len(body) // 2 if keep is True or keep is None else max(0, min(int(keep), max(len(body) - 1, 0)))
+                  body: bytes, n: int) -> None:
+    """Announce the full Content-Length, send only the first ``n`` bytes of the body, then close.
+    Raises ``ConnectionError`` when the client is gone before the bytes are written."""
     resp = web.StreamResponse(status=status, headers=headers)
     resp.content_type = content_type.split(";")[0]
     resp.headers["Content-Type"] = content_type
@@ -51,4 +72,3 @@ async def partial(request: web.Request, status: int, content_type: str, headers:
     await asyncio.sleep(0.005)  # let the bytes leave before the FIN
     if request.transport is not None:
         request.transport.close()
-    return n

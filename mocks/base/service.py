@@ -3,6 +3,13 @@
 ``parse`` (service) → journal ``request`` → rule engine ``decide`` (rules whose applier is the mock)
 → effect (delay, hang, reset, protocol error via ``fault_reply``, raw status/body, partial body) or
 ``handle`` (service) → journal ``response`` → socket. A service subclass implements only its protocol.
+
+Every ``response`` event says what reached the wire (``outcome``): ``delivered``, ``client_gone``
+(the peer closed before the answer was written: nothing was sent), ``reset``, ``partial`` (with
+``sent_bytes``), ``hung``. It is written just before the bytes go out; where the outcome is only
+known afterwards (a hang's length, a write the peer cut off) a second ``response`` event for the same
+``rid`` follows at once, and readers take the last. A delay ends early when its client leaves.
+Stopping the mock cancels its handlers: nothing is journaled after a stop.
 """
 
 from __future__ import annotations
@@ -20,12 +27,15 @@ from pydantic import BaseModel, ValidationError
 from harness.faults import Applier, Effect, RuleEngine
 from harness.faults.rules import format_validation_error, scaled_s
 from harness.journal import Journal, kinds
+from harness.journal.kinds import CLIENT_GONE, DELIVERED, HUNG, PARTIAL, RESET
 from mocks.base import effects
 from mocks.base.callbacks import CallbackSender, Outbound
 from mocks.base.reply import BadRequest, Call, Reply, shape_reply
 
 JOURNAL_BODY_LIMIT = 4096
 log = logging.getLogger("harness.mocks")
+# the answer journaled as delivered: (rid, action, rule)
+_ANSWER = web.RequestKey("harness.answer", tuple)
 
 
 @dataclass
@@ -53,6 +63,8 @@ class ServiceMock:
         self.config = self._validated(config or {}, config or {})
         self._defaults = self.config
         self._rids = itertools.count(1)
+        self._handlers: set[asyncio.Task] = set()
+        self._stopped = False
         self.callbacks = CallbackSender(ctx, self.name, forge=self.forge_callback)
 
     # --- to implement ----------------------------------------------------------------------
@@ -96,7 +108,18 @@ class ServiceMock:
         return await self.callbacks.drain(timeout)
 
     async def stop(self) -> None:
+        await self.cancel_handlers()
         await self.callbacks.close()
+
+    async def cancel_handlers(self) -> None:
+        """Cancel the requests being handled (a delay, a hang, a slow ``handle``) and refuse new ones,
+        so that no handler outlives the mock and writes to a closed journal."""
+        self._stopped = True
+        tasks = [t for t in self._handlers if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2.0)
 
     # --- config ----------------------------------------------------------------------------
     def config_dict(self) -> dict[str, Any]:
@@ -122,10 +145,36 @@ class ServiceMock:
 
     # --- the pipeline ----------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=4 * 1024 * 1024)
+        @web.middleware
+        async def on_the_wire(request: web.Request, handler: Any) -> web.StreamResponse:
+            return await self._on_the_wire(request, handler)
+
+        app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[on_the_wire])
         for path in self.routes():
             app.router.add_route("*", path, self.dispatch)
         return app
+
+    async def _on_the_wire(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """The outermost middleware: tracks the handler (a stop cancels it) and writes the answer
+        itself, so that one the peer cut off is journaled again as ``client_gone``."""
+        task = asyncio.current_task()
+        if self._stopped or task is None:
+            raise asyncio.CancelledError()  # the mock is stopping: close without an answer
+        self._handlers.add(task)
+        try:
+            response = await handler(request)
+            if not response.prepared:
+                try:
+                    await response.prepare(request)
+                    await response.write_eof()
+                except ConnectionError:
+                    answer = request.get(_ANSWER)
+                    if answer is not None:
+                        self._journal_outcome(*answer, CLIENT_GONE)
+                    raise asyncio.CancelledError() from None  # nothing more to send, nothing to log
+            return response
+        finally:
+            self._handlers.discard(task)
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         response = await self._dispatch(request)
@@ -141,44 +190,65 @@ class ServiceMock:
             call = await self.parse(request)
         except BadRequest as bad:
             self._journal_request(rid, bad.action, request, {})
-            return self._send(rid, bad.action, bad.reply, None)
+            return self._send(request, rid, bad.action, bad.reply, None)
         except (web.RequestPayloadError, aiohttp.ClientPayloadError, ValueError, UnicodeError) as e:
             # a body aiohttp cannot read (bad Content-Encoding, truncated chunks …): never a 500
             self._journal_request(rid, "malformed", request, {"error": f"{type(e).__name__}: {e}"[:200]})
-            return self._send(rid, "malformed", self.malformed_reply(e), None)
+            return self._send(request, rid, "malformed", self.malformed_reply(e), None)
         call.rid = rid
         self._journal_request(rid, call.action, request, call.params)
         decision = self.ctx.engine.decide(self.name, call.action, call.params, ref=rid, applier=Applier.MOCK)
         if decision is None:
-            return self._send(rid, call.action, await self.handle(call), None)
+            return self._send(request, rid, call.action, await self.handle(call), None)
         effect, rule = decision.effect, decision.rule_id
-        if effect.delay_ms:
-            await asyncio.sleep(scaled_s(effect.delay_ms, self.ctx.time_scale))
+        if effect.delay_ms and not await effects.sleep_unless_gone(request, scaled_s(effect.delay_ms,
+                                                                                       self.ctx.time_scale)):
+            self._gone(rid, call.action, rule)
         if effect.hang:
+            if effects.client_gone(request):
+                self._gone(rid, call.action, rule)
             waited = await effects.hang(request, self.ctx.hang_limit_s)
-            self._journal_outcome(rid, call.action, rule, "hang", hung_s=round(waited, 3))
+            self._journal_outcome(rid, call.action, rule, HUNG, hung_s=round(waited, 3))
             raise asyncio.CancelledError()  # aiohttp closes the connection without an answer
         if effect.reset:
+            if effects.client_gone(request):
+                self._gone(rid, call.action, rule)
+            self._journal_outcome(rid, call.action, rule, RESET)
             effects.reset(request)
-            self._journal_outcome(rid, call.action, rule, "reset")
             raise asyncio.CancelledError()
         reply = shape_reply(effect, call, self.fault_reply) if effect.shapes_response else await self.handle(call)
         if effect.partial_body is not None and effect.partial_body is not False:
-            headers = dict(reply.headers)
-            sent = await effects.partial(request, reply.status, reply.content_type, headers, reply.body,
-                                         effect.partial_body)
-            self._journal_outcome(rid, call.action, rule, "partial", status=reply.status, sent_bytes=sent,
-                                  full_bytes=len(reply.body))
-            raise asyncio.CancelledError()
-        return self._send(rid, call.action, reply, rule)
+            await self._send_partial(request, rid, call.action, rule, reply, effect.partial_body)
+        return self._send(request, rid, call.action, reply, rule)
 
-    def _send(self, rid: str, action: str, reply: Reply, rule: str | None) -> web.Response:
+    async def _send_partial(self, request: web.Request, rid: str, action: str, rule: str, reply: Reply,
+                            keep: int | bool) -> None:
+        if effects.client_gone(request):
+            self._gone(rid, action, rule)
+        n = effects.partial_length(reply.body, keep)
+        self._journal_outcome(rid, action, rule, PARTIAL, status=reply.status, sent_bytes=n,
+                              full_bytes=len(reply.body))
+        try:
+            await effects.partial(request, reply.status, reply.content_type, dict(reply.headers), reply.body, n)
+        except ConnectionError:
+            self._journal_outcome(rid, action, rule, CLIENT_GONE)
+        raise asyncio.CancelledError()
+
+    def _gone(self, rid: str, action: str, rule: str | None) -> None:
+        """The client closed before its answer was written: journal that, send nothing."""
+        self._journal_outcome(rid, action, rule, CLIENT_GONE)
+        raise asyncio.CancelledError()
+
+    def _send(self, request: web.Request, rid: str, action: str, reply: Reply, rule: str | None) -> web.Response:
+        if effects.client_gone(request):
+            self._gone(rid, action, rule)
         data = reply.data
         if data is None or (isinstance(data, str) and len(data) > JOURNAL_BODY_LIMIT):
             data = reply.body[:JOURNAL_BODY_LIMIT].decode("utf-8", "replace")
         refused = {"refused": reply.refused} if reply.refused else {}
         self.ctx.record(kinds.RESPONSE.event(service=self.name, action=action, rid=rid, status=reply.status,
-                                             rule=rule, body=data, **refused))
+                                             rule=rule, body=data, outcome=DELIVERED, **refused))
+        request[_ANSWER] = (rid, action, rule)
         if reply.refused:  # `harness serve` logs one line per refusal
             log.info("%s %s %s refused: %s", self.name, rid, action, reply.refused.get("why"))
         return reply.to_response()
@@ -187,7 +257,7 @@ class ServiceMock:
         self.ctx.record(kinds.REQUEST.event(service=self.name, action=action, rid=rid, method=request.method,
                                             path=request.path, params=params, peer=request.remote))
 
-    def _journal_outcome(self, rid: str, action: str, rule: str, outcome: str, **more: Any) -> None:
+    def _journal_outcome(self, rid: str, action: str, rule: str | None, outcome: str, **more: Any) -> None:
         self.ctx.record(kinds.RESPONSE.event(**{"service": self.name, "action": action, "rid": rid, "status": None,
                                                 "rule": rule, "outcome": outcome, **more}))  # more may set status
 

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import Field
 
 from harness.durations import Duration
-from harness.verdict.base import Facts, Params, Result, brief, invariant, not_exercised
+from harness.verdict.base import Facts, Params, Result, brief, delivered, invariant, not_exercised
 from mocks.captcha.vocabulary import DR_TICKET, SERVICE, TICKET_PARAM, TICKET_VARS, VERIFY_ACTIONS
 
 DEGRADED = ("internal_error", "busy", "unavailable", "slow")
@@ -53,7 +53,7 @@ class Verifications:
             self.by_ticket.setdefault(str(ticket), []).append((req, resp, self._classify(resp, slow_ms)))
 
     def _classify(self, resp: Any, slow_ms: float) -> str:
-        if resp is None or resp.get("outcome") in ("hang", "reset", "partial") or resp.get("status") != 200:
+        if not delivered(resp) or resp.get("status") != 200:  # client_gone, reset, partial, hung
             return "unavailable"
         body = resp.get("body") if isinstance(resp.get("body"), dict) else {}
         r = body.get("Response", {}) if isinstance(body.get("Response"), dict) else {}

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import Field
 
 from harness.durations import Duration
-from harness.verdict.base import Facts, Params, Result, brief, invariant, not_exercised, peak_rate
+from harness.verdict.base import Facts, Params, Result, brief, delivered, invariant, not_exercised, peak_rate
 from mocks.solver.vocabulary import PINGBACK, POLL, SERVICE, SUBMIT, TASK_ID_PARAM, TASK_IDS_PARAM, TOKEN_PARAM, USE
 
 MAYBE_RECEIVED = ("timeout", "error", "http_error")
@@ -35,8 +35,14 @@ class Task:
     produced_at: float
     outcome: str = "solved"          # solved | unsolvable
     uses: list[Any] = field(default_factory=list)
+    unanswered: set[int] = field(default_factory=set)  # seq of uses whose answer never reached the client
     pingbacks: list[Any] = field(default_factory=list)
     polls: list[Any] = field(default_factory=list)
+
+    @property
+    def used_twice(self) -> bool:
+        """Used again after a use whose answer the integration got (a retry after a lost answer is not)."""
+        return any(u.seq not in self.unanswered for u in self.uses[:-1])
 
     @property
     def pingback_delivered(self) -> bool:
@@ -90,6 +96,8 @@ class SolutionBook:
                 self.unexpected.append(e)
             else:
                 task.uses.append(e)
+                if response is not None and not delivered(response):
+                    task.unanswered.add(e.seq)  # the integration never saw the answer: it may try again
 
     @cached_property
     def solved(self) -> list[Task]:
@@ -99,7 +107,7 @@ class SolutionBook:
         uses = [u for u in task.uses if u.t - task.produced_at <= deadline]
         if not uses:
             return "lost"
-        if len(task.uses) > 1:
+        if task.used_twice:
             return "duplicated"
         return "ok" if task.pingback_delivered else "recovered"
 
@@ -167,7 +175,7 @@ def solutions_used_exactly_once(facts: Facts, p: DeadlineParams) -> Result:
     """No solution used twice and no unknown solution used."""
     book = _book(facts)
     counts = book.counts(p.deadline)
-    dup = [t for t in book.solved if len(t.uses) > 1]
+    dup = [t for t in book.solved if t.used_twice]
     evidence = [{"task": t.task, "uses": len(t.uses), "history": book.history(t)} for t in dup]
     evidence += [{"unexpected": True, **brief(e, "params", "rid")} for e in book.unexpected]
     if not book.solved and not book.unexpected:
