@@ -161,3 +161,13 @@ def test_unreadable_body_is_answered_and_the_server_keeps_serving(tmp_path, serv
             status = s.recv(200).split(b"\r\n")[0]
         assert status.startswith(b"HTTP/1.1 ") and not status.startswith(b"HTTP/1.1 5"), status
         assert requests.get(ht.host.urls[service] + path, timeout=5).status_code < 500
+
+
+def test_a_refusal_of_non_utf8_client_bytes_can_be_logged_and_journaled():
+    """A header that was not UTF-8 reaches the mock as lone surrogates; the refusal line is logged
+    (pytest-xdist sends captured logs between processes as UTF-8: a surrogate broke the worker)."""
+    from mocks.base.reply import refusal
+    r = refusal("signed host", "127.0.0.1:1", "h\udce9st")
+    for value in r.values():
+        value.encode("utf-8")
+    assert r["got"] == "h\\udce9st" and "h\\udce9st" in r["why"]

@@ -58,9 +58,11 @@ class Reply:
 
 def refusal(check: str, expected: str, got: str, note: str = "", **more: str) -> dict[str, str]:
     """``Reply.refused``: which check refused a request, what the mock expected and what it got, the
-    same as one line (``why``), and anything more that helps (a canonical request, a string to sign)."""
+    same as one line (``why``), and anything more that helps (a canonical request, a string to sign).
+    Echoed client bytes that are not UTF-8 (lone surrogates) come out escaped, so the line can be
+    logged and journaled anywhere."""
     line = f"{check}: expected {_short(expected)}, got {_short(got)}" + (f" — {note}" if note else "")
-    return {"check": check, "expected": expected, "got": got, "why": line, **more}
+    return json_safe({"check": check, "expected": expected, "got": got, "why": line, **more})
 
 
 def _short(value: str) -> str:
