@@ -46,6 +46,13 @@ def backlog_of(port: int) -> str:
     return out[2] if len(out) > 2 else "?"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (``/proc/<pid>/stat``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pinned(cpu: int) -> list[str]:
     """``taskset -c cpu`` when there are two CPUs to spread over, else nothing."""
     return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
@@ -91,16 +98,17 @@ def main() -> int:
         print(f"{args.connections} connections, {args.duration} s per mock, wrk -t1 (2 s timeout); loopback; "
               f"{args.loop}; {'serve on CPU 0, wrk on CPU 1' if pinned(0) else 'not pinned'}; "
               f"load average {os.getloadavg()[0]:.1f}")
-        print("| mock | backlog (ss) | requests | req/s | p99 | slowest | connect errors | read errors | timeouts "
+        print("| mock | backlog (ss) | requests | req/s | CPU per request | p99 | slowest | connect errors | read errors | timeouts "
               "| listen overflows |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for name, route in ROUTES.items():
             port = int(urls[name].rsplit(":", 1)[1])
-            before = listen_overflows()
+            before, cpu = listen_overflows(), cpu_seconds(serve.pid)
             r = wrk(urls[name] + route, args.connections, args.duration)
-            overflows = listen_overflows() - before
+            overflows, cpu = listen_overflows() - before, cpu_seconds(serve.pid) - cpu
             failed |= bool(r["timeout"] or r["connect"])
-            print(f"| {name} | {backlog_of(port)} | {r['requests']} | {r['req_s']:.0f} | {r['p99'] * 1000:.0f} ms | "
+            print(f"| {name} | {backlog_of(port)} | {r['requests']} | {r['req_s']:.0f} | "
+                  f"{cpu / max(r['requests'], 1) * 1e6:.0f} µs | {r['p99'] * 1000:.0f} ms | "
                   f"{r['max'] * 1000:.0f} ms | {r['connect']} | {r['read']} | {r['timeout']} | {overflows} |", flush=True)
     finally:
         serve.send_signal(signal.SIGTERM)
