@@ -73,8 +73,8 @@ class _Acceptor(asyncio.AbstractServer):
         if self._retry is not None:
             self._retry.cancel()
         self._sock.close()
-        for task in self._handing_over:
-            task.cancel()
+        # connections being handed over are left to finish (a step each; a TLS handshake has its own
+        # timeout): cancelling one that aiohttp already serves closes its transport under it
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
