@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from harness import loops
+from harness.accept import BatchAcceptSite
 from harness.faults import RuleEngine
 from harness.journal import Journal, kinds
 from mocks.base.service import MockContext, ServiceMock
@@ -93,8 +94,8 @@ class _Listener:
         self.port = sock.getsockname()[1]
         self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self.runner.setup()
-        # SockSite calls listen() again with its own backlog (aiohttp's default is 128)
-        await web.SockSite(self.runner, sock, ssl_context=self.ssl_context, backlog=BACKLOG).start()
+        # accepts up to BACKLOG pending connections per wake-up, on uvloop too (harness/accept.py)
+        await BatchAcceptSite(self.runner, sock, ssl_context=self.ssl_context, backlog=BACKLOG).start()
 
     async def stop(self) -> None:
         if self.runner is not None:

@@ -2,7 +2,9 @@
 
 The mocks spend much of each request in the event loop itself (socket reads and writes, callbacks);
 uvloop does that work with about a fifth less CPU per request (bench/run.py). ``HARNESS_LOOP=asyncio``
-selects asyncio's selector loop, e.g. to rule the loop out when hunting a bug."""
+selects asyncio's selector loop, e.g. to rule the loop out when hunting a bug. Accepting connections is
+not left to the loop: uvloop's libuv accepts one per loop iteration, too few under a burst, so the
+listeners accept in batches themselves on either loop (harness/accept.py)."""
 
 from __future__ import annotations
 
