@@ -171,3 +171,19 @@ def test_a_refusal_of_non_utf8_client_bytes_can_be_logged_and_journaled():
     for value in r.values():
         value.encode("utf-8")
     assert r["got"] == "h\\udce9st" and "h\\udce9st" in r["why"]
+
+
+def test_a_refused_request_with_non_utf8_header_bytes_logs_a_utf8_line(tmp_path, caplog):
+    """The whole refusal line (the action taken from the header included) can be sent as UTF-8."""
+    import logging
+
+    from harness.host import HostThread
+    from tests.test_control_api import raw_get
+    caplog.set_level(logging.INFO, logger="harness.mocks")
+    with HostThread(services={"captcha": {}}, run_dir=str(tmp_path)) as ht:
+        answer = raw_get(ht.host.urls["captcha"], "/", b"X-TC-Action: Describe\xe9")
+        assert answer.startswith(b"HTTP/1.1 200 ")  # the API's error shape, in a 200
+    lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert lines, "the refusal was not logged"
+    for line in lines:
+        line.encode("utf-8")

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 from harness.faults import Applier, Effect, RuleEngine
 from harness.faults.rules import format_validation_error, scaled_s
 from harness.journal import Journal, kinds
+from harness.journal.writer import json_safe
 from harness.journal.kinds import CLIENT_GONE, DELIVERED, HUNG, PARTIAL, RESET
 from mocks.base import effects
 from mocks.base.callbacks import CallbackSender, Outbound
@@ -250,7 +251,7 @@ class ServiceMock:
                                              rule=rule, body=data, outcome=DELIVERED, **refused))
         request[_ANSWER] = (rid, action, rule)
         if reply.refused:  # `harness serve` logs one line per refusal
-            log.info("%s %s %s refused: %s", self.name, rid, action, reply.refused.get("why"))
+            log.info("%s %s %s refused: %s", self.name, rid, json_safe(action), reply.refused.get("why"))
         return reply.to_response()
 
     def _journal_request(self, rid: str, action: str, request: web.Request, params: dict[str, Any]) -> None:
