@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-APP = Path(__file__).parent.parent / "examples" / "node_login"
+from harness.scenario import load_scenario
+
+ROOT = Path(__file__).parent.parent
+APP = ROOT / "examples" / "node_login"
+WRAPPERS = sorted((APP / "scenarios").glob("*.yaml"))
+# each bug variant (server.js) and a wrapper whose catalogue invariant must catch it
+BUGS = {"fail_closed_on_busy": ("code26-fails-open", "verification_fail_open"),
+        "no_sdk_timeout": ("hang-fails-open", "verification_fail_open"),
+        "dr_any_appid": ("dr-tickets", "forged_dr_ticket_refused"),
+        "retry_no_backoff": ("verification-calls-bounded", "calls_per_action_bounded")}
 LOGIN = {"method": "POST", "path": "/api/session",
          "json": {"user": "u${n}", "captcha": {"ticket": "${t.ticket}", "rand": "${t.randstr}"}}}
 INTERNAL_ERROR = {"match": {"service": "captcha", "action": "DescribeCaptchaResult"},
@@ -58,3 +67,24 @@ def test_a_refusal_after_a_last_answer_that_was_a_fault_is_a_blocked_user(run_sc
     assert fail_open.counts == {"degraded": 2, "blocked": 2}
     assert sorted(e["verification"] for e in fail_open.evidence) == [["busy"], ["internal_error", "busy"]]
     assert {e["status"] for e in fail_open.evidence} == {422}
+
+
+def test_every_captcha_catalogue_scenario_has_a_wrapper_on_the_apps_route():
+    assert [w.name for w in WRAPPERS] == sorted(p.name for p in (ROOT / "scenarios" / "captcha").glob("*.yaml"))
+    for wrapper in WRAPPERS:
+        sc = load_scenario(str(wrapper))
+        assert sc.target.integration == "node_login" and sc.target.command == "node examples/node_login/server.js"
+        assert not [f.name for f in sc.traffic if f.request.path == "/login"], wrapper
+
+
+@pytest.mark.parametrize("wrapper", WRAPPERS, ids=[w.stem for w in WRAPPERS])
+def test_the_correct_app_passes_the_catalogue(run_scenario, wrapper):
+    outcome = run_scenario(str(wrapper))
+    assert outcome.ok, outcome.explain()
+
+
+@pytest.mark.parametrize("variant", sorted(BUGS))
+def test_each_bug_variant_is_caught_by_its_invariant(run_scenario, variant):
+    wrapper, invariant = BUGS[variant]
+    outcome = run_scenario(str(APP / "scenarios" / f"{wrapper}.yaml"), variant=variant)
+    assert results(outcome)[invariant].exercised and not results(outcome)[invariant].ok, outcome.explain()
