@@ -10,9 +10,9 @@ PYTEST_ARGS ?= -n auto
 
 SDK := tests/sdk_clients
 
-.PHONY: setup python-deps toxiproxy system-deps sdk-clients test demo bench clean
+.PHONY: setup python-deps toxiproxy system-deps sdk-clients example-apps test demo bench clean
 
-setup: system-deps python-deps toxiproxy sdk-clients
+setup: system-deps python-deps toxiproxy sdk-clients example-apps
 
 python-deps: $(VENV)/.installed
 
@@ -51,6 +51,14 @@ $(SDK)/java/lib/.installed: $(SDK)/java/pom.xml
 $(SDK)/java/classes/VerifyTicket.class: $(SDK)/java/VerifyTicket.java $(SDK)/java/lib/.installed
 	javac -nowarn -cp '$(SDK)/java/lib/*' -d $(SDK)/java/classes $(SDK)/java/VerifyTicket.java
 
+# The reference integrations not in Python (examples/<app>/): npm ci from the lock file, again only
+# when the manifest or lock changed.
+example-apps: examples/node_login/node_modules/.installed
+
+examples/node_login/node_modules/.installed: examples/node_login/package.json examples/node_login/package-lock.json
+	cd examples/node_login && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # Debian packages the tests and the demo use (redis-server, chromium …); installed only if missing.
 system-deps:
 	@bash scripts/system-deps.sh
@@ -69,4 +77,4 @@ bench: setup
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .tools build *.egg-info $(SDK)/node/node_modules $(SDK)/go/bin $(SDK)/java/lib $(SDK)/java/classes
+	rm -rf $(VENV) .tools build *.egg-info $(SDK)/node/node_modules $(SDK)/go/bin $(SDK)/java/lib $(SDK)/java/classes examples/node_login/node_modules

@@ -101,6 +101,34 @@ def test_fail_open_and_enforced():
     assert {e["why"] for e in en.evidence} == {"bad ticket let through", "let through without verification"}
 
 
+def test_fail_open_judges_a_login_by_its_last_answer():
+    internal_error = {"Response": {"Error": {"Code": "InternalError"}}}
+    j = J()
+    captcha_call(j, "a", 1, internal_error)
+    captcha_call(j, "a", 1.2, {"Response": {"CaptchaCode": 15}})
+    login(j, "a", 1.3, 422, kind="bad_ticket")    # a retry, then a definite bad ticket: refused rightly
+    captcha_call(j, "b", 2, outcome="reset")
+    captcha_call(j, "b", 2.2, {"Response": {"CaptchaCode": 1}})
+    login(j, "b", 2.3, 200)                       # a retry, then verified: let in
+    captcha_call(j, "c", 3, internal_error)
+    captcha_call(j, "c", 3.2, internal_error)
+    login(j, "c", 3.3, 422)                       # the last answer a fault, and refused: a blocked user
+    r = verdict(j, {"verification_fail_open": {}}, {"verification_enforced": {"denied_status": [422]}})
+    fo, en = r["verification_fail_open"], r["verification_enforced"]
+    assert fo.counts == {"degraded": 1, "blocked": 1}
+    assert [e["verification"] for e in fo.evidence] == [["internal_error", "internal_error"]]
+    assert "2 more got a definite answer on a later call" in fo.summary
+    assert en.counts == {"checked": 2, "wrong": 0}
+    only_retried = J()
+    captcha_call(only_retried, "a", 1, internal_error)
+    captcha_call(only_retried, "a", 1.2, {"Response": {"CaptchaCode": 15}})
+    login(only_retried, "a", 1.3, 422, kind="bad_ticket")
+    fo = verdict(only_retried, {"verification_fail_open": {}})["verification_fail_open"]
+    assert not fo.exercised
+    assert fo.summary.startswith("not exercised: no request met a degraded captcha service; "
+                                 "1 more got a definite answer on a later call")
+
+
 def test_dr_tickets():
     j = J()
     login(j, "terror_1001_1_1", 1, 200, kind="dr_ticket", valid=True)

@@ -146,20 +146,24 @@ class FailOpenParams(FlowParams):
 @invariant("verification_fail_open", FailOpenParams)
 def verification_fail_open(facts: Facts, p: FailOpenParams) -> Result:
     """When DescribeCaptchaResult timed out, hung, reset, answered InternalError or CaptchaCode 26,
-    the target still let the user through, within the latency bound."""
+    the target still let the user through, within the latency bound. A login is judged by what the
+    target could know: the last answer it got. One whose retry got a definite answer (a bad ticket
+    after an InternalError) was not degraded; ``verification_enforced`` judges it."""
     v = Verifications(facts, p.slow_ms)
-    degraded, bad = 0, []
+    degraded, retried, bad = 0, 0, []
     for d in facts.driver(p.flow):
         states = v.states(ticket_of(d))
-        if not any(s in DEGRADED for s in states) and not link_fault_during(facts, *request_span(d)):
+        if not (states and states[-1] in DEGRADED) and not link_fault_during(facts, *request_span(d)):
+            retried += any(s in DEGRADED for s in states)
             continue
         degraded += 1
         latency = (d.get("latency_ms") or 0) / 1000
         if d.get("status") not in p.allowed_status or latency > p.max_latency:
             bad.append({**brief(d, "flow", "n", "status", "latency_ms", "error"), "verification": states or ["unreached"]})
+    recovered = f"; {retried} more got a definite answer on a later call" if retried else ""
     if not degraded:
-        return v.unexercised("verification_fail_open", "no request met a degraded captcha service")
-    summary = f"{degraded - len(bad)} of {degraded} users met a degraded captcha service and got through"
+        return v.unexercised("verification_fail_open", "no request met a degraded captcha service" + recovered)
+    summary = f"{degraded - len(bad)} of {degraded} users met a degraded captcha service and got through" + recovered
     return Result("verification_fail_open", not bad, summary, bad, {"degraded": degraded, "blocked": len(bad)})
 
 
