@@ -28,9 +28,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def load_all(paths: list[str], tags: list[str] | None = None, target_given: bool = False) -> list[Any]:
+    from harness import catalogue
     from harness.commands import preflight
     from harness.scenario import ScenarioError, discover, load_scenario
-    files = discover(paths)
+    files = discover(catalogue.resolve(paths))
     if not files:
         raise CliError(f"no scenario files in {' '.join(paths)}")
     scenarios = []
