@@ -133,6 +133,10 @@ def validate(data: Any, positions: Positions, name: str) -> Scenario:
         if svc not in known_services:
             raise ScenarioError(f"{where(positions, ('services', svc), name)}: services.{svc}: unknown service "
                                 f"(known: {', '.join(sorted(known_services))})")
+    for i, svc in enumerate(scenario.tls):
+        if svc not in scenario.services or svc not in SERVICES:
+            raise ScenarioError(f"{where(positions, ('tls', i), name)}: tls[{i}]: {svc!r} is not a mock this "
+                                f"scenario runs (services: {', '.join(s for s in scenario.services if s in SERVICES)})")
     for i, item in enumerate(scenario.expect):
         (inv, params), = item.items()
         loc = ("expect", i, inv)
