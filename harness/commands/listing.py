@@ -15,7 +15,7 @@ def main(args: argparse.Namespace) -> int:
     from harness import catalogue
     from harness.commands.run import load_all
     paths = args.paths or [catalogue.scenarios_dir()]
-    scenarios = load_all(paths, args.tag)
+    scenarios = load_all(paths, args.tag, check_programs=False)
     width = max((len(s.name) for s in scenarios), default=10)
     for s in scenarios:
         desc = s.description.strip().splitlines()[0] if s.description.strip() else ""
