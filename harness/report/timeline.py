@@ -23,7 +23,7 @@ CATEGORIES: dict[str, tuple[str, str]] = {
     "ok": ("#137333", "succeeded / delivered"),
     "normal": ("#1a73e8", "answered normally"),
     "fault": ("#e8710a", "fault applied (a rule shaped it)"),
-    "refused": ("#0b7f86", "refused (4xx), e.g. a bad ticket's 403"),
+    "refused": ("#7a8491", "refused (4xx), e.g. a bad ticket's 403"),
     "failed": ("#c5221f", "failed: a failed invariant's evidence, 5xx, no answer, not delivered"),
     "proxied": ("#7b61ff", "carried by the proxy"),
 }
