@@ -143,7 +143,7 @@ class MockHost:
             mock = known[name](self.ctx, config or {})
             self.services[name] = mock
             self._listeners[name] = _Listener(mock.app(), host, ports.get(name, 0),
-                                              ssl_context if tls is True or name in tls else None)
+                                              ssl_context if tls is True or name in (tls or ()) else None)
         from harness.control.api import build_control_app
         self._control = _Listener(build_control_app(self), control_host, control_port)
 
