@@ -60,6 +60,8 @@ def test_the_wheel_carries_the_catalogue_and_needs_pytest_xdist(installed):
     assert "harness/bundled/examples/variants.yaml" in names
     requires = [ln.split(":", 1)[1].strip() for ln in meta.splitlines() if ln.startswith("Requires-Dist:")]
     assert any(r.startswith("pytest-xdist") and "extra ==" not in r for r in requires), requires
+    assert "Provides-Extra: pytest" in meta and "Provides-Extra: examples" in meta
+    assert any(r.startswith("2captcha-python") and "extra == 'examples'" in r for r in requires), requires
 
 
 def test_installed_harness_lists_validates_and_runs_the_catalogue(installed):
