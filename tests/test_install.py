@@ -103,20 +103,64 @@ def test_installed_harness_says_how_to_get_toxiproxy(installed, tmp_path):
     assert found.returncode == 0 and found.stdout.strip() == str(cached)
 
 
-def test_pytest_plugin_with_two_workers_from_the_installed_package(installed):
-    work = installed["work"] / "suite"
-    work.mkdir()
-    (work / "test_app.py").write_text(textwrap.dedent("""
-        import os, requests
+TINY_APP = """\
+import json, os, urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-        def test_solver(solver_mock):
-            with solver_mock.fault({"status": 503}, action="res.php"):
-                assert requests.get(solver_mock.url + "/res.php", timeout=5).status_code == 503
-            assert os.environ["PYTEST_XDIST_WORKER"].startswith("gw")
+SOLVER = os.environ["SOLVER_URL"]
 
-        def test_captcha(captcha_mock):
-            assert captcha_mock.url.startswith("http://127.0.0.1:")
-    """))
-    r = sh([str(installed["python"]), "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider"], cwd=work)
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/health":
+            return self.answer(200, {"ok": True})
+        try:  # the account balance, with our own timeout; 503 when the solver fails us
+            with urllib.request.urlopen(SOLVER + "/res.php?key=c0ffee00c0ffee00c0ffee00c0ffee00&action=getbalance",
+                                        timeout=1.5) as r:
+                return self.answer(200, {"balance": r.read().decode()})
+        except Exception as e:
+            return self.answer(503, {"error": type(e).__name__})
+
+    def answer(self, status, doc):
+        raw = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+OWN_TEST = """\
+import os, requests
+
+def test_solver_fault(solver_mock):
+    with solver_mock.fault({"status": 503}, action="res.php"):
+        assert requests.get(solver_mock.url + "/res.php", timeout=5).status_code == 503
+    assert os.environ["PYTEST_XDIST_WORKER"].startswith("gw")
+"""
+
+
+def test_init_a_project_then_run_it_and_pytest_n_2(installed):
+    project = installed["work"] / "shop"
+    project.mkdir()
+    (project / "app.py").write_text(TINY_APP)
+    harness = str(installed["harness"])
+    init = sh([harness, "init", "--service", "solver"], cwd=project)
+    assert init.returncode == 0, init.stderr
+    written = sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file() and p.name != "app.py")
+    assert written == ["conftest.py", "scenarios/_targets/app.yaml", "scenarios/solver-baseline.yaml",
+                       "scenarios/solver-outage.yaml", "scenarios/solver-slow.yaml"]
+    again = sh([harness, "init", "--service", "solver"], cwd=project)
+    assert again.returncode == 0 and again.stdout.count("kept ") == 5  # nothing overwritten without --force
+
+    assert sh([harness, "list"], cwd=project).stdout.strip().endswith("3 scenarios in scenarios")
+    run = sh([harness, "run", "scenarios", "--report-dir", "reports", "-q"], cwd=project)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.startswith("PASS: 3/3 scenarios passed")
+
+    (project / "test_own.py").write_text(OWN_TEST)
+    r = sh([str(installed["python"]), "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider"], cwd=project)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "2 passed" in r.stdout
+    assert "4 passed" in r.stdout  # the three scenarios (collected through the starter's conftest) + own test
