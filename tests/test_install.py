@@ -10,6 +10,7 @@ and installed with ``--no-deps``; the fresh venv sees this venv's packages throu
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -18,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,6 +46,9 @@ def installed(tmp_path_factory) -> dict[str, Path]:
     site = Path(sh([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                    cwd=base).stdout.strip())
     (site / "zz_dev_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    script = venv / "bin" / "pytest"  # the console script pip would install with pytest (a dependency)
+    script.write_text(f"#!{python}\nimport sys\nfrom pytest import console_main\nsys.exit(console_main())\n")
+    script.chmod(0o755)
     work = base / "project"  # the user's own project: no scenarios/, no examples/, no checkout
     work.mkdir()
     return {"wheel": wheel, "venv": venv, "python": python, "harness": venv / "bin" / "harness", "site": site,
@@ -164,3 +169,31 @@ def test_init_a_project_then_run_it_and_pytest_n_2(installed):
     r = sh([str(installed["python"]), "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider"], cwd=project)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "4 passed" in r.stdout  # the three scenarios (collected through the starter's conftest) + own test
+
+
+def ci_files() -> tuple[dict, dict]:
+    """The GitHub Actions and GitLab CI files of docs/ci.md (its yaml blocks, in that order)."""
+    text = (ROOT / "docs" / "ci.md").read_text()
+    github, gitlab = (yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.S))
+    return github, gitlab
+
+
+def test_the_ci_workflows_in_the_docs_run(installed):
+    github, gitlab = ci_files()
+    steps = github["jobs"]["chaos"]["steps"]
+    commands = [s["run"] for s in steps if "run" in s and not s["name"].startswith("install")]
+    assert [s["run"] for s in steps if "run" in s and s["name"].startswith("install")] == [
+        'pip install "chaos-harness[pytest]"', "harness toxiproxy install"]
+    assert gitlab["chaos"]["script"] == commands  # the same test steps in both
+    assert gitlab["chaos"]["artifacts"]["reports"]["junit"] == "reports/junit.xml"
+
+    project = installed["work"] / "ci"
+    project.mkdir()
+    (project / "app.py").write_text(TINY_APP)
+    assert sh([str(installed["harness"]), "init", "--service", "solver"], cwd=project).returncode == 0
+    env = {"PATH": f"{installed['venv'] / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    for command in commands:
+        r = sh(["bash", "-c", command], cwd=project, env=env, timeout=240)
+        assert r.returncode == 0, f"{command}: {r.stdout}{r.stderr}"
+    assert (project / "reports" / "junit.xml").is_file()
+    assert len(list((project / "reports").glob("*-suite/report.html"))) == 1
