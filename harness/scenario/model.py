@@ -94,6 +94,9 @@ class Flow(_Strict):
     timeout: Duration = 10.0
     vars: dict[str, dict[str, Any]] = Field(default_factory=dict)
     intent: str | None = Field(default=None, description="what the request should get: allow, deny …")
+    ok_status: list[Annotated[int, Field(ge=100, le=599)]] | None = Field(
+        default=None, description="answers locust counts as successes for this flow under `harness load` "
+        "(e.g. [403] for a bad ticket; default: locust's own rule, < 400)")
     labels: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("vars")
