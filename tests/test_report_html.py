@@ -164,3 +164,25 @@ def test_suite_expectation_column_is_filled():
     assert "should PASS" in by["b"] and "UNEXPECTED" in by["b"]
     assert "caught here" in by["c"]
     assert all(v.strip() for v in by.values())
+
+
+def test_requests_the_mocks_refused_read_as_expected_vs_got():
+    sig = {"check": "signature", "expected": "a1b2c3", "got": "ffff00", "why": "signature: expected a1b2c3, got ffff00",
+           "canonical_request": "POST\n/\n\ncontent-type:application/json\nhost:127.0.0.1\n", "string_to_sign": "TC3…"}
+    app = {"check": "CaptchaAppId", "expected": "190000001", "got": "42", "why": "CaptchaAppId: expected 190000001, got 42"}
+    evs = [ev(1, 0.0, "step", step="run_started")]
+    for i in range(3):
+        evs.append(ev(2 + i, 0.1 * i, "response", "captcha", "DescribeCaptchaResult", status=200, refused=sig))
+    evs.append(ev(9, 0.5, "response", "captcha", "DescribeCaptchaResult", status=200, refused=app))
+    evs.append(ev(10, 0.6, "response", "captcha", "DescribeCaptchaResult", status=200))
+    page = run_html(summary_of([]), evs)
+    assert "Requests the mocks refused (4)" in page
+    rows = re.findall(r'<tr class="refusal"><td>(\d+)×</td><td><code>([^<]*)</code></td><td>([^<]*)</td>'
+                      r'<td><code>([^<]*)</code></td><td><code>([^<]*)</code>', page)
+    assert rows == [("3", "captcha DescribeCaptchaResult", "signature", "a1b2c3", "ffff00"),
+                    ("1", "captcha DescribeCaptchaResult", "CaptchaAppId", "190000001", "42")]
+    assert "<summary>canonical_request, string_to_sign</summary>" in page and "host:127.0.0.1" in page
+    p = parse(page)
+    categories = [c["class"].split()[1] for c in p.circles]
+    assert categories.count("rejected") == 4 and categories.count("normal") == 1 and "rejected" in p.legend
+    assert "Requests the mocks refused" not in run_html(summary_of([]), evs[-1:])

@@ -84,3 +84,36 @@ def evidence_block(inv: dict[str, Any]) -> str:
            f'<pre>{html.escape(json.dumps(items, indent=1, default=str))}</pre></details>')
     opened = " open" if not inv.get("ok") else ""
     return f'<details class="evidence"{opened}><summary>evidence{note}</summary>{body}{raw}</details>'
+
+
+REFUSAL_GROUPS = 20
+
+
+def refusals_section(events: list[Any]) -> str:
+    """"Requests the mocks refused": the journaled ``refused`` of each response (which check, what the
+    mock expected, what it got, anything more such as a canonical request), one row per distinct
+    cause with its count, the first one's full detail one click away. Empty when nothing was refused."""
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for e in events:
+        refused = e.get("refused") if e.kind == "response" else None
+        if isinstance(refused, dict):
+            key = (e.service, e.action, refused.get("check"), value_text(refused.get("expected")),
+                   value_text(refused.get("got")))
+            groups.setdefault(key, []).append(e)
+    if not groups:
+        return ""
+    rows = []
+    for (service, action, check, expected, got), evs in sorted(groups.items(), key=lambda kv: -len(kv[1]))[
+            :REFUSAL_GROUPS]:
+        first = evs[0].get("refused")
+        more = {k: v for k, v in first.items() if k not in ("check", "expected", "got", "why")}
+        detail = "".join(f'<div class="k">{html.escape(k)}</div><pre>{html.escape(value_text(v))}</pre>'
+                         for k, v in more.items())
+        extra = f'<details><summary>{", ".join(map(html.escape, more))}</summary>{detail}</details>' if more else ""
+        rows.append(f'<tr class="refusal"><td>{len(evs)}×</td><td><code>{html.escape(f"{service} {action}")}</code>'
+                    f'</td><td>{html.escape(str(check))}</td><td><code>{html.escape(expected)}</code></td>'
+                    f'<td><code>{html.escape(got)}</code>{extra}</td><td class="muted">seq {evs[0].seq}</td></tr>')
+    total = sum(len(v) for v in groups.values())
+    return (f'<h2>Requests the mocks refused ({total})</h2><p class="muted">The integration sent these and the '
+            f'mock said no: what it expected next to what it got.</p><table class="refusals"><tr><th></th>'
+            f'<th>call</th><th>check</th><th>expected</th><th>got</th><th>first</th></tr>{"".join(rows)}</table>')

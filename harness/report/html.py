@@ -7,7 +7,7 @@ import html
 from typing import Any, Iterable
 
 from harness.journal import Event
-from harness.report.evidence import evidence_block, expected_cell, observed_cell
+from harness.report.evidence import evidence_block, expected_cell, observed_cell, refusals_section
 from harness.report.timeline import timeline_svg
 
 CSS = """
@@ -25,7 +25,7 @@ svg text{font:11px system-ui,sans-serif;fill:#445} svg text.step-label{fill:#933
 .kv{margin:1px 0} .kv .k{color:#556} .kv.muted code{color:#889} .counts{margin-top:4px}
 td.expected,td.observed{width:36%} tr.ev td{border-top:0;padding-top:0}
 table.evidence{margin:4px 0 6px;font-size:12px} table.evidence th,table.evidence td{padding:2px 6px}
-details.raw pre{max-height:240px} .files a{margin:0 2px} td.nowrap{white-space:nowrap}
+details.raw pre{max-height:240px} table.refusals pre{white-space:pre-wrap;max-height:200px} .files a{margin:0 2px} td.nowrap{white-space:nowrap}
 """
 
 def _badge(ok: bool, text: str | None = None) -> str:
@@ -95,6 +95,7 @@ def run_html(summary: dict[str, Any], events: list[Event], files: Iterable[str] 
 {_links(files)}
 {error}
 <h2>Invariants</h2><table class="invariants"><tr><th></th><th>invariant</th><th>expected</th><th>observed</th></tr>{''.join(rows)}</table>
+{refusals_section(events)}
 <h2>Timeline</h2>{timeline_svg(events, flagged=_flagged(summary))}
 </body></html>"""
 

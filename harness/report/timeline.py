@@ -24,6 +24,7 @@ CATEGORIES: dict[str, tuple[str, str]] = {
     "normal": ("#1a73e8", "answered normally"),
     "fault": ("#e8710a", "fault applied (a rule shaped it)"),
     "refused": ("#7a8491", "refused (4xx), e.g. a bad ticket's 403"),
+    "rejected": ("#c2185b", "a mock refused the request (signature, key, parameter: see the table above)"),
     "failed": ("#c5221f", "failed: a failed invariant's evidence, 5xx, no answer, not delivered"),
     "proxied": ("#7b61ff", "carried by the proxy"),
 }
@@ -69,6 +70,9 @@ def point(e: Event, t: float) -> tuple[str, Point] | None:
     if e.kind == "response" and e.service in SERVICES:
         faulted = e.get("rule") is not None
         label = f"{e.action}: {e.get('outcome') or e.get('status')}" + (f" (rule {e.get('rule')})" if faulted else "")
+        refused = e.get("refused")
+        if isinstance(refused, dict) and not faulted:
+            return e.service, Point(t, "rejected", f"{label}: refused: {refused.get('why') or refused.get('check')}")
         return e.service, Point(t, "fault" if faulted else "normal", label)
     if e.kind == "callback":
         outcome = e.get("outcome")
