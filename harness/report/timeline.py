@@ -69,7 +69,8 @@ def point(e: Event, t: float) -> tuple[str, Point] | None:
         return "driver", Point(t, driver_category(e), f"{e.get('flow')} #{e.get('n')}: {e.get('status') or e.get('error')}")
     if e.kind == "response" and e.service in SERVICES:
         faulted = e.get("rule") is not None
-        label = f"{e.action}: {e.get('outcome') or e.get('status')}" + (f" (rule {e.get('rule')})" if faulted else "")
+        wire = e.get("status") if e.get("outcome", "delivered") == "delivered" else e.get("outcome")  # what reached it
+        label = f"{e.action}: {wire}" + (f" (rule {e.get('rule')})" if faulted else "")
         refused = e.get("refused")
         if isinstance(refused, dict) and not faulted:
             return e.service, Point(t, "rejected", f"{label}: refused: {refused.get('why') or refused.get('check')}")
