@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import tempfile
+from collections.abc import Collection
 from typing import Any
 
 from aiohttp import web
@@ -110,7 +111,7 @@ class _Listener:
 class MockHost:
     def __init__(self, *, seed: int = 0, journal_path: str | None = None,
                  services: dict[str, dict[str, Any]] | None = None, ports: dict[str, int] | None = None,
-                 host: str = "127.0.0.1", control_port: int = 0, tls: bool = False,
+                 host: str = "127.0.0.1", control_port: int = 0, tls: bool | Collection[str] = False,
                  control_token: str | None = None, time_scale: float = 1.0, run_dir: str | None = None,
                  hang_limit_s: float = 300.0, service_classes: dict[str, type[ServiceMock]] | None = None,
                  control_host: str | None = None, insecure_no_token: bool = False):
@@ -124,7 +125,7 @@ class MockHost:
         self.seed = seed
         self.host = host
         self.control_token = control_token
-        self.tls = None
+        self.tls = None  # TLS material when any service is served over https (tls: True = every one)
         if tls:
             from mocks.base.tls import make_tls
             self.tls = make_tls(os.path.join(self.run_dir, "tls"))
@@ -142,7 +143,8 @@ class MockHost:
         for name, config in wanted.items():
             mock = known[name](self.ctx, config or {})
             self.services[name] = mock
-            self._listeners[name] = _Listener(mock.app(), host, ports.get(name, 0), ssl_context)
+            self._listeners[name] = _Listener(mock.app(), host, ports.get(name, 0),
+                                              ssl_context if tls is True or name in (tls or ()) else None)
         from harness.control.api import build_control_app
         self._control = _Listener(build_control_app(self), control_host, control_port)
 

@@ -18,7 +18,6 @@ import yaml
 
 from harness.scenario import Scenario, discover, load_scenario
 
-VARIANTS_FILE = os.path.join("examples", "variants.yaml")
 
 
 @dataclass
@@ -66,8 +65,9 @@ class VariantOutcome:
         return [c.scenario for c in self.cells if self.variant.caught_by in c.failed]
 
 
-def load_variants(path: str = VARIANTS_FILE) -> dict[str, list[Variant]]:
-    with open(path) as f:
+def load_variants(path: str | None = None) -> dict[str, list[Variant]]:
+    from harness import catalogue
+    with open(path or catalogue.variants_file()) as f:
         data = yaml.safe_load(f) or {}
     out = {}
     for integration, spec in data.items():
@@ -79,7 +79,8 @@ def load_variants(path: str = VARIANTS_FILE) -> dict[str, list[Variant]]:
 def catalogue(paths: list[str] | None = None) -> dict[str, list[Scenario]]:
     """Scenarios per integration."""
     out: dict[str, list[Scenario]] = {}
-    for f in discover(paths or ["scenarios"]):
+    from harness import catalogue
+    for f in discover(paths or [catalogue.scenarios_dir()]):
         sc = load_scenario(f)
         integration = sc.target.integration if sc.target else None
         if integration:

@@ -68,14 +68,23 @@ def harness_services() -> dict[str, dict[str, Any]] | None:
 
 
 @pytest.fixture(scope="session")
+def harness_tls() -> list[str]:
+    """Mocks served over https with a local CA; override in your conftest.py, e.g. ``return ["solver"]``
+    (``harness.ca_file`` is the CA; ``harness.ca_env`` the variables that make a client trust it)."""
+    return []
+
+
+@pytest.fixture(scope="session")
 def harness_host(tmp_path_factory: pytest.TempPathFactory, harness_seed: int,
-                 harness_services: dict[str, dict[str, Any]] | None, pytestconfig: pytest.Config) -> Iterator[Any]:
+                 harness_services: dict[str, dict[str, Any]] | None, harness_tls: list[str],
+                 pytestconfig: pytest.Config) -> Iterator[Any]:
     """The mocks and the control API of this worker (a ``WorkerHost``: ``.urls``, ``.host`` = the
     ``MockHost``, ``.thread`` = its ``HostThread``, ``.reset()``). Started once per worker."""
     from harness.testing.host import WorkerHost
     run_dir = str(tmp_path_factory.mktemp("harness-host"))
     time_scale = pytestconfig.getoption("harness_time_scale") or 1.0
-    with WorkerHost(run_dir, seed=harness_seed, services=harness_services, time_scale=time_scale) as wh:
+    with WorkerHost(run_dir, seed=harness_seed, services=harness_services, time_scale=time_scale,
+                    tls=list(harness_tls or [])) as wh:
         yield wh
 
 

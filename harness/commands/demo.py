@@ -57,6 +57,10 @@ def main(args: argparse.Namespace) -> int:
                 s = json.load(f)
             s["href"] = os.path.relpath(os.path.join(c.run_dir, "report.html"), suite_dir)
             s["expected"] = True if o.variant.name == "correct" else None  # a bug variant may pass some
+            if o.variant.name != "correct":
+                caught = c.scenario in o.caught_in
+                s["expectation"] = (f"bug: {o.variant.caught_by} must catch it in some scenario; "
+                                    + ("caught here" if caught else "not here"))
             summaries.append(s)
     elapsed = time.monotonic() - started
     expected = sum(o.as_expected for o in outcomes)

@@ -28,10 +28,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="print only the final verdict line")
 
 
-def load_all(paths: list[str], tags: list[str] | None = None, target_given: bool = False) -> list[Any]:
+def load_all(paths: list[str], tags: list[str] | None = None, target_given: bool = False,
+             check_programs: bool = True) -> list[Any]:
+    """Scenarios under ``paths`` (the catalogue's when not found here), those with one of ``tags``;
+    ``check_programs``: the programs each one starts must be installed (not for listing)."""
+    from harness import catalogue
     from harness.commands import preflight
     from harness.scenario import ScenarioError, discover, load_scenario
-    files = discover(paths)
+    files = discover(catalogue.resolve(paths))
     if not files:
         raise CliError(f"no scenario files in {' '.join(paths)}")
     scenarios = []
@@ -44,7 +48,8 @@ def load_all(paths: list[str], tags: list[str] | None = None, target_given: bool
             raise CliError(str(e)) from None
         if tags and not set(tags) & set(sc.tags):
             continue
-        preflight.scenario(f, sc, target_given)
+        if check_programs:
+            preflight.scenario(f, sc, target_given)
         scenarios.append(sc)
     return scenarios
 

@@ -7,17 +7,20 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files or folders")
+    p.add_argument("scenarios", nargs="*", metavar="SCENARIO",
+                   help="scenario files or folders (default: ./scenarios, or the installed catalogue)")
 
 
 def main(args: argparse.Namespace) -> int:
     import sys
 
+    from harness import catalogue
     from harness.scenario import ScenarioError, discover, load_scenario
     from harness.cli import CliError
-    files = discover(args.scenarios)
+    paths = catalogue.resolve(args.scenarios or [catalogue.scenarios_dir()])
+    files = discover(paths)
     if not files:
-        raise CliError(f"no scenario files in {' '.join(args.scenarios)}")
+        raise CliError(f"no scenario files in {' '.join(paths)}")
     bad = 0
     for f in files:
         try:

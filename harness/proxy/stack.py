@@ -170,8 +170,9 @@ class ProxyStack:
             host.journal.write(kinds.STEP.event(step="stale_proxies_removed", proxies=stale))
         urls: dict[str, Any] = {}
         links: dict[str, str] = {}
-        scheme = "https" if host.tls else "http"  # mitmdump shows the mock's certificate to TLS clients
         for name in host.services:
+            # mitmdump shows the mock's certificate to TLS clients
+            scheme = "https" if host.url(name).startswith("https:") else "http"
             mitm_url = self.mitm_url(name) if name in self.mitm_services else None
             link = self.add_link(service_link(name), mitm_url or self.direct(name))
             urls[name] = links[link.name] = link.url(scheme)
@@ -202,14 +203,8 @@ class ProxyStack:
         local = self.host.ctx.tls_ca
         if local is None or not self.upstreams:
             return local
-        import certifi
-        os.makedirs(self.mitm_dir, exist_ok=True)
-        bundle = os.path.join(self.mitm_dir, "upstream-ca.pem")
-        with open(bundle, "wb") as out:
-            for path in (certifi.where(), local):
-                with open(path, "rb") as f:
-                    out.write(f.read().rstrip(b"\n") + b"\n")
-        return bundle
+        from mocks.base.tls import public_and_local_bundle
+        return public_and_local_bundle(local, os.path.join(self.mitm_dir, "upstream-ca.pem"))
 
     async def stop(self) -> None:
         """Remove our toxics and proxies, stop what we started. Safe to call twice / after a failed start."""

@@ -1,9 +1,10 @@
 """Find, start and always stop a Toxiproxy server — or use one that is already running.
 
 ``ToxiproxyServer()`` uses ``TOXIPROXY_URL`` when set (an existing server; never stopped by us),
-otherwise starts the binary from ``TOXIPROXY_SERVER``, ``toxiproxy-server`` on PATH, or
-``<repo>/.tools/bin/toxiproxy-server`` (what ``make setup`` installs), on a free loopback port, and
-waits until ``GET /version`` answers. ``stop()`` / ``with`` / atexit / parent death stop it.
+otherwise starts the binary from ``TOXIPROXY_SERVER``, ``toxiproxy-server`` on PATH, the checkout's
+``.tools/bin/toxiproxy-server`` (what ``make setup`` installs; only when running from a checkout), or
+the user cache (``harness toxiproxy install``: ``~/.cache/chaos-harness/bin``), on a free loopback
+port, and waits until ``GET /version`` answers. ``stop()`` / ``with`` / atexit / parent death stop it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,27 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from harness.catalogue import checkout
 from harness.ports import free_port
 from harness.proxy.errors import ProxyError
 from harness.proxy.toxiproxy_client import ToxiproxyClient, ToxiproxyError
 from harness.supervisor import Child, ProcessError, wait_until
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TOOLS_BINARY = REPO_ROOT / ".tools" / "bin" / "toxiproxy-server"
+VERSION = "2.12.0"
+BINARY = "toxiproxy-server"
+# the checkout's copy (what `make setup` installs); None when installed from a wheel
+TOOLS_BINARY = checkout() / ".tools" / "bin" / BINARY if checkout() is not None else None
+
+
+def cache_dir() -> Path:
+    """Where ``harness toxiproxy install`` puts the server: ``$XDG_CACHE_HOME/chaos-harness/bin``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "chaos-harness" / "bin"
+
+
+def install_hint() -> str:
+    own = "run `harness toxiproxy install` (builds it with Go into the user cache)"
+    return f"run `make setup` (installs it into .tools/bin) or {own[4:]}" if TOOLS_BINARY is not None else own
 
 
 class ToxiproxyNotFound(ProxyError, RuntimeError):
@@ -32,16 +47,15 @@ def find_server_binary() -> str:
     if env:
         if os.path.isfile(env) and os.access(env, os.X_OK):
             return env
-        raise ToxiproxyNotFound(f"TOXIPROXY_SERVER={env} is not an executable file "
-                                "(run `make setup` to install toxiproxy-server into .tools/bin)")
-    on_path = shutil.which("toxiproxy-server")
+        raise ToxiproxyNotFound(f"TOXIPROXY_SERVER={env} is not an executable file ({install_hint()})")
+    on_path = shutil.which(BINARY)
     if on_path:
         return on_path
-    if TOOLS_BINARY.is_file() and os.access(TOOLS_BINARY, os.X_OK):
-        return str(TOOLS_BINARY)
-    raise ToxiproxyNotFound("toxiproxy-server not found: run `make setup` (installs it into .tools/bin), "
-                            "put it on PATH, set TOXIPROXY_SERVER=/path/to/binary, "
-                            "or TOXIPROXY_URL=http://host:port for a running server")
+    for path in (TOOLS_BINARY, cache_dir() / BINARY):
+        if path is not None and path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    raise ToxiproxyNotFound(f"toxiproxy-server not found on PATH or in {cache_dir()}: {install_hint()}, "
+                            "or set TOXIPROXY_SERVER=/path/to/binary or TOXIPROXY_URL=http://host:port")
 
 
 class ToxiproxyServer:

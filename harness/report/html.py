@@ -4,11 +4,11 @@ callbacks per service. No network needed to view it."""
 from __future__ import annotations
 
 import html
-import json
-from typing import Any
+from typing import Any, Iterable
 
 from harness.journal import Event
-from mocks.registry import SERVICES
+from harness.report.evidence import evidence_block, expected_cell, observed_cell, refusals_section
+from harness.report.timeline import timeline_svg
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1d2330;max-width:1200px}
@@ -20,13 +20,13 @@ pre{background:#f6f8fa;padding:8px;overflow:auto;max-height:320px;margin:4px 0}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;font-size:12px}
 .badge.ok{background:#e6f4ea}.badge.fail{background:#fce8e6} details summary{cursor:pointer}
 .inconclusive{color:#8a5a00}.badge.inconclusive{background:#fef3d6}.interrupted{color:#5f3dc4}.badge.interrupted{background:#ece6fb}
-svg text{font:11px system-ui,sans-serif;fill:#445}
+svg text{font:11px system-ui,sans-serif;fill:#445} svg text.step-label{fill:#9334e6}
+.legend{display:flex;flex-wrap:wrap;gap:4px 16px;align-items:center;font-size:13px} .legend svg{vertical-align:-1px}
+.kv{margin:1px 0} .kv .k{color:#556} .kv.muted code{color:#889} .counts{margin-top:4px}
+td.expected,td.observed{width:36%} tr.ev td{border-top:0;padding-top:0}
+table.evidence{margin:4px 0 6px;font-size:12px} table.evidence th,table.evidence td{padding:2px 6px}
+details.raw pre{max-height:240px} table.refusals pre{white-space:pre-wrap;max-height:200px} .files a{margin:0 2px} td.nowrap{white-space:nowrap}
 """
-
-def lane_order() -> list[str]:
-    """Timeline lanes, top to bottom: the driver, one per service (registry order), callbacks, proxies."""
-    return ["driver", *SERVICES, "callbacks", "proxy"]
-
 
 def _badge(ok: bool, text: str | None = None) -> str:
     return f'<span class="badge {"ok" if ok else "fail"}">{html.escape(text or ("PASS" if ok else "FAIL"))}</span>'
@@ -46,72 +46,39 @@ def _invariant_state(inv: dict[str, Any]) -> str:
     return "PASS" if inv["ok"] else ("INCONCLUSIVE" if inv.get("exercised") is False else "FAIL")
 
 
-def _points(events: list[Event]) -> tuple[dict[str, list[tuple[float, str, str]]], list[tuple[float, str]], float]:
-    lanes: dict[str, list[tuple[float, str, str]]] = {k: [] for k in lane_order()}
-    steps: list[tuple[float, str]] = []
-    start = next((e.t for e in events if e.kind == "step" and e.get("step") == "run_started"), 0.0)
-    end = start
-    for e in events:
-        t = e.t - start
-        end = max(end, e.t)
-        if e.kind == "driver":
-            bad = e.get("status") is None or e.get("status") >= 400
-            lanes["driver"].append((t, "#b3261e" if bad else "#137333", f"{e.get('flow')} #{e.get('n')}: {e.get('status') or e.get('error')}"))
-        elif e.kind == "response" and e.service in lanes:
-            faulted = e.get("rule") is not None
-            label = f"{e.action}: {e.get('status') if e.get('outcome', 'delivered') == 'delivered' else e.get('outcome')}" + (f" (rule {e.get('rule')})" if faulted else "")
-            lanes[e.service].append((t, "#b3261e" if faulted else "#1a73e8", label))
-        elif e.kind == "callback":
-            ok = e.get("outcome") == "delivered"
-            colour = "#137333" if ok else ("#f29900" if e.get("outcome") == "dropped" else "#b3261e")
-            lanes["callbacks"].append((t, colour, f"{e.service} {e.action}: {e.get('outcome')} {e.get('status') or ''}"))
-        elif e.kind.startswith("proxy"):
-            lanes["proxy"].append((t, "#b3261e" if e.get("rule") else "#7b61ff", f"{e.get('link')}: {e.get('outcome') or e.get('status')}"))
-        elif e.kind == "step" and (str(e.get("step", "")).startswith(("timeline.", "link_", "service_", "target_"))):
-            steps.append((t, str(e.get("step")).removeprefix("timeline.")))
-    return {k: v for k, v in lanes.items() if v}, steps, max(end - start, 0.001)
+# the run folder's files the report links to, when they are there (locust.html: a load run's, written
+# by locust after this report)
+LINKED_FILES = (("journal.jsonl", "journal"), ("target.log", "target log"), ("locust.html", "locust report"),
+                ("summary.json", "summary.json"), ("junit.xml", "junit.xml"))
 
 
-def timeline_svg(events: list[Event], width: int = 1100, max_points: int = 3000) -> str:
-    lanes, steps, span = _points(events)
-    if not lanes and not steps:
-        return '<p class="muted">no events to draw</p>'
-    left, lane_h, top = 90, 34, 24
-    height = top + lane_h * max(1, len(lanes)) + 20
-    scale = (width - left - 20) / span
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
-    for i in range(6):
-        x = left + (width - left - 20) * i / 5
-        out.append(f'<line x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 16}" stroke="#eef0f3"/>'
-                   f'<text x="{x:.1f}" y="{height - 4}" text-anchor="middle">{span * i / 5:.1f}s</text>')
-    for row, (name, pts) in enumerate(lanes.items()):
-        y = top + row * lane_h + lane_h / 2
-        out.append(f'<text x="4" y="{y + 4:.1f}">{html.escape(name)} ({len(pts)})</text>')
-        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 20}" y2="{y:.1f}" stroke="#d5d9df"/>')
-        step = max(1, len(pts) // max_points)
-        for t, colour, label in pts[::step]:
-            x = left + max(0.0, t) * scale
-            out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}" fill-opacity="0.75">'
-                       f'<title>{t:.3f}s {html.escape(label)}</title></circle>')
-    for t, label in steps:
-        x = left + max(0.0, t) * scale
-        out.append(f'<line x1="{x:.1f}" y1="{top - 10}" x2="{x:.1f}" y2="{height - 16}" stroke="#9334e6" '
-                   f'stroke-dasharray="4 3"><title>{t:.3f}s {html.escape(label)}</title></line>'
-                   f'<text x="{x + 2:.1f}" y="{top - 12}" fill="#9334e6">{html.escape(label[:18])}</text>')
-    out.append("</svg>")
-    return "".join(out)
+def _links(files: Iterable[str]) -> str:
+    present = set(files)
+    items = [f'<a class="file" href="{name}">{label}</a>' for name, label in LINKED_FILES if name in present]
+    return f'<p class="files">Files: {" · ".join(items)}</p>' if items else ""
 
 
-def run_html(summary: dict[str, Any], events: list[Event]) -> str:
+def _flagged(summary: dict[str, Any]) -> dict[int, str]:
+    """seq → name of the failed invariant whose evidence names that journal event."""
+    out: dict[int, str] = {}
+    for inv in summary.get("invariants") or []:
+        if _invariant_state(inv) == "FAIL":
+            for item in inv.get("evidence") or []:
+                if isinstance(item, dict) and isinstance(item.get("seq"), int):
+                    out.setdefault(item["seq"], inv["name"])
+    return out
+
+
+def run_html(summary: dict[str, Any], events: list[Event], files: Iterable[str] = ()) -> str:
+    """``files``: the names in the run folder (what the report can link to)."""
     state = _state(summary)
     rows = []
     for inv in summary.get("invariants") or []:
-        evidence = ""
+        rows.append(f'<tr class="inv"><td>{_state_badge(_invariant_state(inv))}</td>'
+                    f'<td><code>{html.escape(inv["name"])}</code></td><td class="expected">{expected_cell(inv)}</td>'
+                    f'<td class="observed">{observed_cell(inv)}</td></tr>')
         if inv.get("evidence"):
-            evidence = (f'<details><summary>evidence ({inv.get("evidence_total", len(inv["evidence"]))})</summary>'
-                        f'<pre>{html.escape(json.dumps(inv["evidence"], indent=1, default=str))}</pre></details>')
-        rows.append(f'<tr><td>{_state_badge(_invariant_state(inv))}</td><td><code>{html.escape(inv["name"])}</code></td>'
-                    f'<td>{html.escape(inv["summary"])}{evidence}</td></tr>')
+            rows.append(f'<tr class="ev"><td></td><td colspan="3">{evidence_block(inv)}</td></tr>')
     error = f'<p class="fail">Run error: {html.escape(summary["error"])}</p>' if summary.get("error") else ""
     if summary.get("reasons") and state != "PASS":
         items = "".join(f"<li>{html.escape(r)}</li>" for r in summary["reasons"])
@@ -125,11 +92,23 @@ def run_html(summary: dict[str, Any], events: list[Event]) -> str:
 <p class="muted">{html.escape(summary.get('description') or '')}</p>
 <p>run <code>{html.escape(summary['run_id'])}</code> · seed {summary['seed']} · variant <code>{html.escape(str(summary.get('variant')))}</code>
  · time scale {summary.get('time_scale')} · {summary.get('duration_s')} s · {html.escape(counts)}</p>
+{_links(files)}
 {error}
-<h2>Invariants</h2><table><tr><th></th><th>invariant</th><th>result</th></tr>{''.join(rows)}</table>
-<h2>Timeline</h2>{timeline_svg(events)}
-<p class="muted">Blue: answered normally · red: shaped by a fault rule or failed · green: delivered / succeeded · orange: dropped callback · purple lines: timeline steps. Hover for details. Journal: <code>journal.jsonl</code>.</p>
+<h2>Invariants</h2><table class="invariants"><tr><th></th><th>invariant</th><th>expected</th><th>observed</th></tr>{''.join(rows)}</table>
+{refusals_section(events)}
+<h2>Timeline</h2>{timeline_svg(events, flagged=_flagged(summary))}
 </body></html>"""
+
+
+def _expectation(s: dict[str, Any]) -> str:
+    """What the run should have given and whether it did: ``expected`` True/False (PASS / not PASS;
+    default True), or ``expectation`` text for runs that may go either way (a bug variant)."""
+    if s.get("expectation"):
+        return html.escape(s["expectation"])
+    expected = True if s.get("expected") is None else bool(s["expected"])
+    ok = expected == s["ok"]
+    return f'<span class="muted">should {"PASS" if expected else "not PASS"}:</span> ' + _badge(
+        ok, "as expected" if ok else "UNEXPECTED")
 
 
 def suite_html(title: str, summaries: list[dict[str, Any]], matrix: str = "",
@@ -142,11 +121,10 @@ def suite_html(title: str, summaries: list[dict[str, Any]], matrix: str = "",
         detail = html.escape(s["error"]) if s.get("error") else html.escape(", ".join(failed) or "all invariants held")
         if s.get("gaps"):
             detail += "<br>" + "<br>".join(html.escape(g) for g in s["gaps"])
-        expected = s.get("expected")
-        exp = "" if expected is None else _badge(expected == s["ok"], "as expected" if expected == s["ok"] else "UNEXPECTED")
+        exp = _expectation(s)
         rows.append(f'<tr><td>{_state_badge(_state(s))}</td><td><a href="{html.escape(s["href"])}">{html.escape(s["scenario"])}</a></td>'
                     f'<td><code>{html.escape(str(s.get("variant")))}</code></td><td>{detail}</td><td>{exp}</td>'
-                    f'<td>{s.get("duration_s")} s</td></tr>')
+                    f'<td class="nowrap">{s.get("duration_s")} s</td></tr>')
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{CSS}</style></head><body>
 <h1>{_badge(ok, text)} {html.escape(title)}</h1>
 {matrix}

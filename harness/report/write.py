@@ -20,7 +20,23 @@ def run_summary(result: Any) -> dict[str, Any]:
             "time_scale": result.time_scale, "ok": outcome.ok, **outcome.to_dict(), "exit_code": outcome.exit_code,
             "gaps": result.gaps,
             "error": result.error, "duration_s": result.duration_s, "counts": result.counts,
-            "invariants": verdict["invariants"], "journal": "journal.jsonl"}
+            "invariants": with_params(verdict["invariants"], result.scenario.expect), "journal": "journal.jsonl"}
+
+
+def with_params(invariants: list[dict[str, Any]], expect: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each invariant's result with what the scenario asked of it: ``params`` as written and
+    ``defaults`` (the rest of its parameters), for the report's "expected" column."""
+    from harness.verdict import REGISTRY
+    out = []
+    for inv, item in zip(invariants, expect):
+        (name, given), = item.items()
+        inv = dict(inv)
+        if name == inv["name"] and name in REGISTRY:
+            inv["params"] = dict(given or {})
+            full = REGISTRY[name].params.model_validate(given or {}).model_dump(mode="json")
+            inv["defaults"] = {k: v for k, v in full.items() if k not in inv["params"]}
+        out.append(inv)
+    return out + invariants[len(out):]
 
 
 def write_run_report(result: Any, link_latest: bool = True) -> dict[str, Any]:
@@ -32,8 +48,9 @@ def write_run_report(result: Any, link_latest: bool = True) -> dict[str, Any]:
         f.write(junit_xml([summary]))
     journal = os.path.join(d, "journal.jsonl")
     events = read_events(journal) if os.path.exists(journal) else []
+    files = set(os.listdir(d)) | ({"locust.html"} if "locust_requests" in result.counts else set())
     with open(os.path.join(d, "report.html"), "w") as f:
-        f.write(run_html(summary, events))
+        f.write(run_html(summary, events, files))
     if link_latest:
         point_latest(d)
     return summary

@@ -27,6 +27,7 @@ from harness.supervisor import Child, ProcessError, cgroup_notice, kill_group
 from harness.verdict import Verdict, evaluate, settled
 from harness.verdict.evaluate import parsed_expectations
 from harness.verdict.outcome import RunVerdict, coverage_gaps, judge
+from mocks.base.tls import client_env as tls_env
 from mocks.registry import SERVICES, is_activity
 
 SETTLE_POLL_S = 0.1
@@ -203,10 +204,11 @@ class Runner:
         services = {n: c for n, c in sc.services.items() if n in SERVICES}
         static = {n: {k: v for k, v in c.items() if not has_template(v)} for n, c in services.items()}
         self.host = MockHost(seed=self.seed, journal_path=os.path.join(self.run_dir, "journal.jsonl"),
-                             services=static, run_dir=self.run_dir, time_scale=self.time_scale)
+                             services=static, run_dir=self.run_dir, time_scale=self.time_scale, tls=sc.tls)
         await self.host.start()
         stack.push_async_callback(self.host.stop)
-        self.ctx = {"run": {"id": self.run_id, "dir": os.path.abspath(self.run_dir), "seed": self.seed},
+        self.ctx = {"run": {"id": self.run_id, "dir": os.path.abspath(self.run_dir), "seed": self.seed,
+                            "tls_ca": self.host.ctx.tls_ca or ""},
                     "time_scale": self.time_scale, "control": {"url": self.host.urls["control"]}}
         for name, mock in self.host.services.items():
             url = self.host.urls[name]
@@ -249,7 +251,8 @@ class Runner:
     async def _start_target_process(self) -> None:
         sc = self.scenario
         assert sc.target is not None and sc.target.command is not None
-        env = {k: str(render(v, self.ctx)) for k, v in sc.target.env.items()}
+        env = tls_env(self.host.ctx.tls_ca) if self.host.ctx.tls_ca else {}  # the scenario's env wins
+        env.update({k: str(render(v, self.ctx)) for k, v in sc.target.env.items()})
         env.update(HARNESS_TIME_SCALE=str(self.time_scale), HARNESS_RUN_ID=self.run_id,
                    HARNESS_RUN_DIR=os.path.abspath(self.run_dir),
                    HARNESS_TARGET_PORT=str(self.ctx["target"]["port"]))

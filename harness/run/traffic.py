@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import ssl
 import time
 from typing import Any, Callable
 
@@ -62,7 +63,12 @@ class Driver:
         self.failed = 0
 
     async def run(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, force_close=False)
+        ca = self.base_ctx.get("run", {}).get("tls_ca")
+        ssl_ctx = None
+        if ca:  # flows may call an https mock directly: trust the run's CA next to the public roots
+            ssl_ctx = ssl.create_default_context()
+            ssl_ctx.load_verify_locations(ca)
+        connector = aiohttp.TCPConnector(limit=0, force_close=False, ssl=ssl_ctx if ssl_ctx else True)
         async with aiohttp.ClientSession(connector=connector) as session:
             configs = service_configs(self.base_ctx)
             control = self.base_ctx.get("control", {}).get("url", "")

@@ -18,7 +18,7 @@ from mocks.registry import callback_sources
 Path = tuple[Any, ...]
 
 # what the runner puts in the template context (harness/run/runner.py ``_start``, run/links.py)
-_FIXED = {"run": {"id", "dir", "seed"}, "control": {"url"}, "time_scale": None,
+_FIXED = {"run": {"id", "dir", "seed", "tls_ca"}, "control": {"url"}, "time_scale": None,
           "target": {"port", "variant", "url", "callback_url"}}
 _MOCK = {"url", "direct_url", "config", "host", "port"}
 _REDIS = {"host", "port", "url", "direct_url"}

@@ -114,8 +114,9 @@ def resolve_extends(data: dict[str, Any], base_dir: str) -> dict[str, Any]:
         path = os.path.join(base_dir, parent)
         if not os.path.exists(path):
             raise ScenarioError(f"extends: no such file {relpath(path)}")
-        pdata, _ = load_document(path)
+        pdata, ppos = load_document(path)
         pdata.pop("extends", None)
+        _anchor_cwd(pdata, ppos)
         merged = merge(merged, pdata)
     return merge(merged, data)
 
@@ -132,6 +133,10 @@ def validate(data: Any, positions: Positions, name: str) -> Scenario:
         if svc not in known_services:
             raise ScenarioError(f"{where(positions, ('services', svc), name)}: services.{svc}: unknown service "
                                 f"(known: {', '.join(sorted(known_services))})")
+    for i, svc in enumerate(scenario.tls):
+        if svc not in scenario.services or svc not in SERVICES:
+            raise ScenarioError(f"{where(positions, ('tls', i), name)}: tls[{i}]: {svc!r} is not a mock this "
+                                f"scenario runs (services: {', '.join(s for s in scenario.services if s in SERVICES)})")
     for i, item in enumerate(scenario.expect):
         (inv, params), = item.items()
         loc = ("expect", i, inv)
@@ -153,7 +158,18 @@ def validate(data: Any, positions: Positions, name: str) -> Scenario:
 def load_scenario(path: str) -> Scenario:
     data, positions = load_document(path)
     data.pop("extends", None)
+    _anchor_cwd(data, positions)
     return validate(data, positions, relpath(path))
+
+
+def _anchor_cwd(data: dict[str, Any], positions: Positions) -> None:
+    """A relative ``target.cwd`` is relative to the file that sets it (a shared ``_targets/`` file
+    says ``cwd: ../..`` and its command finds ``examples/`` from any working directory)."""
+    target = data.get("target")
+    cwd = target.get("cwd") if isinstance(target, dict) else None
+    hit = positions.get(("target", "cwd"))
+    if isinstance(cwd, str) and cwd and not os.path.isabs(cwd) and hit:
+        target["cwd"] = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(hit[0])), cwd))
 
 
 def load_scenario_data(data: Any, name: str = "<scenario>") -> Scenario:

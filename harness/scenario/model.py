@@ -94,6 +94,9 @@ class Flow(_Strict):
     timeout: Duration = 10.0
     vars: dict[str, dict[str, Any]] = Field(default_factory=dict)
     intent: str | None = Field(default=None, description="what the request should get: allow, deny …")
+    ok_status: list[Annotated[int, Field(ge=100, le=599)]] | None = Field(
+        default=None, description="answers locust counts as successes for this flow under `harness load` "
+        "(e.g. [403] for a bad ticket; default: locust's own rule, < 400)")
     labels: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("vars")
@@ -178,6 +181,8 @@ class Scenario(_Strict):
     tags: list[str] = Field(default_factory=list)
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     services: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    tls: list[str] = Field(default_factory=list, description="services served over https with a local CA; the "
+                           "target gets it in SSL_CERT_FILE, REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS and ${run.tls_ca}")
     links: list[Annotated[Link, BeforeValidator(lambda v: {"name": v} if isinstance(v, str) else v),
                           WithJsonSchema({"anyOf": [{"type": "string", "pattern": LINK.pattern},
                                                     Link.model_json_schema()]})]] = Field(

@@ -18,10 +18,10 @@ from harness.journal import Event, read_events
 
 class WorkerHost:
     def __init__(self, run_dir: str, *, seed: int = 0, services: dict[str, dict[str, Any]] | None = None,
-                 time_scale: float = 1.0, hang_limit_s: float = 60.0):
+                 time_scale: float = 1.0, hang_limit_s: float = 60.0, tls: bool | list[str] = False):
         self.run_dir = run_dir
         self.thread = HostThread(seed=seed, services=services, run_dir=run_dir, time_scale=time_scale,
-                                 hang_limit_s=hang_limit_s)
+                                 hang_limit_s=hang_limit_s, tls=tls)
         self.reset_hooks: list[Callable[[], None]] = []  # e.g. the worker's links
         self.links: Any = None  # harness.testing.worker_links.WorkerLinks once a test asked for a link
         self.resets = 0

@@ -89,6 +89,18 @@ class HarnessFixture(_Rules):
         return self.wh.urls["control"]
 
     @property
+    def ca_file(self) -> str | None:
+        """The local CA of the mocks served over https (``harness_tls``); None when none is."""
+        return self.wh.host.ctx.tls_ca
+
+    @property
+    def ca_env(self) -> dict[str, str]:
+        """``SSL_CERT_FILE``, ``REQUESTS_CA_BUNDLE``, ``NODE_EXTRA_CA_CERTS`` … for a client process (or
+        ``monkeypatch.setenv``) to trust the https mocks; empty when no mock is served over https."""
+        from mocks.base.tls import client_env
+        return client_env(self.ca_file) if self.ca_file else {}
+
+    @property
     def journal(self) -> list[Event]:
         """Every journal event of this test (requests, responses, decisions, callbacks, steps …)."""
         return self.wh.events(self.since)
