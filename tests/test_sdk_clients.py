@@ -6,6 +6,7 @@ tests/sdk_clients/<lang>/ and `make setup` (target `sdk-clients`) installs what 
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -33,10 +34,10 @@ CAPTCHA = {
 SIGNS = {"python": "captcha", "node": "127", "go": "captcha", "java": "127"}
 
 
-def run(command: list[str], needs: Path | None, calls: list[dict]) -> list[dict]:
+def run(command: list[str], needs: Path | None, calls: list[dict], env: dict[str, str] | None = None) -> list[dict]:
     if needs is not None and not needs.exists():
         pytest.fail(f"{needs} is missing: run `make sdk-clients` (part of `make setup`)")
-    out = subprocess.run([*command, json.dumps(calls)], capture_output=True, text=True, timeout=180)
+    out = subprocess.run([*command, json.dumps(calls)], capture_output=True, text=True, timeout=180, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     answers = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert len(answers) == len(calls), out.stdout + out.stderr[-2000:]
@@ -161,3 +162,20 @@ def test_chat_rest_from_node_with_its_own_usersig(ht):
     assert [r["check"] for r in refused] == ["UserSig TLS.sig", "UserSig lifetime", "identifier"]
     assert "TLS.identifier:administrator\nTLS.sdkappid:1400000000\n" in refused[0]["signed_content"]
     assert refused[2]["got"] == "alice" and "administrator" in refused[2]["expected"]
+
+
+def test_java_sdk_trusts_the_mock_over_tls_through_the_env_a_target_gets(tmp_path):
+    """A TLS run hands a JVM target a trust store (JAVA_TOOL_OPTIONS: the JDK's roots plus the local
+    CA): the unmodified Java SDK verifies over https; without it, Java refuses the certificate."""
+    from mocks.base.tls import client_env
+    command, needs = CAPTCHA["java"]
+    with HostThread(services={"captcha": {}}, run_dir=str(tmp_path), tls=["captcha"]) as ht:
+        assert ht.host.urls["captcha"].startswith("https://")
+        call = verify_call(ht, issue(ht))
+        call.update(endpoint=ht.host.urls["captcha"].removeprefix("https://"), protocol="https://")
+        env = client_env(ht.host.tls.ca_path)
+        assert "javax.net.ssl.trustStore=" in env["JAVA_TOOL_OPTIONS"]
+        (refused,) = run(command, needs, [call])  # the JDK's roots alone: the handshake fails
+        assert not refused["ok"] and responses(ht, "captcha") == []
+        (answer,) = run(command, needs, [call], env={**os.environ, **env})
+        assert answer["ok"] and answer["response"]["CaptchaCode"] == 1, answer
