@@ -136,6 +136,8 @@ def _simpler_effects(effect: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield {**effect, "count": effect["count"] // 2}
     if (effect.get("duplicate_request") or 1) > 1:
         yield {**effect, "duplicate_request": effect["duplicate_request"] // 2}
+    if "delay_ms" in effect and "callback" not in effect and len(effect) > 1:
+        yield {k: v for k, v in effect.items() if k != "delay_ms"}   # an error without its delay
     if "delay_ms" in effect and effect["delay_ms"] >= 2 * MIN_DELAY_MS and len(effect) > 1:
         yield {**effect, "delay_ms": effect["delay_ms"] // 2}  # a callback delay (a plain one: below)
     if set(effect) == {"delay_ms"} and effect["delay_ms"] >= 2 * MIN_DELAY_MS:

@@ -73,19 +73,25 @@ class Verifications:
         return [c for _, _, c in self.by_ticket.get(str(ticket), [])] if ticket else []
 
 
+STOPPED = {"service_stopped": "down", "service_started": "up"}   # timeline stop_service / start_service
+
+
 def link_fault_during(facts: Facts, start: float, end: float, link: str = f"integration->{SERVICE}") -> bool:
-    """Was the link down or carrying a toxic at any moment of [start, end] (toxic driver events)?"""
+    """Was the link down or carrying a toxic, or the captcha service stopped, at any moment of
+    [start, end] (toxic driver events, the timeline's service steps)?"""
     active: set[str] = set()
     for e in facts.events:
         if e.t > end:
             break
-        if e.get("link") != link or e.kind not in ("link", "toxic"):
+        stopped = e.kind == "step" and e.get("service") == SERVICE and e.get("step") in STOPPED
+        if not stopped and (e.get("link") != link or e.kind not in ("link", "toxic")):
             continue
         was = bool(active)
-        key = "down" if e.kind == "link" else str(e.get("rule"))
-        if e.get("op") in ("down", "added"):
+        key = "stopped" if stopped else "down" if e.kind == "link" else str(e.get("rule"))
+        op = STOPPED[e.get("step")] if stopped else e.get("op")
+        if op in ("down", "added"):
             active.add(key)
-        elif e.get("op") in ("up", "removed"):
+        elif op in ("up", "removed"):
             active.discard(key)
         if e.t >= start and (was or active):
             return True
@@ -94,6 +100,13 @@ def link_fault_during(facts: Facts, start: float, end: float, link: str = f"inte
 
 def request_span(d: Any) -> tuple[float, float]:
     return d.t - (d.get("latency_ms") or 0) / 1000, d.t
+
+
+def killed_unanswered(facts: Facts, d: Any) -> bool:
+    """The request got no answer because the timeline killed the target meanwhile: nothing decided."""
+    start, end = request_span(d)
+    return d.get("status") is None and any(start <= e.t <= end for e in facts.of("step")
+                                           if e.get("step") == "target_killed")
 
 
 class FlowParams(Params):
@@ -116,6 +129,8 @@ def verification_fail_open(facts: Facts, p: FailOpenParams) -> Result:
     for d in facts.driver(p.flow):
         states = v.states(ticket_of(d))
         if not any(s in DEGRADED for s in states) and not link_fault_during(facts, *request_span(d)):
+            continue
+        if killed_unanswered(facts, d):
             continue
         degraded += 1
         latency = (d.get("latency_ms") or 0) / 1000
@@ -142,7 +157,7 @@ def verification_enforced(facts: Facts, p: EnforcedParams) -> Result:
         if ticket is None or dr_info(d) is not None:
             continue
         states = v.states(ticket)
-        if link_fault_during(facts, *request_span(d)):
+        if link_fault_during(facts, *request_span(d)) or killed_unanswered(facts, d):
             continue
         if not states:
             checked += 1
