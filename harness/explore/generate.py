@@ -17,7 +17,6 @@ from harness.explore.faults import Fault, seconds
 from harness.explore.space import calls_back, space_of
 from harness.scenario.model import Scenario
 
-INTEGRATION = "integration"
 FAULTS_PER_CANDIDATE = ((1, 4), (2, 3), (3, 2), (4, 1))   # (how many faults, weight)
 NOTE = "injected by harness explore"
 TOXICS: dict[str, Callable[[random.Random], dict[str, int]]] = {
@@ -118,18 +117,19 @@ def _end(rng: random.Random, at: float, horizon: float) -> float:
 
 
 def _schedule(rng: random.Random, at: float, horizon: float) -> dict[str, Any]:
-    kind = rng.choice(("always", "times", "after", "probability", "every", "window"))
-    if kind == "times":
-        return {"times": rng.randint(1, 5)}
+    """Every fault ends — after a few matches or with its window — so that a correct integration
+    can recover: a service that fails forever is no test of resilience."""
+    kind = rng.choice(("times", "after", "probability", "every", "window"))
+    times = {"times": rng.randint(1, 5)}
     if kind == "after":
         return {"after": rng.randint(1, 3), "times": rng.randint(1, 3)}
     if kind == "probability":
-        return {"probability": rng.choice([0.2, 0.5, 0.8])}
+        return {"probability": rng.choice([0.2, 0.5, 0.8]), **times}
     if kind == "every":
-        return {"every": rng.choice([2, 3])}
+        return {"every": rng.choice([2, 3]), **times}
     if kind == "window":
         return {"window": {"start": seconds(at), "end": seconds(_end(rng, at, horizon))}}
-    return {}
+    return times
 
 
 def _rule(match: dict[str, Any], effect: dict[str, Any], schedule: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +182,5 @@ def _toxic_rule(rng: random.Random, link: str, at: float, horizon: float) -> dic
     toxic = rng.choice(sorted(TOXICS))
     effect = {"toxic": toxic, "attributes": TOXICS[toxic](rng),
               "stream": rng.choice(["downstream", "upstream"])}
-    # toxics count no requests: a window (or on until the end)
-    schedule = {"window": {"start": seconds(at), "end": seconds(_end(rng, at, horizon))}} if rng.random() < 0.8 else {}
-    return _rule({"link": link}, effect, schedule)
+    # toxics count no requests: a window
+    return _rule({"link": link}, effect, {"window": {"start": seconds(at), "end": seconds(_end(rng, at, horizon))}})
