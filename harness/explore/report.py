@@ -106,7 +106,7 @@ def as_json(explorer: Explorer) -> dict[str, Any]:
         "base": explorer.base.path, "variant": explorer.base.variant, "seed": o.seed, "budget_s": o.budget_s,
         "runs_asked": o.runs, "jobs": o.jobs, "time_scale": o.time_scale, "state": state(explorer),
         "candidates": explorer.candidates, "runs": explorer.runs, "run_errors": explorer.errors,
-        "not_judged": sorted(explorer.base.skip),
+        "not_judged": sorted(explorer.base.skip), "fails_without_faults": explorer.without_faults,
         "failures": [{"invariant": f.invariant, "summary": f.summary, "found_run": f.found_run,
                       "found_after_s": f.found_after_s, "faults": [x.describe() for x in f.faults],
                       "signature": list(f.signature[1]), "original_faults": len(f.original),

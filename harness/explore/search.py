@@ -1,7 +1,7 @@
 """The exploration: draw candidates, run each like ``harness run``, shrink what fails, confirm it.
 
-1. a baseline run of the base with no fault: a run error stops here; an invariant that fails
-   without any fault is not judged afterwards (it is no fault's doing);
+1. baseline runs of the base with no fault (``repeats`` of them): a run error stops here; an
+   invariant that fails in most of them is not judged afterwards (it is no fault's doing);
 2. candidates ``1, 2, …`` (``generate.candidate``), ``jobs`` at a time, until the budget or the
    run count is spent; a candidate FAILs when an exercised invariant does not hold;
 3. a FAIL whose invariant is new, or whose faults do not contain a known failure's minimal faults,
@@ -100,6 +100,7 @@ class Explorer:
     interrupted: bool = False
     started: float = field(default_factory=time.monotonic)
     shrinking: str = ""
+    without_faults: dict[str, str] = field(default_factory=dict)   # invariant → how it failed at baseline
 
     @property
     def runs_dir(self) -> str:
@@ -166,14 +167,29 @@ class Explorer:
             self.interrupted = True
 
     async def _baseline(self) -> None:
-        self.tick(phase="baseline run (no faults)")
-        judged, = await self.gather([self.run_faults([], run_seed(self.opts.seed, 0))])
-        if judged.error:
-            raise ExploreError(f"the base scenario does not run without faults: {judged.error}")
-        if judged.failed:
-            self.base.skip |= set(judged.failed)
-            for name, summary in judged.failed.items():
-                self.say(f"not judged: {name} fails without any fault ({summary})")
+        """``repeats`` runs of the base with no fault: an invariant failing in most of them is no
+        fault's doing and is not judged; one failing now and then is flaky (said, still judged)."""
+        self.tick(phase="baseline runs (no faults)")
+        n = self.opts.repeats
+        judged: list[Judged] = []
+        while len(judged) < n:
+            batch = min(self.opts.jobs, n - len(judged))
+            judged += await self.gather([self.run_faults([], run_seed(self.opts.seed, 0)) for _ in range(batch)])
+        errors = [j.error for j in judged if j.error]
+        if errors:
+            raise ExploreError(f"the base scenario does not run without faults: {errors[0]}")
+        failed: dict[str, list[str]] = {}
+        for j in judged:
+            for name, summary in j.failed.items():
+                failed.setdefault(name, []).append(summary)
+        for name, summaries in failed.items():
+            self.without_faults[name] = f"{len(summaries)}/{n} runs: {summaries[0]}"
+            if len(summaries) >= self.opts.need:
+                self.base.skip.add(name)
+                self.say(f"not judged: {name} fails without any fault in {len(summaries)}/{n} runs ({summaries[0]})")
+            else:
+                self.say(f"flaky: {name} failed without any fault in {len(summaries)}/{n} runs ({summaries[0]}); "
+                         "still judged, see the failure rates")
 
     def _more(self, index: int) -> bool:
         if self.opts.runs is not None:
