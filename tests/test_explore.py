@@ -231,3 +231,23 @@ def test_bad_input_is_one_line(tmp_path):
     assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
     r = harness("explore", CAPTCHA_BASE, "--budget", "soon")
     assert r.returncode == 2 and "--budget" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_progress_line_in_a_log(tmp_path):
+    import io
+    from harness.explore.progress import Progress
+    from harness.explore.search import Explorer, Options
+    from harness.explore.shrink import Shrunk
+    stream = io.StringIO()
+    progress = Progress(stream=stream)
+    explorer = Explorer(Base.load(os.path.join(ROOT, CAPTCHA_BASE)), Options(budget_s=90), progress)
+    explorer.runs, explorer.candidates = 7, 5
+    progress.update(explorer, phase="searching")
+    progress.update(explorer)                      # same phase, within 10 s: no new line in a log
+    explorer.shrinking = "verification_fail_open"
+    progress.update(explorer, phase="shrinking verification_fail_open", shrink=Shrunk([], steps=2, checks=4))
+    progress.say("run 5: FAIL")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3 and lines[2] == "run 5: FAIL"
+    assert lines[0].startswith("explore: runs 7 · candidates 5 · failures 0 · searching · 1m")
+    assert "shrinking verification_fail_open step 2 (tried 4, 0 faults)" in lines[1] and "s left" in lines[1]

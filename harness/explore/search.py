@@ -127,7 +127,12 @@ class Explorer:
     async def run_scenario(self, scenario: Any, keep: bool = False) -> Judged:
         from harness.run.runner import RunOptions, Runner
         opts = RunOptions(time_scale=self.opts.time_scale, report_dir=self.runs_dir)
-        result = await Runner(scenario, opts).run()
+        try:
+            result = await Runner(scenario, opts).run()
+        except Exception as e:  # a harness bug in one run must not end the exploration
+            self.runs += 1
+            self.errors += 1
+            return Judged({}, f"{type(e).__name__}: {e}", None)
         self.runs += 1
         if result.interrupted_by:
             raise Interrupted(result.interrupted_by)
@@ -280,6 +285,8 @@ class Explorer:
             judged = await self.gather([self.run_scenario(scenario, keep=True) for _ in range(batch)])
             ran += batch
             for j in judged:
+                if j.result is None:
+                    continue
                 if invariant in j.failed and kept is None:
                     kept = j.result
                     fails += 1
