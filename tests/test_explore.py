@@ -251,3 +251,26 @@ def test_progress_line_in_a_log(tmp_path):
     assert len(lines) == 3 and lines[2] == "run 5: FAIL"
     assert lines[0].startswith("explore: runs 7 · candidates 5 · failures 0 · searching · 1m")
     assert "shrinking verification_fail_open step 2 (tried 4, 0 faults)" in lines[1] and "s left" in lines[1]
+
+
+def test_a_request_made_while_the_target_was_down_is_not_judged():
+    down = journal(("step", 0.1, {"step": "service_stopped", "service": "captcha"}),
+                   ("step", 0.1, {"step": "target_killed"}), driver(0.4, None, latency_ms=5),
+                   ("step", 0.6, {"step": "target_started"}), ("step", 0.6, {"step": "service_started",
+                                                                           "service": "captcha"}))
+    assert not evaluate([{"verification_fail_open": {}}], down).results[0].exercised
+    up = journal(("step", 0.1, {"step": "service_stopped", "service": "captcha"}), driver(0.4, None, latency_ms=5),
+                 ("step", 0.6, {"step": "service_started", "service": "captcha"}))
+    assert not evaluate([{"verification_fail_open": {}}], up).results[0].ok   # the target blocked the user
+
+
+def test_an_unverified_ticket_while_other_calls_hang_is_no_skipped_verification():
+    hung = [("request", 0.2, {"service": "captcha", "action": "DescribeCaptchaResult", "rid": "r1",
+                              "params": {"Ticket": "other"}}),
+            ("response", 1.2, {"service": "captcha", "action": "DescribeCaptchaResult", "rid": "r1", "status": None,
+                               "outcome": "hang", "rule": "x1"})]
+    during = journal(*hung, driver(0.6, 200, ticket="tk2", latency_ms=300))
+    assert not evaluate([{"verification_enforced": {}}], during).results[0].exercised
+    later = journal(*hung, driver(2.0, 200, ticket="tk2", latency_ms=300))
+    result = evaluate([{"verification_enforced": {}}], later).results[0]
+    assert not result.ok and result.evidence[0]["why"] == "let through without verification"
