@@ -61,6 +61,8 @@ def test_generator_makes_only_valid_rules_of_every_kind(everything):
         for i in range(1, 21):
             faults = candidate(menu, seed, i)
             assert 1 <= len(faults) <= 4
+            outages = [(f.outage, f.what) for f in faults if f.outage]
+            assert len(outages) == len(set(outages))
             scenario = everything.scenario_of(faults, run_seed(seed, i))  # the loader `harness run` uses
             added = [r for s in scenario.timeline if s.add_rules for r in s.add_rules]
             assert len(added) == sum(f.rule is not None for f in faults)
@@ -274,3 +276,11 @@ def test_an_unverified_ticket_while_other_calls_hang_is_no_skipped_verification(
     later = journal(*hung, driver(2.0, 200, ticket="tk2", latency_ms=300))
     result = evaluate([{"verification_enforced": {}}], later).results[0]
     assert not result.ok and result.evidence[0]["why"] == "let through without verification"
+
+
+def test_a_cut_journaled_just_after_the_answer_still_counts():
+    cut = ("link", 0.41, {"op": "down", "link": "integration->captcha", "rule": "cut"})
+    let_in = journal(driver(0.4, 200, latency_ms=50), cut)
+    assert not evaluate([{"verification_enforced": {}}], let_in).results[0].exercised
+    long_after = journal(driver(0.4, 200, latency_ms=50), ("link", 0.6, cut[2]))
+    assert not evaluate([{"verification_enforced": {}}], long_after).results[0].ok

@@ -96,6 +96,8 @@ def candidate(menu: Menu, seed: int, index: int) -> list[Fault]:
     for i in range(n):
         at = 0.0 if rng.random() < 0.5 else round(rng.uniform(0, menu.horizon * 0.6), 1)
         fault = rng.choices(draws, dweights)[0](rng, at)
+        if fault.outage is not None and any((f.outage, f.what) == (fault.outage, fault.what) for f in faults):
+            continue  # one outage of a thing per candidate: a second would only overlap the first
         if fault.rule is not None:
             fault = Fault(fault.at, rule={"id": f"x{i + 1}", **fault.rule})
         faults.append(fault)

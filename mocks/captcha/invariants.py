@@ -85,6 +85,9 @@ class Verifications:
 
 
 STOPPED = {"service_stopped": "down", "service_started": "up"}   # timeline stop_service / start_service
+# a cut is journaled just after it is made: a client may see its effect (its call cut off, its user
+# let in) a moment before the event
+EDGE_S = 0.05
 
 
 def link_fault_during(facts: Facts, start: float, end: float, link: str = f"integration->{SERVICE}") -> bool:
@@ -92,7 +95,7 @@ def link_fault_during(facts: Facts, start: float, end: float, link: str = f"inte
     [start, end] (toxic driver events, the timeline's service steps)?"""
     active: set[str] = set()
     for e in facts.events:
-        if e.t > end:
+        if e.t > end + EDGE_S:
             break
         stopped = e.kind == "step" and e.get("service") == SERVICE and e.get("step") in STOPPED
         if not stopped and (e.get("link") != link or e.kind not in ("link", "toxic")):
