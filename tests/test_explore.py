@@ -16,9 +16,8 @@ import yaml
 
 from harness.explore.candidate import Base
 from harness.explore.faults import Fault, simpler, timeline
-from harness.explore.generate import Menu, candidate, run_seed
+from harness.explore.generate import candidate, run_seed
 from harness.explore.shrink import Stop, shrink
-from harness.faults.rules import Rule
 from harness.journal import Event, kinds
 from harness.verdict import evaluate
 from mocks.registry import SERVICES

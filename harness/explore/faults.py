@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
+from harness.durations import parse_duration
+
 # outage kinds → (the step that starts it, the step that ends it)
 OUTAGES = {"link": ("cut_link", "restore_link"), "service": ("stop_service", "start_service"),
            "target": ("stop_target", "start_target")}
@@ -91,7 +93,6 @@ def timeline(base_steps: list[dict[str, Any]], faults: list[Fault]) -> list[dict
 
 
 def _as_seconds(value: Any) -> float:
-    from harness.durations import parse_duration
     return parse_duration(value)
 
 

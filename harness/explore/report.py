@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from harness.explore.search import Explorer, Failure
+from harness.explore.search import Explorer, Failure, Interrupted
 
 
 def scenario_name(explorer: Explorer, failure: Failure) -> str:
@@ -61,7 +61,6 @@ async def write_failure(explorer: Explorer, failure: Failure) -> None:
         return
     times = explorer.opts.confirm if not explorer.out_of_time() else 1
     explorer.tick(phase=f"confirming {failure.invariant} ({times} runs)")
-    from harness.explore.search import Interrupted
     try:
         failure.fails, failure.tries, kept = await explorer.confirm(load_scenario(failure.file), failure.invariant,
                                                                     times)
