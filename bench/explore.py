@@ -45,8 +45,11 @@ def row(integration: str, variant: str, spec: dict, data: dict) -> tuple[str, ..
         others = "; ".join(f"{f['invariant']} {f['failed']}/{f['tries']}" for f in data["failures"])
         return (integration, variant, "-", verdict, "-", "-", "-", others or "-")
     if hits:
-        f = min(hits, key=lambda h: (len(h["faults"]), h["found_run"]))
-        return (integration, variant, want, "FOUND", f"{f['found_run']} cand., {f['found_after_s']:g}s",
+        f = min(hits, key=lambda h: (h["tries"] == 0 or h["failed"] / h["tries"] < 0.9, len(h["faults"]),
+                                     h["found_run"]))
+        good = f["tries"] and f["failed"] / f["tries"] >= 0.9 and len(f["faults"]) <= 3
+        return (integration, variant, want, "FOUND" if good else "FOUND (weak: rate < 9/10 or > 3 steps)",
+                f"{f['found_run']} cand., {f['found_after_s']:g}s",
                 str(len(f["faults"])), f"{f['failed']}/{f['tries']}", "<br>".join(f["faults"]))
     if want in baseline:
         return (integration, variant, want, "FOUND (no fault needed)", "baseline", "0", baseline[want], "-")

@@ -19,6 +19,9 @@ from harness.scenario.model import Scenario
 
 FAULTS_PER_CANDIDATE = ((1, 4), (2, 3), (3, 2), (4, 1))   # (how many faults, weight)
 NOTE = "injected by harness explore"
+# delays (ms): 375·2^k, so that neither they nor their halves (the shrinker's) sit on the round
+# timeouts clients use (1 s, 2 s, 3 s …), where whether the client waited would be a coin toss
+DELAYS_MS = (375, 750, 1500, 3000, 6000)
 TOXICS: dict[str, Callable[[random.Random], dict[str, int]]] = {
     "latency": lambda r: {"latency": r.choice([500, 1000, 3000, 5000])},
     "timeout": lambda r: {"timeout": r.choice([0, 1000])},
@@ -146,11 +149,11 @@ def _reply_rule(rng: random.Random, service: str, at: float, horizon: float) -> 
     if kind == "protocol":
         effect = rng.choice(protocol)
         if rng.random() < 0.2:
-            effect = {**effect, "delay_ms": rng.choice([300, 1000, 3000])}
+            effect = {**effect, "delay_ms": rng.choice(DELAYS_MS[:3])}
     elif kind == "status":
         effect = {"status": rng.choice([500, 502, 503]), "body": NOTE, "content_type": "text/plain"}
     elif kind == "delay":
-        effect = {"delay_ms": rng.choice([300, 1000, 2000, 4000, 8000])}
+        effect = {"delay_ms": rng.choice(DELAYS_MS)}
     elif kind == "partial":
         effect = {"partial_body": True}
     else:
@@ -166,7 +169,7 @@ def _callback_rule(rng: random.Random, service: str, at: float, horizon: float) 
         {"callback": "duplicate", "count": rng.randint(1, 3)},
         {"callback": "duplicate", "count": rng.randint(1, 4), "concurrent": True},
         {"callback": "storm", "count": rng.randint(5, 20), "within_ms": rng.choice([0, 100, 500])},
-        {"callback": "delay", "delay_ms": rng.choice([500, 2000, 5000])},
+        {"callback": "delay", "delay_ms": rng.choice(DELAYS_MS[1:])},
         {"callback": "reorder"},
         {"callback": "refused"},
     ] + [{"callback": f} for f in space_of(service).forgeries]
@@ -176,7 +179,7 @@ def _callback_rule(rng: random.Random, service: str, at: float, horizon: float) 
 def _proxy_rule(rng: random.Random, link: str, at: float, horizon: float) -> dict[str, Any]:
     effect = rng.choice([{"drop_response": True}, {"duplicate_request": rng.randint(1, 2)},
                          {"status": 502, "body": NOTE, "content_type": "text/plain"}, {"reset": True},
-                         {"delay_ms": rng.choice([1000, 4000])}])
+                         {"delay_ms": rng.choice(DELAYS_MS[2:4])}])
     return _rule({"link": link}, effect, _schedule(rng, at, horizon))
 
 

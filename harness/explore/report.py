@@ -91,7 +91,7 @@ def table(explorer: Explorer) -> str:
     rows = [("#", "invariant", "rate", "seen", "found at", "minimal faults", "file")]
     for n, f in enumerate(explorer.failures, 1):
         faults = [x.describe() for x in f.faults]
-        rows.append((str(n), f.invariant, f.rate, str(f.seen), f"run {f.found_run}, {f.found_after_s:g}s",
+        rows.append((str(n), f.invariant, f.rate + (" flaky" if f.flaky else ""), str(f.seen), f"run {f.found_run}, {f.found_after_s:g}s",
                      faults[0] if faults else "-", f.file))
         rows += [("", "", "", "", "", extra, "") for extra in faults[1:]]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -111,7 +111,8 @@ def as_json(explorer: Explorer) -> dict[str, Any]:
                       "signature": list(f.signature[1]), "original_faults": len(f.original),
                       "shrink_steps": f.shrunk.steps if f.shrunk else 0,
                       "shrink_complete": f.shrunk.complete if f.shrunk else False,
-                      "failed": f.fails, "tries": f.tries, "seen": f.seen, "file": f.file, "report": f.report}
+                      "failed": f.fails, "tries": f.tries, "flaky": f.flaky, "seen": f.seen, "file": f.file,
+                      "report": f.report}
                      for f in explorer.failures],
     }
 

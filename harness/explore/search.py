@@ -75,6 +75,11 @@ class Failure:
         return self.invariant, tuple(sorted(f.signature for f in self.faults))
 
     @property
+    def flaky(self) -> bool:
+        """Confirmed in fewer than two thirds of its runs: maybe not the faults' doing."""
+        return bool(self.tries) and self.fails * 3 < self.tries * 2
+
+    @property
     def rate(self) -> str:
         return f"{self.fails}/{self.tries}" if self.tries else "-"
 
