@@ -127,7 +127,7 @@ def page(explorer: Explorer) -> str:
 
     rows = "".join(
         f"<tr><td>{n}</td><td><b>{e(f['invariant'])}</b><br><small>{e(f['summary'])}</small></td>"
-        f"<td>{'<br>'.join(e(x) for x in f['faults'])}</td><td>{e(str(f['failed']))}/{e(str(f['tries']))}</td>"
+        f"<td>{'<br>'.join(e(x) for x in f['faults'])}</td><td>{f['failed']}/{f['tries']}{' flaky' if f['flaky'] else ''}</td>"
         f"<td>{f['seen']}</td><td>run {f['found_run']}, {f['found_after_s']:g}s</td>"
         f"<td>{link(f['file'], os.path.basename(f['file']))}</td><td>{link(f['report'], 'report')}</td></tr>"
         for n, f in enumerate(data["failures"], 1))
