@@ -282,3 +282,25 @@ def test_a_cut_journaled_just_after_the_answer_still_counts():
     assert not evaluate([{"verification_enforced": {}}], let_in).results[0].exercised
     long_after = journal(driver(0.4, 200, latency_ms=50), ("link", 0.6, cut[2]))
     assert not evaluate([{"verification_enforced": {}}], long_after).results[0].ok
+
+
+def test_ctrl_c_keeps_what_was_found(tmp_path):
+    import signal
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "explore", CAPTCHA_BASE, "--variant", "fail_closed",
+                             "--budget", "2m", "--report-dir", str(tmp_path)], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for line in proc.stderr:
+            if line.startswith("run ") and "FAIL" in line:   # found; now shrinking
+                proc.send_signal(signal.SIGINT)
+                break
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    data = json.loads(next(tmp_path.glob("explore-*/explore.json")).read_text())
+    assert data["state"] == "INTERRUPTED" and len(data["failures"]) == 1
+    failure = data["failures"][0]
+    assert os.path.exists(failure["file"]) and failure["tries"] == 0   # written, not confirmed
+    assert "INTERRUPTED" in out and failure["file"] in out
