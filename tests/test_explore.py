@@ -304,3 +304,13 @@ def test_ctrl_c_keeps_what_was_found(tmp_path):
     failure = data["failures"][0]
     assert os.path.exists(failure["file"]) and failure["tries"] == 0   # written, not confirmed
     assert "INTERRUPTED" in out and failure["file"] in out
+
+
+def test_a_definite_answer_before_the_service_stopped_is_no_degraded_service():
+    call = [("request", 0.2, {"service": "captcha", "action": "DescribeCaptchaResult", "rid": "r1",
+                              "params": {"Ticket": "tk"}}),
+            ("response", 0.3, {"service": "captcha", "action": "DescribeCaptchaResult", "rid": "r1", "status": 200,
+                               "body": {"Response": {"CaptchaCode": 15}}})]
+    stopped = ("step", 0.35, {"step": "service_stopped", "service": "captcha"})
+    refused = journal(*call, stopped, driver(0.4, 403, latency_ms=250))
+    assert not evaluate([{"verification_fail_open": {}}], refused).results[0].exercised

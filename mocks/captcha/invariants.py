@@ -90,14 +90,15 @@ STOPPED = {"service_stopped": "down", "service_started": "up"}   # timeline stop
 EDGE_S = 0.05
 
 
-def link_fault_during(facts: Facts, start: float, end: float, link: str = f"integration->{SERVICE}") -> bool:
-    """Was the link down or carrying a toxic, or the captcha service stopped, at any moment of
-    [start, end] (toxic driver events, the timeline's service steps)?"""
+def link_fault_during(facts: Facts, start: float, end: float, link: str = f"integration->{SERVICE}",
+                      stops: bool = True) -> bool:
+    """Was the link down or carrying a toxic, or (``stops``) the captcha service stopped, at any
+    moment of [start, end] (toxic driver events, the timeline's service steps)?"""
     active: set[str] = set()
     for e in facts.events:
         if e.t > end + EDGE_S:
             break
-        stopped = e.kind == "step" and e.get("service") == SERVICE and e.get("step") in STOPPED
+        stopped = stops and e.kind == "step" and e.get("service") == SERVICE and e.get("step") in STOPPED
         if not stopped and (e.get("link") != link or e.kind not in ("link", "toxic")):
             continue
         was = bool(active)
@@ -156,7 +157,9 @@ def verification_fail_open(facts: Facts, p: FailOpenParams) -> Result:
     degraded, bad = 0, []
     for d in facts.driver(p.flow):
         states = v.states(ticket_of(d))
-        if not any(s in DEGRADED for s in states) and not link_fault_during(facts, *request_span(d)):
+        # a service stopped after it gave this request a definite answer (code:…) degraded nothing
+        stops = not (states and states[-1].startswith("code:"))
+        if not any(s in DEGRADED for s in states) and not link_fault_during(facts, *request_span(d), stops=stops):
             continue
         if killed_unanswered(facts, d):
             continue
