@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "load": ("harness.commands.load", "scenario traffic through locust, faults on schedule; verdict at the end"),
     "init": ("harness.commands.init", "write a starter into your project: target, three scenarios, conftest.py"),
     "toxiproxy": ("harness.commands.toxiproxy", "where the Toxiproxy server is; `install` builds it into the user cache"),
+    "explore": ("harness.commands.explore", "search the fault space for a failure no scenario covers; shrink it to one"),
 }
 
 

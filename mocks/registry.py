@@ -48,6 +48,9 @@ class Service:
     handle: Any = None
     #: one line for the ``<name>_mock`` fixture's help
     fixture_doc: str = ""
+    #: what ``harness explore`` may inject into it and which invariants then apply (a
+    #: ``harness.explore.space.FaultSpace`` or ``"module:attr"``; None: only transport faults)
+    explore: Any = None
 
     def resolved(self, attr: str) -> Any:
         return resolve(getattr(self, attr))

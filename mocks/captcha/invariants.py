@@ -95,6 +95,17 @@ class Verifications:
         return Result(name, False, summary, evidence, {"verification_calls": len(calls), "refused": len(refused)},
                       exercised=False)
 
+    def faulted_during(self, start: float, end: float) -> bool:
+        """Was any verification call (of any ticket) faulted or degraded at a moment of [start, end]?
+        Then a call of this request's that never reached the mock may have been lost on the way (a
+        client pool held by hung calls, a pooled connection reset): no proof of a skipped verification."""
+        for calls in self.by_ticket.values():
+            for req, resp, state in calls:
+                bad = not state.startswith("code:") or (resp is not None and resp.get("rule"))
+                if bad and req.t <= end and (resp.t if resp is not None else end) >= start:
+                    return True
+        return False
+
 
 def _refused(resp: Any) -> dict[str, Any]:
     refused = resp.get("refused") if resp is not None else None
@@ -109,19 +120,29 @@ def _why(resp: Any) -> str | None:
     return _refused(resp).get("why")
 
 
-def link_fault_during(facts: Facts, start: float, end: float, link: str = f"integration->{SERVICE}") -> bool:
-    """Was the link down or carrying a toxic at any moment of [start, end] (toxic driver events)?"""
+STOPPED = {"service_stopped": "down", "service_started": "up"}   # timeline stop_service / start_service
+# a cut is journaled just after it is made: a client may see its effect (its call cut off, its user
+# let in) a moment before the event
+EDGE_S = 0.05
+
+
+def link_fault_during(facts: Facts, start: float, end: float, link: str = f"integration->{SERVICE}",
+                      stops: bool = True) -> bool:
+    """Was the link down or carrying a toxic, or (``stops``) the captcha service stopped, at any
+    moment of [start, end] (toxic driver events, the timeline's service steps)?"""
     active: set[str] = set()
     for e in facts.events:
-        if e.t > end:
+        if e.t > end + EDGE_S:
             break
-        if e.get("link") != link or e.kind not in ("link", "toxic"):
+        stopped = stops and e.kind == "step" and e.get("service") == SERVICE and e.get("step") in STOPPED
+        if not stopped and (e.get("link") != link or e.kind not in ("link", "toxic")):
             continue
         was = bool(active)
-        key = "down" if e.kind == "link" else str(e.get("rule"))
-        if e.get("op") in ("down", "added"):
+        key = "stopped" if stopped else "down" if e.kind == "link" else str(e.get("rule"))
+        op = STOPPED[e.get("step")] if stopped else e.get("op")
+        if op in ("down", "added"):
             active.add(key)
-        elif e.get("op") in ("up", "removed"):
+        elif op in ("up", "removed"):
             active.discard(key)
         if e.t >= start and (was or active):
             return True
@@ -130,6 +151,27 @@ def link_fault_during(facts: Facts, start: float, end: float, link: str = f"inte
 
 def request_span(d: Any) -> tuple[float, float]:
     return d.t - (d.get("latency_ms") or 0) / 1000, d.t
+
+
+def killed_unanswered(facts: Facts, d: Any) -> bool:
+    """The request got no answer while the timeline had the target killed (from ``target_killed``
+    to the next ``target_started``) at some moment of it: the target decided nothing."""
+    if d.get("status") is not None:
+        return False
+    start, end = request_span(d)
+    down_since = None
+    for e in facts.of("step"):
+        if e.t > end:
+            break
+        if e.get("step") == "target_killed":
+            down_since = e.t if down_since is None else down_since
+            if e.t >= start:
+                return True
+        elif e.get("step") == "target_started" and down_since is not None:
+            if e.t >= start:
+                return True
+            down_since = None
+    return down_since is not None
 
 
 class FlowParams(Params):
@@ -153,8 +195,12 @@ def verification_fail_open(facts: Facts, p: FailOpenParams) -> Result:
     degraded, retried, bad = 0, 0, []
     for d in facts.driver(p.flow):
         states = v.states(ticket_of(d))
-        if not (states and states[-1] in DEGRADED) and not link_fault_during(facts, *request_span(d)):
+        # a service stopped after it gave this request a definite answer (code:…) degraded nothing
+        stops = not (states and states[-1].startswith("code:"))
+        if not (states and states[-1] in DEGRADED) and not link_fault_during(facts, *request_span(d), stops=stops):
             retried += any(s in DEGRADED for s in states)
+            continue
+        if killed_unanswered(facts, d):
             continue
         degraded += 1
         latency = (d.get("latency_ms") or 0) / 1000
@@ -174,7 +220,8 @@ class EnforcedParams(FlowParams):
 @invariant("verification_enforced", EnforcedParams)
 def verification_enforced(facts: Facts, p: EnforcedParams) -> Result:
     """While the captcha service was healthy, bad tickets were refused and good ones accepted;
-    a ticket the target never verified is a skipped verification."""
+    a ticket the target never verified, while no verification call was faulted, is a skipped
+    verification."""
     v = Verifications(facts, p.slow_ms)
     checked, bad = 0, []
     for d in facts.driver(p.flow):
@@ -182,9 +229,11 @@ def verification_enforced(facts: Facts, p: EnforcedParams) -> Result:
         if ticket is None or dr_info(d) is not None:
             continue
         states = v.states(ticket)
-        if link_fault_during(facts, *request_span(d)):
+        if link_fault_during(facts, *request_span(d)) or killed_unanswered(facts, d):
             continue
         if not states:
+            if v.faulted_during(*request_span(d)):
+                continue
             checked += 1
             if d.get("status") in p.allowed_status:
                 bad.append({**brief(d, "flow", "n", "status"), "ticket": ticket, "why": "let through without verification"})

@@ -10,6 +10,7 @@ SERVICE = Service(
     parse_raw_request="mocks.captcha.raw_request:parse",
     var_kinds="mocks.captcha.variables:KINDS",
     invariants="mocks.captcha.invariants",
+    explore="mocks.captcha.explore:SPACE",
     handle="mocks.captcha.handle:CaptchaHandle",
     fixture_doc="The Tencent Captcha API mock: ``.url``, ``.issue_ticket()``, ``.add_rule`` / ``.fault``, "
                 "``.journal`` …",

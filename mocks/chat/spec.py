@@ -10,6 +10,7 @@ SERVICE = Service(
     parse_raw_request="mocks.chat.raw_request:parse",
     invariants="mocks.chat.invariants",
     calls_back=True,                       # webhooks
+    explore="mocks.chat.explore:SPACE",
     handle="mocks.chat.handle:ChatHandle",
     fixture_doc="The Tencent Chat mock: ``.url``, ``.sdkappid``, ``.usersig()``, ``.send_webhook()``, rules, "
                 "journal …",

@@ -11,6 +11,7 @@ SERVICE = Service(
     invariants="mocks.solver.invariants",
     calls_back=True,                       # pingbacks
     activity_actions=(vocabulary.USE,),    # using a solution; res.php polls are not activity
+    explore="mocks.solver.explore:SPACE",
     handle="mocks.solver.handle:SolverHandle",
     fixture_doc="The CaptchaAI (2Captcha-compatible) mock: ``.url``, ``.api_key``, ``.tasks()``, rules, journal …",
 )

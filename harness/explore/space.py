@@ -1,0 +1,38 @@
+"""What a service offers ``harness explore``: the faults that make sense for it and the invariants
+that apply whenever it runs. Each service declares one in ``mocks/<svc>/explore.py`` (its registry
+entry's ``explore``); the core reads it through ``spaces()`` and never names a service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mocks.registry import SERVICES
+
+
+@dataclass(frozen=True)
+class FaultSpace:
+    #: the integration's requests to fault (``match.action``); None: any request of the service
+    actions: tuple[str | None, ...] = (None,)
+    #: protocol errors a correct integration must survive (``effect.error``: transient, server-side)
+    errors: tuple[str, ...] = ()
+    #: other protocol answers worth trying (effect fields, e.g. ``{"captcha_code": 26}``)
+    replies: tuple[dict[str, Any], ...] = ()
+    #: forged callbacks the service can send (``effect.callback``: ``wrong_id``, ``bad_sign`` …)
+    forgeries: tuple[str, ...] = ()
+    #: invariants that apply whenever the service runs: ``expect:`` entries with their parameters
+    expect: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+
+NONE = FaultSpace(actions=())
+
+
+def space_of(service: str) -> FaultSpace:
+    """The service's space (transport faults only when it declares none)."""
+    spec = SERVICES.get(service)
+    return (spec.resolved("explore") if spec is not None else None) or NONE
+
+
+def calls_back(service: str) -> bool:
+    spec = SERVICES.get(service)
+    return bool(spec is not None and spec.calls_back)

@@ -1,0 +1,15 @@
+"""What ``harness explore`` may inject into the solver service, and what must then hold."""
+
+from harness.explore.space import FaultSpace
+from mocks.solver.vocabulary import POLL, SUBMIT
+
+SPACE = FaultSpace(
+    actions=(SUBMIT, POLL),
+    errors=("ERROR_NO_SLOT_AVAILABLE",),   # transient: retry later
+    forgeries=("wrong_id",),
+    expect=(
+        {"no_lost_solutions": {"deadline": "5s"}},
+        {"solutions_used_exactly_once": {"deadline": "5s"}},
+        {"poll_rate_bounded": {"max_per_task": 8, "max_rate": 20}},
+    ),
+)

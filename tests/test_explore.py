@@ -1,0 +1,316 @@
+"""``harness explore``: the generator (seeded, only valid rules, every kind of fault that applies),
+the shrinker (on synthetic predicates), the timeline merge, and one real find-and-shrink against a
+bug variant the base scenario alone does not catch — and nothing against the correct variant."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from harness.explore.candidate import Base
+from harness.explore.faults import Fault, simpler, timeline
+from harness.explore.generate import candidate, run_seed
+from harness.explore.shrink import Stop, shrink
+from harness.journal import Event, kinds
+from harness.verdict import evaluate
+from mocks.registry import SERVICES
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CAPTCHA_BASE = os.path.join("examples", "explore", "captcha_backend.yaml")
+
+
+@pytest.fixture()
+def everything(tmp_path):
+    """A base with every built-in service, a proxied link, a callback link and a target command:
+    every family of fault applies."""
+    first, *_ = SERVICES
+    callers = [name for name, spec in SERVICES.items() if spec.calls_back]
+    doc = {"name": "every-fault", "services": {name: {} for name in SERVICES},
+           "links": [{"name": f"integration->{first}", "mitm": True}, f"{callers[0]}->integration"],
+           "target": {"command": "python -c pass"},
+           "traffic": [{"name": "a", "count": 20, "rate": 10, "request": {"path": "/"}}],
+           "timeline": [{"at": "0.5s", "stop_service": first}, {"at": "0.7s", "note": "kept"}], "expect": []}
+    path = tmp_path / "base.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return Base.load(str(path))
+
+
+def test_same_seed_same_candidates_and_seeds_differ(everything):
+    menu = everything.menu
+    one = [candidate(menu, 11, i) for i in range(1, 60)]
+    assert one == [candidate(menu, 11, i) for i in range(1, 60)]
+    assert one != [candidate(menu, 12, i) for i in range(1, 60)]
+    assert run_seed(11, 3) == run_seed(11, 3) != run_seed(12, 3)
+    # a candidate depends only on (seed, index): drawing others before it changes nothing
+    assert candidate(menu, 11, 40) == one[39]
+
+
+def test_generator_makes_only_valid_rules_of_every_kind(everything):
+    menu = everything.menu
+    assert menu.horizon == 2.0 and menu.restartable_target and len(menu.links) == 2
+    seen = collections.Counter()
+    for seed in range(25):
+        for i in range(1, 21):
+            faults = candidate(menu, seed, i)
+            assert 1 <= len(faults) <= 4
+            outages = [(f.outage, f.what) for f in faults if f.outage]
+            assert len(outages) == len(set(outages))
+            scenario = everything.scenario_of(faults, run_seed(seed, i))  # the loader `harness run` uses
+            added = [r for s in scenario.timeline if s.add_rules for r in s.add_rules]
+            assert len(added) == sum(f.rule is not None for f in faults)
+            for f in faults:
+                seen[_family(f)] += 1
+                for smaller in simpler(f):  # the shrinker's versions are valid too
+                    everything.scenario_of([smaller], 1)
+            for rule in added:
+                seen[rule.applier.value] += 1
+    for family in ("callback", "toxic", "mitm", "mock", "link down", "service down", "target down",
+                   "error", "captcha_code", "forgery"):
+        assert seen[family] > 0, (family, seen)
+
+
+def _family(fault: Fault) -> str:
+    if fault.rule is None:
+        return f"{fault.outage} down"
+    effect = fault.rule["effect"]
+    if effect.get("callback") in ("wrong_id", "wrong_sdkappid", "bad_sign", "missing_sign", "stale_time"):
+        return "forgery"
+    return next((k for k in ("error", "captcha_code") if k in effect), "other")
+
+
+def test_timeline_keeps_traffic_steps_and_merges_faults_by_time(everything):
+    faults = [Fault(0.6, rule={"id": "x1", "match": {"service": "s"}, "effect": {"reset": True}}),
+              Fault(0.2, outage="target", until=1.0)]
+    steps = timeline([{"at": "0.5s", "stop_service": "s"}, {"at": "0.3s", "note": "a"}, {"note": "b"},
+                      {"at": "0.7s", "note": "c"}], faults)
+    assert [next(k for k in s if k != "at") for s in steps] == [
+        "stop_target", "note", "note", "add_rules", "note", "start_target"]
+
+
+def rule_fault(at, effect, schedule=None, rid="x1"):
+    return Fault(at, rule={"id": rid, "match": {"service": "s", "action": "A"}, "effect": effect,
+                           **({"schedule": schedule} if schedule else {})})
+
+
+def test_shrinker_reaches_the_minimal_candidate():
+    faults = [rule_fault(0.4, {"delay_ms": 8000}, {"probability": 0.8}, "x1"),
+              rule_fault(0.3, {"error": "InternalError", "delay_ms": 3000}, {"after": 2, "times": 5}, "x2"),
+              Fault(0.2, outage="link", what="integration->s", until=1.5),
+              rule_fault(0.0, {"callback": "storm", "count": 12, "within_ms": 100}, {"every": 3}, "x3")]
+
+    async def still_fails(trial):   # fails while some rule answers InternalError
+        return any(f.rule and f.rule["effect"].get("error") == "InternalError" for f in trial)
+
+    out = asyncio.run(shrink(faults, still_fails))
+    assert out.complete
+    assert out.faults == [rule_fault(0.0, {"error": "InternalError"}, {"times": 1}, "x2")]
+    assert out.steps >= 3 and out.checks > out.steps
+
+
+def test_shrinker_keeps_what_the_failure_needs():
+    faults = [rule_fault(0.0, {"callback": "storm", "count": 12, "within_ms": 100}, None, "x1"),
+              Fault(0.5, outage="service", what="s", until=2.0)]
+
+    async def still_fails(trial):   # needs concurrent copies (≥ 2) and the outage
+        cb = [f for f in trial if f.rule and f.rule["effect"].get("concurrent")
+              or f.rule and f.rule["effect"].get("callback") == "storm"]
+        return bool(cb) and cb[0].rule["effect"].get("count", 1) >= 2 and any(f.outage for f in trial)
+
+    out = asyncio.run(shrink(faults, still_fails))
+    effects = [f.rule["effect"] for f in out.faults if f.rule]
+    assert effects == [{"callback": "duplicate", "count": 3, "concurrent": True}]
+    outage, = [f for f in out.faults if f.outage]
+    assert outage.at == 0.0 and outage.until < 0.2
+
+
+def test_shrinker_stopped_keeps_the_smallest_failing_so_far():
+    faults = [rule_fault(0.0, {"reset": True}, None, f"x{i}") for i in range(1, 4)]
+    calls = []
+
+    async def still_fails(trial):
+        calls.append(trial)
+        if len(calls) > 1:
+            raise Stop
+        return True
+
+    out = asyncio.run(shrink(faults, still_fails))
+    assert not out.complete and out.faults == faults[1:]
+
+
+# --- the captcha invariants under outages explore makes ------------------------------------------
+def journal(*events):
+    out = []
+    for i, (kind, t, data) in enumerate(events, 1):
+        out.append(Event.from_dict(kinds.get(kind).partial(seq=i, t=t, **data)))
+    return out
+
+
+def driver(t, status, ticket="tk", latency_ms=200):
+    return ("driver", t, {"flow": "login", "n": 1, "status": status, "latency_ms": latency_ms,
+                          "vars": {"t": {"ticket": ticket}}, "var_kinds": {"t": "captcha_ticket"}})
+
+
+def test_a_stopped_captcha_service_counts_as_degraded():
+    svc = next(n for n in SERVICES if n in ("captcha",))
+    stop, start = ({"step": "service_stopped", "service": svc}, {"step": "service_started", "service": svc})
+    let_in = journal(("step", 0.1, stop), driver(0.4, 200), ("step", 0.9, start))
+    r = {x.name: x for x in evaluate([{"verification_enforced": {}}, {"verification_fail_open": {}}], let_in).results}
+    assert r["verification_fail_open"].ok and r["verification_fail_open"].exercised
+    assert not r["verification_enforced"].exercised   # not judged as "let through without verification"
+    blocked = journal(("step", 0.1, stop), driver(0.4, 403), ("step", 0.9, start))
+    assert not evaluate([{"verification_fail_open": {}}], blocked).results[0].ok
+
+
+def test_a_request_the_killed_target_never_answered_is_not_judged():
+    svc = "captcha"
+    verified = [("request", 0.25, {"service": svc, "action": "DescribeCaptchaResult", "rid": "r1",
+                                   "params": {"Ticket": "tk"}}),
+                ("response", 0.26, {"service": svc, "action": "DescribeCaptchaResult", "rid": "r1", "status": 200,
+                                    "body": {"Response": {"CaptchaCode": 1}}})]
+    killed = journal(*verified, ("step", 0.3, {"step": "target_killed"}), driver(0.4, None))
+    assert not evaluate([{"verification_enforced": {}}], killed).results[0].exercised
+    refused = journal(*verified, driver(0.4, 403))
+    assert not evaluate([{"verification_enforced": {}}], refused).results[0].ok
+
+
+# --- a real exploration ----------------------------------------------------------------------------
+def harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def explore(tmp_path, variant: str) -> tuple[subprocess.CompletedProcess, dict]:
+    out = tmp_path / variant
+    r = harness("explore", CAPTCHA_BASE, "--runs", "4", "--seed", "0", "--variant", variant,
+                "--repeats", "2", "--confirm", "2", "--report-dir", str(out), "-q")
+    folder, = [p for p in out.iterdir() if p.name.startswith("explore-")]
+    return r, json.loads((folder / "explore.json").read_text())
+
+
+def test_explore_finds_shrinks_and_writes_a_failing_scenario_and_nothing_on_the_correct_variant(tmp_path):
+    # the base alone does not catch the fail_closed backend
+    alone = harness("run", CAPTCHA_BASE, "--variant", "fail_closed", "--report-dir", str(tmp_path / "alone"), "-q")
+    assert alone.returncode == 3 and "INCONCLUSIVE" in alone.stdout, alone.stdout + alone.stderr  # no FAIL
+
+    r, found = explore(tmp_path, "fail_closed")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert found["state"] == "FOUND" and found["candidates"] == 4
+    failure = found["failures"][0]
+    assert failure["invariant"] == "verification_fail_open"
+    assert 1 <= len(failure["faults"]) <= failure["original_faults"] and failure["failed"] >= 1
+    assert "verification_fail_open" in r.stdout and failure["file"] in r.stdout
+    text = open(failure["file"]).read()
+    assert text.startswith("# Found by `harness explore`") and "FAILS: verification_fail_open" in text
+    assert os.path.exists(failure["report"])
+    page = (tmp_path / "fail_closed").glob("explore-*/index.html")
+    assert "verification_fail_open" in next(page).read_text()
+
+    again = harness("run", failure["file"], "--report-dir", str(tmp_path / "again"))
+    assert again.returncode == 1, again.stdout + again.stderr
+    summary = tmp_path / "again" / "latest" / "summary.json"
+    failed = [i["name"] for i in json.loads(summary.read_text())["invariants"] if not i["ok"] and i["exercised"]]
+    assert "verification_fail_open" in failed
+
+    r, nothing = explore(tmp_path, "correct")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert nothing["state"] == "NOTHING FOUND" and nothing["failures"] == [] and nothing["candidates"] == 4
+    assert nothing["run_errors"] == 0
+
+
+def test_bad_input_is_one_line(tmp_path):
+    r = harness("explore", CAPTCHA_BASE, "--profile", "p")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "profiles do not exist yet" in r.stderr
+    r = harness("explore", str(tmp_path / "nope.yaml"))
+    assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
+    r = harness("explore", CAPTCHA_BASE, "--budget", "soon")
+    assert r.returncode == 2 and "--budget" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_progress_line_in_a_log(tmp_path):
+    import io
+    from harness.explore.progress import Progress
+    from harness.explore.search import Explorer, Options
+    from harness.explore.shrink import Shrunk
+    stream = io.StringIO()
+    progress = Progress(stream=stream)
+    explorer = Explorer(Base.load(os.path.join(ROOT, CAPTCHA_BASE)), Options(budget_s=90), progress)
+    explorer.runs, explorer.candidates = 7, 5
+    progress.update(explorer, phase="searching")
+    progress.update(explorer)                      # same phase, within 10 s: no new line in a log
+    explorer.shrinking = "verification_fail_open"
+    progress.update(explorer, phase="shrinking verification_fail_open", shrink=Shrunk([], steps=2, checks=4))
+    progress.say("run 5: FAIL")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3 and lines[2] == "run 5: FAIL"
+    assert lines[0].startswith("explore: runs 7 · candidates 5 · failures 0 · searching · 1m")
+    assert "shrinking verification_fail_open step 2 (tried 4, 0 faults)" in lines[1] and "s left" in lines[1]
+
+
+def test_a_request_made_while_the_target_was_down_is_not_judged():
+    down = journal(("step", 0.1, {"step": "service_stopped", "service": "captcha"}),
+                   ("step", 0.1, {"step": "target_killed"}), driver(0.4, None, latency_ms=5),
+                   ("step", 0.6, {"step": "target_started"}), ("step", 0.6, {"step": "service_started",
+                                                                           "service": "captcha"}))
+    assert not evaluate([{"verification_fail_open": {}}], down).results[0].exercised
+    up = journal(("step", 0.1, {"step": "service_stopped", "service": "captcha"}), driver(0.4, None, latency_ms=5),
+                 ("step", 0.6, {"step": "service_started", "service": "captcha"}))
+    assert not evaluate([{"verification_fail_open": {}}], up).results[0].ok   # the target blocked the user
+
+
+def test_an_unverified_ticket_while_other_calls_hang_is_no_skipped_verification():
+    hung = [("request", 0.2, {"service": "captcha", "action": "DescribeCaptchaResult", "rid": "r1",
+                              "params": {"Ticket": "other"}}),
+            ("response", 1.2, {"service": "captcha", "action": "DescribeCaptchaResult", "rid": "r1", "status": None,
+                               "outcome": "hang", "rule": "x1"})]
+    during = journal(*hung, driver(0.6, 200, ticket="tk2", latency_ms=300))
+    assert not evaluate([{"verification_enforced": {}}], during).results[0].exercised
+    later = journal(*hung, driver(2.0, 200, ticket="tk2", latency_ms=300))
+    result = evaluate([{"verification_enforced": {}}], later).results[0]
+    assert not result.ok and result.evidence[0]["why"] == "let through without verification"
+
+
+def test_a_cut_journaled_just_after_the_answer_still_counts():
+    cut = ("link", 0.41, {"op": "down", "link": "integration->captcha", "rule": "cut"})
+    let_in = journal(driver(0.4, 200, latency_ms=50), cut)
+    assert not evaluate([{"verification_enforced": {}}], let_in).results[0].exercised
+    long_after = journal(driver(0.4, 200, latency_ms=50), ("link", 0.6, cut[2]))
+    assert not evaluate([{"verification_enforced": {}}], long_after).results[0].ok
+
+
+def test_ctrl_c_keeps_what_was_found(tmp_path):
+    import signal
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "explore", CAPTCHA_BASE, "--variant", "fail_closed",
+                             "--budget", "2m", "--report-dir", str(tmp_path)], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for line in proc.stderr:
+            if line.startswith("run ") and "FAIL" in line:   # found; now shrinking
+                proc.send_signal(signal.SIGINT)
+                break
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    data = json.loads(next(tmp_path.glob("explore-*/explore.json")).read_text())
+    assert data["state"] == "INTERRUPTED" and len(data["failures"]) == 1
+    failure = data["failures"][0]
+    assert os.path.exists(failure["file"]) and failure["tries"] == 0   # written, not confirmed
+    assert "INTERRUPTED" in out and failure["file"] in out
+
+
+def test_a_definite_answer_before_the_service_stopped_is_no_degraded_service():
+    call = [("request", 0.2, {"service": "captcha", "action": "DescribeCaptchaResult", "rid": "r1",
+                              "params": {"Ticket": "tk"}}),
+            ("response", 0.3, {"service": "captcha", "action": "DescribeCaptchaResult", "rid": "r1", "status": 200,
+                               "body": {"Response": {"CaptchaCode": 15}}})]
+    stopped = ("step", 0.35, {"step": "service_stopped", "service": "captcha"})
+    refused = journal(*call, stopped, driver(0.4, 403, latency_ms=250))
+    assert not evaluate([{"verification_fail_open": {}}], refused).results[0].exercised
