@@ -116,7 +116,7 @@ def resolve_extends(data: dict[str, Any], base_dir: str) -> dict[str, Any]:
             raise ScenarioError(f"extends: no such file {relpath(path)}")
         pdata, ppos = load_document(path)
         pdata.pop("extends", None)
-        _anchor_cwd(pdata, ppos)
+        anchor_cwd(pdata, ppos)
         merged = merge(merged, pdata)
     return merge(merged, data)
 
@@ -158,11 +158,11 @@ def validate(data: Any, positions: Positions, name: str) -> Scenario:
 def load_scenario(path: str) -> Scenario:
     data, positions = load_document(path)
     data.pop("extends", None)
-    _anchor_cwd(data, positions)
+    anchor_cwd(data, positions)
     return validate(data, positions, relpath(path))
 
 
-def _anchor_cwd(data: dict[str, Any], positions: Positions) -> None:
+def anchor_cwd(data: dict[str, Any], positions: Positions) -> None:
     """A relative ``target.cwd`` is relative to the file that sets it (a shared ``_targets/`` file
     says ``cwd: ../..`` and its command finds ``examples/`` from any working directory)."""
     target = data.get("target")
