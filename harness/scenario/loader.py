@@ -113,8 +113,11 @@ def merge_document(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]
 
 
 def resolve_paths(data: dict[str, Any], folder: str) -> None:
-    """Make a document's own paths independent of the shell's folder: ``target.cwd`` (default: the
-    file's folder) and a relative program path in ``target.command`` resolve from ``folder``."""
+    """Make a document's own paths independent of the shell's folder: ``profile``, ``target.cwd``
+    (default: the file's folder) and a relative program path in ``target.command`` resolve from
+    ``folder``."""
+    if isinstance(data.get("profile"), str) and not os.path.isabs(data["profile"]):
+        data["profile"] = os.path.normpath(os.path.join(folder, data["profile"]))
     target = data.get("target")
     if not isinstance(target, dict) or target.get("command") is None and target.get("cwd") is None:
         return
@@ -223,10 +226,23 @@ def validate(data: Any, positions: Positions, name: str) -> Scenario:
     return scenario
 
 
-def load_scenario(path: str) -> Scenario:
+def load_scenario(path: str, profile: str | None = None) -> Scenario:
+    """``profile``: a target profile file that replaces the scenario's own ``profile:``."""
     data, positions = load_document(path)
     data.pop("extends", None)
+    data = with_profile(data, positions, relpath(path), profile)
     return validate(data, positions, relpath(path))
+
+
+def with_profile(data: dict[str, Any], positions: Positions, name: str, profile: str | None) -> dict[str, Any]:
+    """The document with its target profile applied (``profile`` wins over the scenario's own)."""
+    from harness.scenario.profile import apply_profile, substitute
+    chosen = profile or data.get("profile")
+    if chosen is None:
+        return substitute(data, None, positions, name, None, ())
+    if not isinstance(chosen, str):
+        raise ScenarioError(f"{where(positions, ('profile',), name)}: profile: expected a path")
+    return apply_profile(data, positions, name, chosen)
 
 
 def load_scenario_data(data: Any, name: str = "<scenario>") -> Scenario:

@@ -190,6 +190,8 @@ class Scenario(_Strict):
     settle: Duration = Field(default=0.0, description="extra wait after traffic and timeline")
     max_duration: Duration = Field(default=300.0, description="hard cap on the run")
     extends: Union[str, list[str], None] = None
+    profile: str | None = Field(default=None, description="a target profile file (docs/profiles.md): its "
+                                "target replaces this one, its parts fill ${profile.<service>.<role>}")
 
     @field_validator("expect")
     @classmethod

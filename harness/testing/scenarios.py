@@ -144,11 +144,13 @@ class ScenarioRunner:
     """Runs scenarios into ``report_dir``; run ids carry the xdist worker id, so nothing collides."""
 
     def __init__(self, report_dir: str, *, seed: int | None = None, time_scale: float = 1.0,
-                 variant: str | None = None, cwd: str | None = None, base_dir: str | None = None):
+                 variant: str | None = None, cwd: str | None = None, base_dir: str | None = None,
+                 profile: str | None = None):
         self.report_dir = report_dir
         self.seed, self.time_scale, self.variant = seed, time_scale, variant
         self.cwd = cwd or os.getcwd()
         self.base_dir = base_dir or self.cwd
+        self.profile = profile  # a target profile for scenario files (--harness-profile)
 
     def load(self, scenario: Any, base_dir: str | None = None) -> Any:
         from harness.scenario import Scenario, load_scenario, load_scenario_data
@@ -161,7 +163,7 @@ class ScenarioRunner:
             path = os.fspath(scenario)
             if not os.path.isabs(path) and not os.path.exists(path):
                 path = os.path.join(base_dir or self.base_dir, path)
-            return load_scenario(path)
+            return load_scenario(path, profile=self.profile)
         raise TypeError(f"run_scenario: expected a path, a dict or a Scenario, got {type(scenario).__name__}")
 
     def prepare(self, scenario: Any, target: str | dict[str, Any] | None = None) -> tuple[Any, str | None]:
