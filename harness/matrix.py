@@ -10,6 +10,7 @@ fails at least one scenario, and the expected invariant is among the failing (ex
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,14 +78,28 @@ def load_variants(path: str = VARIANTS_FILE) -> dict[str, list[Variant]]:
 
 
 def catalogue(paths: list[str] | None = None) -> dict[str, list[Scenario]]:
-    """Scenarios per integration."""
+    """Scenarios per integration: the generic catalogue, where a reference integration's own version
+    of a scenario (``examples/<app>/scenarios/*.yaml`` extending it, adding app-specific checks)
+    replaces it."""
     out: dict[str, list[Scenario]] = {}
-    for f in discover(paths or ["scenarios"]):
+    files = discover(paths or ["scenarios", *sorted(glob.glob(os.path.join("examples", "*", "scenarios")))])
+    replaced = {p for f in files for p in _extended(f)}
+    for f in [f for f in files if os.path.abspath(f) not in replaced]:
         sc = load_scenario(f)
         integration = sc.target.integration if sc.target else None
         if integration:
             out.setdefault(integration, []).append(sc)
     return out
+
+
+def _extended(path: str) -> list[str]:
+    """The catalogue scenarios an app-specific scenario (under ``examples/``) extends."""
+    if os.sep + "examples" + os.sep not in os.sep + os.path.relpath(path):
+        return []
+    with open(path) as f:
+        parents = (yaml.safe_load(f) or {}).get("extends") or []
+    parents = [parents] if isinstance(parents, str) else parents
+    return [os.path.abspath(os.path.join(os.path.dirname(path), p)) for p in parents if not os.path.basename(p).startswith("_")]
 
 
 async def run_variant(variant: Variant, scenarios: list[Scenario], report_dir: str, time_scale: float = 1.0,

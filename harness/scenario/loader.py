@@ -97,9 +97,14 @@ def merge_flows(base: Any, over: Any) -> Any:
 
 
 def merge_document(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """One ``extends`` step: ``merge``, except that flows merge by name and a child whose ``target``
-    gives its own ``command`` or ``url`` replaces the parent's target whole (no env leaks in)."""
-    out = merge(base, {k: v for k, v in over.items() if k not in ("traffic", "target")})
+    """One ``extends`` step: ``merge``, except that flows merge by name, a child's ``expect`` adds to
+    its parent's, and a child whose ``target`` gives its own ``command`` or ``url`` replaces the
+    parent's target whole (no env leaks in)."""
+    out = merge(base, {k: v for k, v in over.items() if k not in ("traffic", "target", "expect")})
+    if isinstance(over.get("expect"), list) and isinstance(base.get("expect"), list):
+        out["expect"] = copy.deepcopy(base["expect"]) + _without_nulls(over["expect"])  # a child adds checks
+    elif "expect" in over:
+        out["expect"] = _without_nulls(over["expect"])
     if "traffic" in over:
         out["traffic"] = merge_flows(base.get("traffic"), over["traffic"]) if over["traffic"] is not None else None
     target = over.get("target", ...)
