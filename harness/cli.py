@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("harness.commands.schema", "print the JSON Schema of scenario files"),
     "demo": ("harness.commands.demo", "run the catalogue against the reference integrations and their bugs"),
     "load": ("harness.commands.load", "scenario traffic through locust, faults on schedule; verdict at the end"),
+    "init": ("harness.commands.init", "write a commented starter target profile (--profile [PATH])"),
 }
 
 
