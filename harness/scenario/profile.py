@@ -21,6 +21,9 @@ from harness.scenario.yamlpos import Positions, ScenarioError, load_yaml, relpat
 PROFILE_REF = re.compile(r"\$\{profile\.([A-Za-z0-9_\-]+)\.([A-Za-z0-9_\-]+)((?:\.[A-Za-z0-9_\-]+)*)\}")
 
 
+NOT_ROLES = ("config", "calls", "expect")  # a service section's other parts (also ${profile.<svc>.config.…})
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -92,8 +95,10 @@ def apply_profile(data: dict[str, Any], positions: Positions, name: str, path: s
     for svc, part in profile.services.items():
         services[svc] = merge(services.get(svc) or {}, copy.deepcopy(raw["services"][svc].get("config") or {}))
     out["services"] = services
+    positions.update({("services", k[1], *k[3:]): v for k, v in ppos.items()
+                      if k[:1] == ("services",) and k[2:3] == ("config",)})
     parts = {svc: {**copy.deepcopy(raw["services"][svc].get("requests") or {}),
-                   **{k: copy.deepcopy(raw["services"][svc][k]) for k in ("config", "calls", "expect")
+                   **{k: copy.deepcopy(raw["services"][svc][k]) for k in NOT_ROLES
                       if k in raw["services"][svc]}}
              for svc in profile.services}
     for key in ("traffic", "timeline"):
@@ -144,7 +149,7 @@ def _lookup(m: re.Match, parts: dict[str, Any] | None, positions: Positions, nam
     for key in [k for k in rest.split(".") if k]:
         cur = cur.get(key) if isinstance(cur, dict) else None
     if cur is None:
-        given = ", ".join(f"{s}.{r}" for s in parts for r in parts[s]) or "nothing"
+        given = ", ".join(f"{s}.{r}" for s in parts for r in parts[s] if r not in NOT_ROLES) or "no requests"
         raise ScenarioError(f"{here}: the profile {relpath(path or '')} gives no {m.group(0)[10:-1]} "
                             f"(it gives: {given})")
     return cur
