@@ -196,3 +196,20 @@ def test_init_writes_a_valid_starter(tmp_path):
     again = harness("init", "--profile", "my.yaml", cwd=tmp_path)
     assert again.returncode == 2 and "my.yaml: exists" in again.stderr
     assert harness("init", "--profile", cwd=tmp_path).returncode == 0 and (tmp_path / "profile.yaml").exists()
+
+
+FOREIGN = REPO / "tests" / "foreign_login" / "profile.yaml"
+
+
+@pytest.mark.parametrize("variant,code", [(None, 0), ("fail_closed", 1)])
+def test_catalogue_runs_unchanged_against_a_foreign_integration(tmp_path, variant, code):
+    """A login backend of another shape (PUT /auth/signin, a form, 201 / 401, GET /up 204, its own env
+    names) passes the generic captcha scenarios through its profile, and its bug is caught by name."""
+    scenarios = [str(REPO / "scenarios/captcha" / f) for f in
+                 ("healthy-enforces.yaml", "internal-error-fails-open.yaml", "dr-tickets.yaml")]
+    args = ["run", *scenarios, "-q", "--report-dir", str(tmp_path / "r"), "--profile", str(FOREIGN)]
+    r = harness(*args, *(["--variant", variant] if variant else []), cwd=tmp_path)
+    assert r.returncode == code, r.stdout + r.stderr
+    suite = next((tmp_path / "r").iterdir())
+    failed = {i["name"] for d in suite.iterdir() if d.is_dir() for i in summary(d)["invariants"] if not i["ok"]}
+    assert failed == (set() if variant is None else {"verification_fail_open"})
