@@ -247,7 +247,7 @@ def with_profile(data: dict[str, Any], positions: Positions, name: str, profile:
         return substitute(data, None, positions, name, None, ())
     if not isinstance(chosen, str):
         raise ScenarioError(f"{where(positions, ('profile',), name)}: profile: expected a path")
-    return apply_profile(data, positions, name, chosen)
+    return apply_profile(data, positions, name, chosen, keep_target_tweaks=profile is None)
 
 
 def load_scenario_data(data: Any, name: str = "<scenario>") -> Scenario:

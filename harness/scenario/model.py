@@ -79,12 +79,17 @@ class HttpRequest(_Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+PROFILE_REQUEST = {"type": "string", "pattern": r"^\$\{profile\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_.\-]+\}$",
+                   "description": "a request of the target profile: ${profile.<service>.<role>}"}
+
+
 class Flow(_Strict):
     """One stream of requests to the target. ``count`` requests (or until ``duration`` ends), at
     most ``concurrency`` at once, at most ``rate`` per second, starting at ``start``."""
 
     name: str = Field(pattern=NAME)
-    request: HttpRequest
+    request: Annotated[HttpRequest, WithJsonSchema({"anyOf": [HttpRequest.model_json_schema(by_alias=True),
+                                                              PROFILE_REQUEST]})]
     count: int | None = Field(default=None, ge=0, le=1_000_000,
                               description="requests to send (default 1; unbounded while duration lasts)")
     concurrency: int = Field(default=1, ge=1, le=1000)

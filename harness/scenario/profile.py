@@ -81,13 +81,19 @@ def _check_services(profile: Profile, positions: Positions, name: str) -> None:
                                     f"(known: {', '.join(sorted(actions))})")
 
 
-def apply_profile(data: dict[str, Any], positions: Positions, name: str, path: str) -> dict[str, Any]:
+def apply_profile(data: dict[str, Any], positions: Positions, name: str, path: str,
+                  keep_target_tweaks: bool = False) -> dict[str, Any]:
     """The scenario document run against the profile at ``path``: its target, its services' config
-    over the scenario's, ``${profile.…}`` replaced, its invariant defaults filled in."""
+    over the scenario's, ``${profile.…}`` replaced, its invariant defaults filled in.
+    ``keep_target_tweaks``: the scenario names this profile itself, so a ``target`` of its own
+    without ``command`` / ``url`` (e.g. one more env variable) merges over the profile's; a profile
+    given from outside (``--profile``) takes nothing of the scenario's target."""
     from harness.scenario.loader import merge
     profile, raw, ppos = load_profile(path)
     out = dict(data)
-    out["target"] = copy.deepcopy(raw["target"])
+    own = data.get("target")
+    tweaks = keep_target_tweaks and isinstance(own, dict) and not ({"command", "url"} & set(own))
+    out["target"] = merge(copy.deepcopy(raw["target"]), own) if tweaks else copy.deepcopy(raw["target"])
     for key in [k for k in positions if k[:1] == ("target",)]:
         del positions[key]
     positions.update({k: v for k, v in ppos.items() if k[:1] == ("target",)})

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import loops
-from harness.scenario.loader import merge, resolve_extends
+from harness.scenario.loader import merge, resolve_extends, with_profile
 from harness.testing.worker import worker_id
 
 EVIDENCE_LINES = 6
@@ -158,7 +158,10 @@ class ScenarioRunner:
             return scenario
         if isinstance(scenario, dict):
             data = resolve_extends(scenario, base_dir or self.base_dir)
-            return load_scenario_data(data, str(data.get("name") or "<scenario>"))
+            name = str(data.get("name") or "<scenario>")
+            if isinstance(data.get("profile"), str):
+                data["profile"] = os.path.join(base_dir or self.base_dir, data["profile"])
+            return load_scenario_data(with_profile(data, {}, name, self.profile), name)
         if isinstance(scenario, (str, os.PathLike)):
             path = os.fspath(scenario)
             if not os.path.isabs(path) and not os.path.exists(path):
