@@ -154,6 +154,15 @@ def test_pytest_option_harness_profile(tmp_path):
     assert bad.returncode != 0 and "needs a target profile" in bad.stdout, bad.stdout[-3000:]
 
 
+def test_a_profile_target_that_cannot_start_names_the_profile_line(tmp_path):
+    write(tmp_path / "p.yaml", "target:\n  command: python nowhere.py\nservices:\n  captcha:\n"
+                               "    requests: {login: {path: /}}\n")
+    r = harness("run", str(REPO / "scenarios/captcha/healthy-enforces.yaml"), "--profile", "p.yaml", "-q",
+                "--report-dir", str(tmp_path / "r"), cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert f"p.yaml:2: target.command: no such file: {tmp_path}/nowhere.py" in r.stderr, r.stderr
+
+
 def test_load_takes_a_profile(tmp_path):
     write(tmp_path / "p.yaml", "target: {command: app}\nservices: {nosuch: {}}\n")
     r = harness("load", str(REPO / "scenarios/captcha/healthy-enforces.yaml"), "--profile", "p.yaml", cwd=tmp_path)

@@ -93,14 +93,16 @@ def scenario(path: str, sc: Any, target_given: bool) -> None:
         try:
             check()
         except Exception as e:
-            raise CliError(f"{_where(path, field)}: {_field(field)}: {e}") from None
+            raise CliError(f"{_where(path, field, sc.profile)}: {_field(field)}: {e}") from None
 
 
-def _where(path: str, field: tuple[Any, ...]) -> str:
+def _where(path: str, field: tuple[Any, ...], profile: str | None = None) -> str:
     from harness.scenario.loader import load_document
-    from harness.scenario.yamlpos import ScenarioError, relpath, where
+    from harness.scenario.yamlpos import ScenarioError, load_yaml, relpath, where
+    if profile is not None and field[:1] == ("target",):  # the target came from the profile
+        path = profile
     try:
-        _, positions = load_document(path)
+        _, positions = load_yaml(relpath(path)) if path == profile else load_document(path)
     except (ScenarioError, OSError):
         return relpath(path)
     return where(positions, field, relpath(path))
