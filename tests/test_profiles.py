@@ -222,3 +222,34 @@ def test_catalogue_runs_unchanged_against_a_foreign_integration(tmp_path, varian
     suite = next((tmp_path / "r").iterdir())
     failed = {i["name"] for d in suite.iterdir() if d.is_dir() for i in summary(d)["invariants"] if not i["ok"]}
     assert failed == (set() if variant is None else {"verification_fail_open"})
+
+
+def test_the_catalogue_names_no_route_of_a_reference_app():
+    """``scenarios/`` drives the integration only through profile roles (or the mocks' own URLs),
+    and checks nothing an app answers on a route of its own: those checks live in examples/<app>/."""
+    from harness.scenario import discover
+    from harness.scenario.loader import load_document
+    for f in discover([str(REPO / "scenarios")]):
+        data, _ = load_document(f)
+        for flow in data.get("traffic") or []:
+            request = flow["request"]
+            assert isinstance(request, str) and request.startswith("${profile.") or \
+                isinstance(request, dict) and str(request.get("url", "")).startswith("${"), (f, flow["name"])
+        for item in data.get("expect") or []:
+            where = (item.get("journal_count") or {}).get("where") or {}
+            assert where.get("kind") != "driver", (f, item)
+
+
+def test_reference_checks_extend_the_generic_scenarios():
+    from harness.matrix import catalogue
+    own = sorted((REPO / "examples").glob("*/scenarios/*.yaml"))
+    assert {p.parent.parent.name for p in own} == {"chat_backend", "solver_client"}
+    matrix = catalogue()
+    for path in own:
+        sc = load_scenario(str(path))
+        generic = load_scenario(str(REPO / "scenarios" / ("chat" if "chat" in path.parent.parent.name else "solver")
+                                    / path.name))
+        assert sc.name == generic.name
+        run_by_matrix = [m for m in matrix[sc.target.integration] if m.name == sc.name]
+        assert [m.expect for m in run_by_matrix] == [sc.expect]  # the app's version, instead of the generic
+        assert sc.expect[:len(generic.expect)] == generic.expect and len(sc.expect) > len(generic.expect)
