@@ -59,6 +59,14 @@ def test_profile_errors_name_file_line_and_field(tmp_path, body, needle):
     assert r.returncode == 2 and needle in r.stderr, r.stderr
 
 
+def test_a_missing_profile_is_named(tmp_path):
+    write(tmp_path / "s.yaml", "name: s\nprofile: nope/p.yaml\n")
+    r = harness("validate", "s.yaml", cwd=tmp_path)
+    assert r.returncode == 2 and "s.yaml:2: profile: no such profile file nope/p.yaml" in r.stderr, r.stderr
+    r = harness("run", str(REPO / "scenarios/captcha/healthy-enforces.yaml"), "--profile", "gone.yaml", cwd=tmp_path)
+    assert r.returncode == 2 and "--profile: no such profile file gone.yaml" in r.stderr, r.stderr
+
+
 def test_profile_replaces_the_target_and_fills_roles_and_defaults(tmp_path):
     profile = write(tmp_path / "app" / "profile.yaml", """\
         target:

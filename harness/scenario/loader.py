@@ -247,6 +247,9 @@ def with_profile(data: dict[str, Any], positions: Positions, name: str, profile:
         return substitute(data, None, positions, name, None, ())
     if not isinstance(chosen, str):
         raise ScenarioError(f"{where(positions, ('profile',), name)}: profile: expected a path")
+    if not os.path.isfile(chosen):
+        field = "--profile" if profile else f"{where(positions, ('profile',), name)}: profile"
+        raise ScenarioError(f"{field}: no such profile file {relpath(chosen)}")
     return apply_profile(data, positions, name, chosen, keep_target_tweaks=profile is None)
 
 
