@@ -80,15 +80,15 @@ def load_variants(path: str = VARIANTS_FILE) -> dict[str, list[Variant]]:
 def catalogue(paths: list[str] | None = None) -> dict[str, list[Scenario]]:
     """Scenarios per integration: the generic catalogue, where a reference integration's own version
     of a scenario (``examples/<app>/scenarios/*.yaml`` extending it, adding app-specific checks)
-    replaces it."""
+    replaces it for that integration."""
     out: dict[str, list[Scenario]] = {}
     files = discover(paths or ["scenarios", *sorted(glob.glob(os.path.join("examples", "*", "scenarios")))])
-    replaced = {p for f in files for p in _extended(f)}
-    for f in [f for f in files if os.path.abspath(f) not in replaced]:
-        sc = load_scenario(f)
-        integration = sc.target.integration if sc.target else None
-        if integration:
-            out.setdefault(integration, []).append(sc)
+    loaded = [(f, load_scenario(f)) for f in files]
+    integration = {f: sc.target.integration if sc.target else None for f, sc in loaded}
+    replaced = {(integration[f], p) for f, _ in loaded for p in _extended(f)}
+    for f, sc in loaded:
+        if integration[f] and (integration[f], os.path.abspath(f)) not in replaced:
+            out.setdefault(integration[f], []).append(sc)
     return out
 
 

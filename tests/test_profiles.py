@@ -250,7 +250,7 @@ def test_the_catalogue_names_no_route_of_a_reference_app():
 
 def test_reference_checks_extend_the_generic_scenarios():
     from harness.matrix import catalogue
-    own = sorted((REPO / "examples").glob("*/scenarios/*.yaml"))
+    own = sorted(p for app in ("chat_backend", "solver_client") for p in (REPO / "examples" / app).glob("scenarios/*.yaml"))
     assert {p.parent.parent.name for p in own} == {"chat_backend", "solver_client"}
     matrix = catalogue()
     for path in own:
@@ -261,3 +261,28 @@ def test_reference_checks_extend_the_generic_scenarios():
         run_by_matrix = [m for m in matrix[sc.target.integration] if m.name == sc.name]
         assert [m.expect for m in run_by_matrix] == [sc.expect]  # the app's version, instead of the generic
         assert sc.expect[:len(generic.expect)] == generic.expect and len(sc.expect) > len(generic.expect)
+
+
+NODE = REPO / "examples" / "node_login"
+NODE_BUGS = {"fail_closed_on_busy": ("code26-fails-open", "verification_fail_open"),
+             "no_sdk_timeout": ("hang-fails-open", "verification_fail_open"),
+             "dr_any_appid": ("dr-tickets", "forged_dr_ticket_refused"),
+             "retry_no_backoff": ("verification-calls-bounded", "calls_per_action_bounded")}
+
+
+@pytest.mark.skipif(not (NODE / "server.js").exists() or not (NODE / "node_modules").exists(),
+                    reason="the Node.js login backend (examples/node_login, `make example-apps`) is not here")
+@pytest.mark.parametrize("variant", [None, *sorted(NODE_BUGS)])
+def test_node_login_runs_the_catalogue_through_its_profile(tmp_path, variant):
+    """The generic captcha catalogue, unchanged, against the Node.js backend's profile: no wrapper."""
+    if variant is None:
+        r = harness("run", str(REPO / "scenarios/captcha"), "-q", "--report-dir", str(tmp_path / "r"),
+                    "--profile", str(NODE / "profile.yaml"), cwd=tmp_path)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return
+    scenario, invariant = NODE_BUGS[variant]
+    r = harness("run", str(REPO / "scenarios/captcha" / f"{scenario}.yaml"), "-q", "--report-dir",
+                str(tmp_path / "r"), "--profile", str(NODE / "profile.yaml"), "--variant", variant, cwd=tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    failed = {i["name"] for i in summary(next((tmp_path / "r").iterdir()))["invariants"] if not i["ok"]}
+    assert invariant in failed, failed

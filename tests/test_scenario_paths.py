@@ -129,3 +129,30 @@ def test_a_target_that_cannot_start_names_the_whole_path(tmp_path):
         r = harness("run", str(tmp_path / "s" / name), "-q", "--report-dir", str(tmp_path / "r"), cwd=REPO / "docs")
         assert r.returncode == 2, (name, r.stdout, r.stderr)
         assert r.stderr.count("\n") == 1 and needle in r.stderr, r.stderr
+
+
+def test_a_child_target_replaces_the_profile_and_expect_entries_merge(tmp_path):
+    write(tmp_path / "_base.yaml", """\
+        profile: ../examples/none.yaml
+        expect:
+          - verification_enforced: {}
+          - journal_count: {where: {kind: request}, min: 1}
+          - all_requests_succeeded: {flow: b}
+        """)
+    child = write(tmp_path / "child.yaml", """\
+        extends: _base.yaml
+        name: c
+        services: {captcha: {}}
+        target: {command: node server.js}
+        expect:
+          - verification_enforced: {allowed_status: [201]}
+          - journal_count: {where: {kind: response}, min: 1}
+          - all_requests_succeeded: {flow: a}
+        """)
+    sc = load_scenario(str(child))          # no "no such profile file": the child's target replaced it
+    assert sc.profile is None and sc.target.command == "node server.js"
+    assert sc.expect == [{"verification_enforced": {"allowed_status": [201]}},
+                         {"journal_count": {"where": {"kind": "request"}, "min": 1}},
+                         {"all_requests_succeeded": {"flow": "b"}},
+                         {"journal_count": {"where": {"kind": "response"}, "min": 1}},
+                         {"all_requests_succeeded": {"flow": "a"}}]

@@ -96,13 +96,36 @@ def merge_flows(base: Any, over: Any) -> Any:
     return [f for f in out if f is not None]
 
 
+def merge_expect(base: list[Any], over: list[Any]) -> list[Any]:
+    """A child's ``expect`` adds to its parent's; an entry for an invariant that both list exactly
+    once, for the same ``flow`` (or none), merges its parameters into the parent's
+    (``verification_enforced: {allowed_status: [201]}``). ``journal_count`` entries always add."""
+    def names(items: list[Any]) -> list[Any]:
+        return [next(iter(i)) if isinstance(i, dict) and len(i) == 1 and next(iter(i)) != "journal_count" else None
+                for i in items]
+
+    def flow(item: Any) -> Any:
+        params = next(iter(item.values()))
+        return params.get("flow") if isinstance(params, dict) else None
+    out = copy.deepcopy(base)
+    parent, child = names(base), names(over)
+    for name, item in zip(child, over):
+        if name is not None and parent.count(name) == 1 and child.count(name) == 1 \
+                and flow(base[parent.index(name)]) == flow(item):
+            i = parent.index(name)
+            out[i] = {name: merge(out[i][name] or {}, item[name] or {})}
+        else:
+            out.append(_without_nulls(item))
+    return out
+
+
 def merge_document(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """One ``extends`` step: ``merge``, except that flows merge by name, a child's ``expect`` adds to
-    its parent's, and a child whose ``target`` gives its own ``command`` or ``url`` replaces the
-    parent's target whole (no env leaks in)."""
+    its parent's (``merge_expect``), and a child whose ``target`` gives its own ``command`` or ``url``
+    replaces the parent's target whole (no env leaks in) and the parent's ``profile``."""
     out = merge(base, {k: v for k, v in over.items() if k not in ("traffic", "target", "expect")})
     if isinstance(over.get("expect"), list) and isinstance(base.get("expect"), list):
-        out["expect"] = copy.deepcopy(base["expect"]) + _without_nulls(over["expect"])  # a child adds checks
+        out["expect"] = merge_expect(base["expect"], over["expect"])
     elif "expect" in over:
         out["expect"] = _without_nulls(over["expect"])
     if "traffic" in over:
@@ -112,6 +135,8 @@ def merge_document(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]
         out.pop("target", None)
     elif isinstance(target, dict) and ({"command", "url"} & set(target)):
         out["target"] = _without_nulls(target)
+        if "profile" not in over:
+            out.pop("profile", None)  # a target of its own replaces the inherited profile too
     elif target is not ...:
         out["target"] = merge(base.get("target"), target) if "target" in base else _without_nulls(target)
     return {k: v for k, v in out.items() if v is not None}
