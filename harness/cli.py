@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("harness.commands.schema", "print the JSON Schema of scenario files"),
     "demo": ("harness.commands.demo", "run the catalogue against the reference integrations and their bugs"),
     "load": ("harness.commands.load", "scenario traffic through locust, faults on schedule; verdict at the end"),
-    "init": ("harness.commands.init", "write a starter into your project: target, three scenarios, conftest.py"),
+    "init": ("harness.commands.init", "a starter in your project (--service: target, three scenarios, conftest.py) or a target profile (--profile)"),
     "toxiproxy": ("harness.commands.toxiproxy", "where the Toxiproxy server is; `install` builds it into the user cache"),
     "explore": ("harness.commands.explore", "search the fault space for a failure no scenario covers; shrink it to one"),
 }

@@ -10,6 +10,7 @@ fails at least one scenario, and the expected invariant is among the failing (ex
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,15 +78,31 @@ def load_variants(path: str | None = None) -> dict[str, list[Variant]]:
 
 
 def catalogue(paths: list[str] | None = None) -> dict[str, list[Scenario]]:
-    """Scenarios per integration."""
+    """Scenarios per integration: the generic catalogue, where a reference integration's own version
+    of a scenario (``examples/<app>/scenarios/*.yaml`` extending it, adding app-specific checks)
+    replaces it for that integration."""
     out: dict[str, list[Scenario]] = {}
     from harness import catalogue
-    for f in discover(paths or [catalogue.scenarios_dir()]):
-        sc = load_scenario(f)
-        integration = sc.target.integration if sc.target else None
-        if integration:
-            out.setdefault(integration, []).append(sc)
+    scenarios = catalogue.scenarios_dir()
+    examples = os.path.join(os.path.dirname(os.path.abspath(scenarios)), "examples")
+    files = discover(paths or [scenarios, *sorted(glob.glob(os.path.join(examples, "*", "scenarios")))])
+    loaded = [(f, load_scenario(f)) for f in files]
+    integration = {f: sc.target.integration if sc.target else None for f, sc in loaded}
+    replaced = {(integration[f], p) for f, _ in loaded for p in _extended(f)}
+    for f, sc in loaded:
+        if integration[f] and (integration[f], os.path.abspath(f)) not in replaced:
+            out.setdefault(integration[f], []).append(sc)
     return out
+
+
+def _extended(path: str) -> list[str]:
+    """The catalogue scenarios an app-specific scenario (under ``examples/``) extends."""
+    if os.sep + "examples" + os.sep not in os.sep + os.path.relpath(path):
+        return []
+    with open(path) as f:
+        parents = (yaml.safe_load(f) or {}).get("extends") or []
+    parents = [parents] if isinstance(parents, str) else parents
+    return [os.path.abspath(os.path.join(os.path.dirname(path), p)) for p in parents if not os.path.basename(p).startswith("_")]
 
 
 async def run_variant(variant: Variant, scenarios: list[Scenario], report_dir: str, time_scale: float = 1.0,

@@ -27,6 +27,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--harness-variant", dest="harness_variant", action="append", default=[],
                     metavar="NAME[,NAME]", help="run scenarios against these target variants "
                     "(one test per variant when several)")
+    group.addoption("--harness-profile", dest="harness_profile", default=None, metavar="PROFILE.yaml",
+                    help="run collected scenario files against this target profile (docs/profiles.md)")
     group.addoption("--harness-time-scale", dest="harness_time_scale", type=float, default=None,
                     metavar="X", help="multiply scenario durations (the target must read HARNESS_TIME_SCALE)")
     group.addoption("--harness-seed", dest="harness_seed", type=int, default=None, metavar="N",

@@ -109,7 +109,9 @@ def harness_services():
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from mocks.registry import SERVICES
     p.add_argument("directory", nargs="?", default=".", metavar="DIR", help="your project (default: here)")
-    p.add_argument("--service", required=True, choices=sorted(SERVICES), help="the service your app calls")
+    p.add_argument("--service", choices=sorted(SERVICES), help="the service your app calls")
+    p.add_argument("--profile", nargs="?", const="profile.yaml", metavar="PATH",
+                   help="instead: write a commented starter target profile to PATH (default profile.yaml)")
     p.add_argument("--command", default="python app.py", help="how to start your app (default: python app.py)")
     p.add_argument("--path", default="/", help="the request the scenarios send your app (default: /)")
     p.add_argument("--method", default="GET", choices=["GET", "POST", "PUT", "PATCH", "DELETE"])
@@ -130,6 +132,11 @@ def files(args: argparse.Namespace) -> dict[str, str]:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.profile is not None:
+        from harness.commands import init_profile
+        return init_profile.main(args)
+    if args.service is None:
+        raise CliError("give --service SVC (a starter project) or --profile [PATH] (a starter target profile)")
     if not os.path.isdir(args.directory):
         raise CliError(f"{args.directory}: no such directory")
     if args.count < 1:

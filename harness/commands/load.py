@@ -39,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="where the run folder goes (default reports/)")
     p.add_argument("--target", metavar="URL", help="use this running target instead of starting one")
     p.add_argument("--variant", help="target variant (passed to the target as ${target.variant})")
+    p.add_argument("--profile", metavar="PROFILE.yaml", help="run against this target profile (docs/profiles.md)")
     p.add_argument("--time-scale", type=types.time_scale, default=1.0, help="multiply scenario durations (e.g. 0.1)")
     p.add_argument("--snapshot", metavar="PATH", help="GET this target path after the load (e.g. /status) and "
                    "keep the answer in the run folder")
@@ -110,7 +111,7 @@ def main(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.scenario):
         raise CliError(f"{args.scenario}: no such file")
     try:
-        scenario = load_scenario(args.scenario)
+        scenario = load_scenario(args.scenario, profile=args.profile)
     except ScenarioError as e:
         raise CliError(str(e)) from None
     if not scenario.traffic:
@@ -119,6 +120,7 @@ def main(args: argparse.Namespace) -> int:
         from harness.commands import preflight
         preflight.scenario(args.scenario, scenario, target_given=args.target is not None)
     options: dict[str, Any] = {"scenario": os.path.abspath(args.scenario), "seed": args.seed,
+                               "profile": os.path.abspath(args.profile) if args.profile else None,
                                "time_scale": args.time_scale, "wait": args.wait}
     run_dir = None
     if not args.worker:

@@ -39,6 +39,24 @@ def command(argv0: str) -> None:
         raise FileNotFoundError(f"command not found: {argv0}")
 
 
+def folder(path: str) -> None:
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"no such folder: {path}")
+
+
+SCRIPT_SUFFIXES = (".py", ".js", ".mjs", ".cjs", ".ts", ".rb", ".php", ".pl", ".jar", ".sh")
+
+
+def script(argv: list[str], cwd: str) -> None:
+    """An interpreter's script argument (``python app.py``, ``node server.js``) exists in ``cwd``."""
+    arg = argv[1]
+    if arg.startswith("-") or not arg.endswith(SCRIPT_SUFFIXES):
+        return
+    path = os.path.normpath(os.path.join(cwd, arg))
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path} (the target's working folder is {cwd})")
+
+
 def proxies(toxiproxy_url: str | None, mitm: bool) -> None:
     """``harness serve --proxies``: the binaries its proxy stack starts."""
     checks: list[Callable[[], None]] = [] if toxiproxy_url else [toxiproxy_server]
@@ -64,20 +82,27 @@ def scenario(path: str, sc: Any, target_given: bool) -> None:
     needs += [(("links", i, "mitm"), mitmdump) for i, link in enumerate(sc.links) if link.mitm][:1]
     if sc.target is not None and sc.target.command is not None and not target_given:
         argv = split_command(sc.target.command)
+        cwd = sc.target.cwd or os.getcwd()
+        if sc.target.cwd is not None and not has_template(cwd):
+            needs.append((("target", "cwd"), lambda: folder(cwd)))
         if argv and not has_template(argv[0]):
             needs.append((("target", "command"), lambda: command(argv[0])))
+        if len(argv) > 1 and not has_template(argv[1]):
+            needs.append((("target", "command"), lambda: script(argv, cwd)))
     for field, check in needs:
         try:
             check()
         except Exception as e:
-            raise CliError(f"{_where(path, field)}: {_field(field)}: {e}") from None
+            raise CliError(f"{_where(path, field, sc.profile)}: {_field(field)}: {e}") from None
 
 
-def _where(path: str, field: tuple[Any, ...]) -> str:
+def _where(path: str, field: tuple[Any, ...], profile: str | None = None) -> str:
     from harness.scenario.loader import load_document
-    from harness.scenario.yamlpos import ScenarioError, relpath, where
+    from harness.scenario.yamlpos import ScenarioError, load_yaml, relpath, where
+    if profile is not None and field[:1] == ("target",):  # the target came from the profile
+        path = profile
     try:
-        _, positions = load_document(path)
+        _, positions = load_yaml(relpath(path)) if path == profile else load_document(path)
     except (ScenarioError, OSError):
         return relpath(path)
     return where(positions, field, relpath(path))

@@ -22,16 +22,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report-dir", type=types.report_dir, default="reports",
                    help="where run folders go (default reports/)")
     p.add_argument("--target", metavar="URL", help="use this running target instead of starting one")
-    p.add_argument("--variant", help="target variant (passed to the target as ${target.variant})")
+    p.add_argument("--variant", help="target variant (passed to the target as ${target.variant}; \"\" is one too)")
+    p.add_argument("--profile", metavar="PROFILE.yaml", help="run against this target profile (docs/profiles.md) "
+                   "instead of each scenario's target")
     p.add_argument("--time-scale", type=types.time_scale, default=1.0, help="multiply scenario durations (e.g. 0.1)")
     p.add_argument("--tag", action="append", default=[], help="only scenarios with this tag (repeatable)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the final verdict line")
 
 
 def load_all(paths: list[str], tags: list[str] | None = None, target_given: bool = False,
-             check_programs: bool = True) -> list[Any]:
-    """Scenarios under ``paths`` (the catalogue's when not found here), those with one of ``tags``;
-    ``check_programs``: the programs each one starts must be installed (not for listing)."""
+             check_programs: bool = True, profile: str | None = None) -> list[Any]:
+    """Scenarios under ``paths`` (the catalogue's when not found here), those with one of ``tags``,
+    with ``profile``'s target and requests when given; ``check_programs``: the programs each one
+    starts must be installed (not for listing)."""
     from harness import catalogue
     from harness.commands import preflight
     from harness.scenario import ScenarioError, discover, load_scenario
@@ -43,7 +46,7 @@ def load_all(paths: list[str], tags: list[str] | None = None, target_given: bool
         if not os.path.exists(f):
             raise CliError(f"{f}: no such file")
         try:
-            sc = load_scenario(f)
+            sc = load_scenario(f, profile=profile)
         except ScenarioError as e:
             raise CliError(str(e)) from None
         if tags and not set(tags) & set(sc.tags):
@@ -101,7 +104,7 @@ def main(args: argparse.Namespace) -> int:
     from harness.supervisor import cgroup_notice
     from harness.verdict.outcome import SEVERITY
 
-    scenarios = load_all(args.scenarios, args.tag, target_given=args.target is not None)
+    scenarios = load_all(args.scenarios, args.tag, target_given=args.target is not None, profile=args.profile)
     if not scenarios:
         raise CliError("no scenario matches the given tags")
     progress = Progress(quiet=args.quiet)

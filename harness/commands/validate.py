@@ -9,6 +9,7 @@ import argparse
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenarios", nargs="*", metavar="SCENARIO",
                    help="scenario files or folders (default: ./scenarios, or the installed catalogue)")
+    p.add_argument("--profile", metavar="PROFILE.yaml", help="check them against this target profile")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -24,7 +25,7 @@ def main(args: argparse.Namespace) -> int:
     bad = 0
     for f in files:
         try:
-            sc = load_scenario(f)
+            sc = load_scenario(f, profile=args.profile)
             print(f"ok    {f}  ({sc.name})")
         except ScenarioError as e:
             bad += 1

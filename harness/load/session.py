@@ -53,7 +53,7 @@ class LoadSession:
     def __init__(self, options: dict[str, Any]):
         from harness.scenario import load_scenario
         self.options = options
-        self.scenario = load_scenario(options["scenario"])
+        self.scenario = load_scenario(options["scenario"], profile=options.get("profile"))
         self.time_scale = float(options.get("time_scale") or 1.0)
         self.seed = self.scenario.seed if options.get("seed") is None else int(options["seed"])
         self.user_classes = build_user_classes(self.scenario.traffic, self, wait_time_of(options.get("wait")))

@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(2, 1)  # anything printed goes to stderr; stdout is the channel
     channel = Channel(out)
     try:
-        scenario = load_scenario(options["scenario"])
+        scenario = load_scenario(options["scenario"], profile=options.get("profile"))
     except (ScenarioError, OSError) as e:
         channel.send({"result": None, "error": str(e)})
         return 2

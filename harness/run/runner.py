@@ -226,7 +226,8 @@ class Runner:
             self.ctx["redis"] = {"host": "127.0.0.1", "port": port, "url": f"redis://127.0.0.1:{port}/0",
                                  "direct_url": f"redis://127.0.0.1:{port}/0"}
         target_port = processes.free_port()
-        variant = self.opts.variant or (sc.target.variant if sc.target else None) or "correct"
+        variant = next((v for v in (self.opts.variant, sc.target.variant if sc.target else None) if v is not None),
+                       "correct")  # "" is a variant too (--variant "")
         self.ctx["target"] = {"port": target_port, "variant": variant,
                               "url": self.opts.target_url or f"http://127.0.0.1:{target_port}"}
         if sc.links:
@@ -257,7 +258,10 @@ class Runner:
                    HARNESS_RUN_DIR=os.path.abspath(self.run_dir),
                    HARNESS_TARGET_PORT=str(self.ctx["target"]["port"]))
         argv = processes.split_command(render(sc.target.command, self.ctx))
-        self.target = Child("target", argv, env=env, cwd=sc.target.cwd or os.getcwd(),
+        cwd = render(sc.target.cwd, self.ctx) if sc.target.cwd else os.getcwd()
+        if not os.path.isdir(cwd):
+            raise ProcessError(f"target: working folder does not exist: {cwd}")
+        self.target = Child("target", argv, env=env, cwd=cwd,
                             log_path=os.path.join(self.run_dir, "target.log"),
                             stop_timeout=sc.target.stop_timeout, cgroup=self.cgroup).start()
         self.children.append(self.target)

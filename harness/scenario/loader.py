@@ -59,13 +59,118 @@ def validation_error(e: ValidationError, data: Any, positions: Positions, name: 
 
 
 def merge(base: Any, over: Any) -> Any:
-    """Deep merge for ``extends``: mappings merge, everything else (lists too) is replaced."""
+    """Deep merge for ``extends``: mappings merge, ``key: null`` deletes the key, everything else
+    (lists too) is replaced."""
     if isinstance(base, dict) and isinstance(over, dict):
         out = dict(base)
         for k, v in over.items():
-            out[k] = merge(base[k], v) if k in base else copy.deepcopy(v)
+            if v is None:
+                out.pop(k, None)
+            else:
+                out[k] = merge(base[k], v) if k in base else _without_nulls(v)
         return out
-    return copy.deepcopy(over)
+    return _without_nulls(over)
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return copy.deepcopy(value)
+
+
+def merge_flows(base: Any, over: Any) -> Any:
+    """``traffic`` lists merge by flow ``name``: a child's flow of a parent's name merges into it (its
+    ``request`` too), a new name is appended, ``{name: x, drop: true}`` removes flow ``x``."""
+    if not (isinstance(base, list) and isinstance(over, list)):
+        return merge(base, over)
+    out = list(base)
+    index = {f.get("name"): i for i, f in enumerate(out) if isinstance(f, dict)}
+    for flow in over:
+        name = flow.get("name") if isinstance(flow, dict) else None
+        if name in index and flow.get("drop") is True:
+            out[index[name]] = None
+        elif name in index:
+            out[index[name]] = merge(out[index[name]], flow)
+        else:
+            out.append(_without_nulls(flow))
+    return [f for f in out if f is not None]
+
+
+def merge_expect(base: list[Any], over: list[Any]) -> list[Any]:
+    """A child's ``expect`` adds to its parent's; an entry for an invariant that both list exactly
+    once, for the same ``flow`` (or none), merges its parameters into the parent's
+    (``verification_enforced: {allowed_status: [201]}``). ``journal_count`` entries always add."""
+    def names(items: list[Any]) -> list[Any]:
+        return [next(iter(i)) if isinstance(i, dict) and len(i) == 1 and next(iter(i)) != "journal_count" else None
+                for i in items]
+
+    def flow(item: Any) -> Any:
+        params = next(iter(item.values()))
+        return params.get("flow") if isinstance(params, dict) else None
+    out = copy.deepcopy(base)
+    parent, child = names(base), names(over)
+    for name, item in zip(child, over):
+        if name is not None and parent.count(name) == 1 and child.count(name) == 1 \
+                and flow(base[parent.index(name)]) == flow(item):
+            i = parent.index(name)
+            out[i] = {name: merge(out[i][name] or {}, item[name] or {})}
+        else:
+            out.append(_without_nulls(item))
+    return out
+
+
+def merge_document(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """One ``extends`` step: ``merge``, except that flows merge by name, a child's ``expect`` adds to
+    its parent's (``merge_expect``), and a child whose ``target`` gives its own ``command`` or ``url``
+    replaces the parent's target whole (no env leaks in) and the parent's ``profile``."""
+    out = merge(base, {k: v for k, v in over.items() if k not in ("traffic", "target", "expect")})
+    if isinstance(over.get("expect"), list) and isinstance(base.get("expect"), list):
+        out["expect"] = merge_expect(base["expect"], over["expect"])
+    elif "expect" in over:
+        out["expect"] = _without_nulls(over["expect"])
+    if "traffic" in over:
+        out["traffic"] = merge_flows(base.get("traffic"), over["traffic"]) if over["traffic"] is not None else None
+    target = over.get("target", ...)
+    if target is None:
+        out.pop("target", None)
+    elif isinstance(target, dict) and ({"command", "url"} & set(target)):
+        out["target"] = _without_nulls(target)
+        if "profile" not in over:
+            out.pop("profile", None)  # a target of its own replaces the inherited profile too
+    elif target is not ...:
+        out["target"] = merge(base.get("target"), target) if "target" in base else _without_nulls(target)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def resolve_paths(data: dict[str, Any], folder: str) -> None:
+    """Make a document's own paths independent of the shell's folder: ``profile``, ``target.cwd``
+    (default: the file's folder) and a relative program path in ``target.command`` resolve from
+    ``folder``."""
+    if isinstance(data.get("profile"), str) and not os.path.isabs(data["profile"]):
+        data["profile"] = os.path.normpath(os.path.join(folder, data["profile"]))
+    target = data.get("target")
+    if not isinstance(target, dict) or target.get("command") is None and target.get("cwd") is None:
+        return
+    cwd = target.get("cwd")
+    if isinstance(cwd, str) and not os.path.isabs(cwd) and "${" not in cwd:
+        target["cwd"] = os.path.normpath(os.path.join(folder, cwd))
+    elif cwd is None and target.get("command") is not None:
+        target["cwd"] = os.path.abspath(folder)
+    command = target.get("command")
+    if isinstance(command, list) and command and isinstance(command[0], str):
+        target["command"] = [_program(command[0], folder)] + command[1:]
+    elif isinstance(command, str):
+        program = command.split(None, 1)[0] if command.strip() else ""
+        if program and program == _program(program, folder):
+            return
+        lead = len(command) - len(command.lstrip())
+        target["command"] = _program(program, folder) + command[lead + len(program):]
+
+
+def _program(program: str, folder: str) -> str:
+    if "/" in program and not os.path.isabs(program) and "${" not in program and not program.startswith(("'", '"')):
+        return os.path.normpath(os.path.join(folder, program))
+    return program
 
 
 def load_document(path: str, _chain: tuple[str, ...] = ()) -> tuple[dict[str, Any], Positions]:
@@ -79,6 +184,7 @@ def load_document(path: str, _chain: tuple[str, ...] = ()) -> tuple[dict[str, An
     if not isinstance(data, dict):
         kind = "empty" if data is None else type(data).__name__
         raise ScenarioError(f"{name}:1: expected a mapping with name, traffic, timeline, expect… (got {kind})")
+    resolve_paths(data, os.path.dirname(os.path.abspath(path)))
     parents = data.get("extends")
     if parents is None:
         return data, positions
@@ -95,10 +201,10 @@ def load_document(path: str, _chain: tuple[str, ...] = ()) -> tuple[dict[str, An
             raise ScenarioError(f"{where(positions, loc, name)}: extends: no such file {relpath(ppath)}")
         pdata, ppos = load_document(ppath, _chain + (os.path.abspath(path),))
         pdata.pop("extends", None)
-        merged = merge(merged, pdata)
+        merged = merge_document(merged, pdata)
         merged_pos.update(ppos)
     own = {k: v for k, v in data.items() if k != "extends"}
-    merged = merge(merged, own)
+    merged = merge_document(merged, own)
     merged_pos.update(positions)
     return merged, merged_pos
 
@@ -116,9 +222,8 @@ def resolve_extends(data: dict[str, Any], base_dir: str) -> dict[str, Any]:
             raise ScenarioError(f"extends: no such file {relpath(path)}")
         pdata, ppos = load_document(path)
         pdata.pop("extends", None)
-        anchor_cwd(pdata, ppos)
-        merged = merge(merged, pdata)
-    return merge(merged, data)
+        merged = merge_document(merged, pdata)
+    return merge_document(merged, data)
 
 
 def validate(data: Any, positions: Positions, name: str) -> Scenario:
@@ -155,21 +260,26 @@ def validate(data: Any, positions: Positions, name: str) -> Scenario:
     return scenario
 
 
-def load_scenario(path: str) -> Scenario:
+def load_scenario(path: str, profile: str | None = None) -> Scenario:
+    """``profile``: a target profile file that replaces the scenario's own ``profile:``."""
     data, positions = load_document(path)
     data.pop("extends", None)
-    anchor_cwd(data, positions)
+    data = with_profile(data, positions, relpath(path), profile)
     return validate(data, positions, relpath(path))
 
 
-def anchor_cwd(data: dict[str, Any], positions: Positions) -> None:
-    """A relative ``target.cwd`` is relative to the file that sets it (a shared ``_targets/`` file
-    says ``cwd: ../..`` and its command finds ``examples/`` from any working directory)."""
-    target = data.get("target")
-    cwd = target.get("cwd") if isinstance(target, dict) else None
-    hit = positions.get(("target", "cwd"))
-    if isinstance(cwd, str) and cwd and not os.path.isabs(cwd) and hit:
-        target["cwd"] = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(hit[0])), cwd))
+def with_profile(data: dict[str, Any], positions: Positions, name: str, profile: str | None) -> dict[str, Any]:
+    """The document with its target profile applied (``profile`` wins over the scenario's own)."""
+    from harness.scenario.profile import apply_profile, substitute
+    chosen = profile or data.get("profile")
+    if chosen is None:
+        return substitute(data, None, positions, name, None, ())
+    if not isinstance(chosen, str):
+        raise ScenarioError(f"{where(positions, ('profile',), name)}: profile: expected a path")
+    if not os.path.isfile(chosen):
+        field = "--profile" if profile else f"{where(positions, ('profile',), name)}: profile"
+        raise ScenarioError(f"{field}: no such profile file {relpath(chosen)}")
+    return apply_profile(data, positions, name, chosen, keep_target_tweaks=profile is None)
 
 
 def load_scenario_data(data: Any, name: str = "<scenario>") -> Scenario:

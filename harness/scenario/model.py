@@ -79,12 +79,17 @@ class HttpRequest(_Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+PROFILE_REQUEST = {"type": "string", "pattern": r"^\$\{profile\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_.\-]+\}$",
+                   "description": "a request of the target profile: ${profile.<service>.<role>}"}
+
+
 class Flow(_Strict):
     """One stream of requests to the target. ``count`` requests (or until ``duration`` ends), at
     most ``concurrency`` at once, at most ``rate`` per second, starting at ``start``."""
 
     name: str = Field(pattern=NAME)
-    request: HttpRequest
+    request: Annotated[HttpRequest, WithJsonSchema({"anyOf": [HttpRequest.model_json_schema(by_alias=True),
+                                                              PROFILE_REQUEST]})]
     count: int | None = Field(default=None, ge=0, le=1_000_000,
                               description="requests to send (default 1; unbounded while duration lasts)")
     concurrency: int = Field(default=1, ge=1, le=1000)
@@ -195,6 +200,8 @@ class Scenario(_Strict):
     settle: Duration = Field(default=0.0, description="extra wait after traffic and timeline")
     max_duration: Duration = Field(default=300.0, description="hard cap on the run")
     extends: Union[str, list[str], None] = None
+    profile: str | None = Field(default=None, description="a target profile file (docs/profiles.md): its "
+                                "target replaces this one, its parts fill ${profile.<service>.<role>}")
 
     @field_validator("expect")
     @classmethod

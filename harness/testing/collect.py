@@ -93,7 +93,7 @@ class ScenarioFile(pytest.File):
     def collect(self) -> Iterator["ScenarioItem"]:
         from harness.scenario import ScenarioError, load_scenario
         try:
-            scenario = load_scenario(str(self.path))
+            scenario = load_scenario(str(self.path), profile=profile_option(self.config))
         except ScenarioError as e:
             raise self.CollectError(str(e)) from None
         names = variants(self.config)
@@ -143,11 +143,16 @@ def report_dir(config: pytest.Config) -> str:
     return tempfile.mkdtemp(prefix="harness-reports-")
 
 
+def profile_option(config: pytest.Config) -> str | None:
+    path = config.getoption("harness_profile", default=None)
+    return str(config.invocation_params.dir / path) if path else None
+
+
 def runner_for(config: pytest.Config) -> Any:
     if RUNNER_KEY not in config.stash:
         from harness.testing.scenarios import ScenarioRunner
         config.stash[RUNNER_KEY] = ScenarioRunner(
             report_dir(config), seed=config.getoption("harness_seed"),
             time_scale=config.getoption("harness_time_scale") or 1.0,
-            cwd=str(config.rootpath), base_dir=str(config.rootpath))
+            cwd=str(config.rootpath), base_dir=str(config.rootpath), profile=profile_option(config))
     return config.stash[RUNNER_KEY]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import loops
-from harness.scenario.loader import merge, resolve_extends
+from harness.scenario.loader import merge, resolve_extends, with_profile
 from harness.testing.worker import worker_id
 
 EVIDENCE_LINES = 6
@@ -144,11 +144,13 @@ class ScenarioRunner:
     """Runs scenarios into ``report_dir``; run ids carry the xdist worker id, so nothing collides."""
 
     def __init__(self, report_dir: str, *, seed: int | None = None, time_scale: float = 1.0,
-                 variant: str | None = None, cwd: str | None = None, base_dir: str | None = None):
+                 variant: str | None = None, cwd: str | None = None, base_dir: str | None = None,
+                 profile: str | None = None):
         self.report_dir = report_dir
         self.seed, self.time_scale, self.variant = seed, time_scale, variant
         self.cwd = cwd or os.getcwd()
         self.base_dir = base_dir or self.cwd
+        self.profile = profile  # a target profile for scenario files (--harness-profile)
 
     def load(self, scenario: Any, base_dir: str | None = None) -> Any:
         from harness.scenario import Scenario, load_scenario, load_scenario_data
@@ -156,12 +158,15 @@ class ScenarioRunner:
             return scenario
         if isinstance(scenario, dict):
             data = resolve_extends(scenario, base_dir or self.base_dir)
-            return load_scenario_data(data, str(data.get("name") or "<scenario>"))
+            name = str(data.get("name") or "<scenario>")
+            if isinstance(data.get("profile"), str):
+                data["profile"] = os.path.join(base_dir or self.base_dir, data["profile"])
+            return load_scenario_data(with_profile(data, {}, name, self.profile), name)
         if isinstance(scenario, (str, os.PathLike)):
             path = os.fspath(scenario)
             if not os.path.isabs(path) and not os.path.exists(path):
                 path = os.path.join(base_dir or self.base_dir, path)
-            return load_scenario(path)
+            return load_scenario(path, profile=self.profile)
         raise TypeError(f"run_scenario: expected a path, a dict or a Scenario, got {type(scenario).__name__}")
 
     def prepare(self, scenario: Any, target: str | dict[str, Any] | None = None) -> tuple[Any, str | None]:

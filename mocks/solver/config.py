@@ -97,6 +97,11 @@ class SolverConfig(BaseModel):
                                    "reject: in.php answers pingback_reject_error")
     pingback_reject_error: str = "ERROR_BAD_PARAMETERS"
     # the protected site where an integration uses a solution
+    site_path: str = Field(default="/site/submit", pattern=r"^/[^?#]*$",
+                           description="where the integration uses a solution (a profile's site endpoint)")
+    site_method: Literal["POST", "PUT", "PATCH", "GET"] = "POST"
+    site_token_field: str = Field(default="token", min_length=1, description="the field carrying the solution")
+    site_task_field: str = Field(default="task", min_length=1, description="the field naming the task, if sent")
     site_reject_status: int = Field(default=403, ge=200, le=599)
     site_allow_reuse: bool = False
     site_token_ttl_s: float = Field(default=120.0, ge=0, description="0 = tokens never expire")

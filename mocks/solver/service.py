@@ -46,11 +46,11 @@ class SolverMock(ServiceMock):
         path = request.path
         if path in ("/in.php", "/res.php"):
             action = path[1:]
-        elif path == "/site/submit":
+        elif path == self.cfg.site_path:
             action = SITE
-            if request.method != "POST":
-                raise BadRequest(Reply.json({"ok": False, "error": "use POST"}, status=405,
-                                            headers={"Allow": "POST"}), action=SITE)
+            if request.method != self.cfg.site_method:
+                raise BadRequest(Reply.json({"ok": False, "error": f"use {self.cfg.site_method}"}, status=405,
+                                            headers={"Allow": self.cfg.site_method}), action=SITE)
         else:
             raise BadRequest(Reply.text("<html><body><h1>404 Not Found</h1></body></html>", status=404,
                                         content_type="text/html"), action="not_found")
@@ -66,6 +66,8 @@ class SolverMock(ServiceMock):
             if action == SITE:
                 raise BadRequest(Reply.json({"ok": False, "error": "body too large"}, status=413), SITE) from None
             raise BadRequest(wire.error(as_json, "ERROR_TOO_BIG_CAPTCHA_FILESIZE"), action) from None
+        if action == SITE:
+            fields = self.site.normalized(fields)
         return Call(action, fields.journal_params(), request, extra={"fields": fields})
 
     # --- handle --------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The "protected site": where an integration *uses* a solution (``POST /site/submit`` with a form
-or JSON field ``token``, optional ``task``). Each use is a ``request`` event (action
+or JSON field ``token``, optional ``task``; path, method and field names are the config's ``site_*``). Each use is a ``request`` event (action
 ``site.submit``, params incl. ``token``) plus a ``solution_use`` event, so invariants can count
 uses per token. Like reCAPTCHA's siteverify, a token is good once and for a limited time.
 
@@ -25,6 +25,19 @@ if TYPE_CHECKING:
 class Site:
     def __init__(self, mock: "SolverMock"):
         self.mock = mock
+
+    def normalized(self, fields: Fields) -> Fields:
+        """The configured token / task field names (``site_token_field``, ``site_task_field``) read
+        as ``token`` / ``task``, so the journal and the invariants see one shape for every site."""
+        cfg = self.mock.cfg
+        names = {cfg.site_token_field: TOKEN_PARAM, cfg.site_task_field: "task"}
+        if all(k == v for k, v in names.items()):
+            return fields
+        values = {k: v for k, v in fields.values.items() if k not in (TOKEN_PARAM, "task")}
+        for given, canonical in names.items():
+            if given in fields.values:
+                values[canonical] = fields.values[given]
+        return Fields(values, fields.files, fields.json_body)
 
     def submit(self, fields: Fields) -> Reply:
         mock, cfg = self.mock, self.mock.cfg
