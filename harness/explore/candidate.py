@@ -16,7 +16,7 @@ from harness.explore.faults import Fault, timeline
 from harness.explore.generate import Menu
 from harness.explore.space import space_of
 from harness.scenario import Scenario, load_scenario_data
-from harness.scenario.loader import load_document, validate
+from harness.scenario.loader import load_document, validate, with_profile
 from harness.scenario.yamlpos import relpath
 
 
@@ -33,6 +33,8 @@ class Base:
         """Raises ``ScenarioError`` (one line, file:line) for a bad file."""
         doc, positions = load_document(path)
         doc.pop("extends", None)
+        doc = with_profile(doc, positions, relpath(path), None)  # the candidates carry the profile's target:
+        doc.pop("profile", None)                                   # inlined, so a written file is whole
         scenario = validate(doc, positions, relpath(path))
         return cls(path, doc, scenario, variant)
 
