@@ -39,6 +39,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     data: Any = None  # what the journal records (parsed JSON or text)
     refused: dict[str, Any] | None = None  # why the mock refused the request (journal only: check, expected, got, why)
+    # a refusal that is the protocol's own answer (a ticket's CaptchaCode): journaled, not logged
+    refusal_is_answer: bool = False
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, content_type: str = "application/json",

@@ -250,7 +250,7 @@ class ServiceMock:
         self.ctx.record(kinds.RESPONSE.event(service=self.name, action=action, rid=rid, status=reply.status,
                                              rule=rule, body=data, outcome=DELIVERED, **refused))
         request[_ANSWER] = (rid, action, rule)
-        if reply.refused:  # `harness serve` logs one line per refusal
+        if reply.refused and not reply.refusal_is_answer:  # `harness serve` logs one line per refused request
             log.info("%s %s %s refused: %s", self.name, rid, json_safe(action), reply.refused.get("why"))
         return reply.to_response()
 

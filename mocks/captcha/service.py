@@ -157,7 +157,7 @@ class CaptchaMock(ServiceMock):
         v = verify(call.action, p, cfg, self.tickets)
         reply = answers.result_reply(v.code, rid, evil_level=v.evil_level, get_time=v.get_time,
                                      submit_time=v.submit_time, mini=call.action == MINI)
-        reply.refused = v.refused
+        reply.refused, reply.refusal_is_answer = v.refused, True
         return reply
 
     def _over_rate(self, qps: float) -> bool:

@@ -134,6 +134,11 @@ def accepted_hosts(host: str, sdk_endpoint: bool) -> list[str]:
     return [host, bare] if sdk_endpoint and bare != host else [host]
 
 
+def _bad_timestamp(raw_ts: str) -> SignatureError:
+    return SignatureError("InvalidParameterValue", f"The value `{raw_ts}` of parameter `Timestamp` is not valid.",
+                          refusal("X-TC-Timestamp header", "unix seconds", raw_ts[:40]))
+
+
 def _failure(why: dict[str, str]) -> SignatureError:
     return SignatureError("AuthFailure.SignatureFailure",
                           "The provided credentials could not be validated. Please check your signature is correct.",
@@ -151,12 +156,10 @@ def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], pa
     if raw_ts is None or not raw_ts.strip():
         raise SignatureError("MissingParameter", "The request is missing a required parameter `Timestamp`.",
                              refusal("X-TC-Timestamp header", "unix seconds", "none"))
-    bad_ts = SignatureError("InvalidParameterValue", f"The value `{raw_ts}` of parameter `Timestamp` is not valid.",
-                            refusal("X-TC-Timestamp header", "unix seconds", raw_ts[:40]))
     try:
         ts = int(raw_ts.strip())
     except ValueError:
-        raise bad_ts from None
+        raise _bad_timestamp(raw_ts) from None
     if parsed.secret_id not in secret_keys:
         raise SignatureError("AuthFailure.SecretIdNotFound",
                              "The SecretId is not found, please ensure that your SecretId is correct.",
@@ -174,7 +177,7 @@ def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], pa
     try:
         date = utc_date(ts)
     except (ValueError, OverflowError, OSError):  # beyond year 9999 (reachable with a huge signature_skew_s)
-        raise bad_ts from None
+        raise _bad_timestamp(raw_ts) from None
     lowered = {k.lower(): v for k, v in headers.items()}
     host = lowered.get("host", "").strip().lower()
     _check_scope(parsed, date, ts, host, sdk_endpoint)
