@@ -63,7 +63,7 @@ def refusal(check: str, expected: str, got: str, note: str = "", **more: str) ->
     same as one line (``why``), and anything more that helps (a canonical request, a string to sign).
     Echoed client bytes that are not UTF-8 (lone surrogates) come out escaped, so the line can be
     logged and journaled anywhere."""
-    got = json_safe(got)  # the client's bytes; the rest is the mock's own text
+    expected, got = json_safe(expected), json_safe(got)  # both may echo the client's bytes (a Host header)
     line = f"{check}: expected {_short(expected)}, got {_short(got)}" + (f" — {note}" if note else "")
     return {"check": check, "expected": expected, "got": got, "why": line, **(json_safe(more) if more else {})}
 
