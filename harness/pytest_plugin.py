@@ -178,3 +178,10 @@ def run_scenario(request: pytest.FixtureRequest, harness_report_dir: str) -> Cal
                             time_scale=config.getoption("harness_time_scale") or 1.0,
                             cwd=str(config.rootpath), base_dir=str(request.path.parent))
     return runner.run
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # an xdist worker leaves through os._exit (no atexit): remove its empty session cgroup now. Not
+    # stop_all: pytester's in-process sessions end here too, inside the outer session.
+    from harness.supervisor import release_session_cgroup
+    release_session_cgroup()

@@ -73,6 +73,21 @@ def session_cgroup() -> cgroups.RunCgroup | None:
         return _session_group
 
 
+def release_session_cgroup() -> bool:
+    """Remove this process's session group if it holds nothing any more (no kill: for a process that
+    may leave through ``os._exit`` — a pytest-xdist worker — and so never reaches ``stop_all``).
+    True when there is no group left."""
+    global _session_group, _session_probed
+    with _session_lock:
+        group = _session_group
+        if group is None:
+            return True
+        if group.pids() or not group.remove():
+            return False
+        _session_group, _session_probed = None, False
+        return True
+
+
 def cgroup_notice() -> str | None:
     """The one line to print at start-up when children cannot be put in a cgroup here, else None."""
     return cgroups.startup_line()

@@ -150,3 +150,35 @@ def test_without_cgroups_children_still_start_and_the_gap_is_one_line(tmp_path, 
     finally:
         child.stop()
         os.kill(grandchild, 9)
+
+
+@needs_cgroups
+def test_a_pytest_process_leaving_through_os_exit_leaves_no_empty_session_group(tmp_path):
+    # an xdist worker that does not finish in time is ended by execnet with os._exit: no atexit hook
+    # runs, so the plugin removes the empty group when the session ends
+    record = tmp_path / "group.txt"
+    (tmp_path / "test_inner.py").write_text(
+        "import sys\n"
+        "from harness import supervisor\n"
+        "def test_child():\n"
+        "    child = supervisor.Child('sleeper', [sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+        "    child.start()\n"
+        f"    open({str(record)!r}, 'w').write(supervisor.session_cgroup().path)\n"
+        "    child.stop()\n")
+    script = (f"import os, pytest\nrc = pytest.main(['-q', '-p', 'no:cacheprovider', '-p', 'no:xdist', {str(tmp_path)!r}])\n"
+              "os._exit(int(rc))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
+    path = record.read_text()
+    assert path and not os.path.exists(path), f"{path} left behind"
+
+
+@needs_cgroups
+def test_releasing_the_session_group_keeps_one_that_holds_a_process(tmp_path):
+    from harness import supervisor
+    child, grandchild = _escapee(tmp_path)
+    session = supervisor.session_cgroup()
+    child.stop()
+    assert not supervisor.release_session_cgroup() and os.path.exists(session.path)
+    assert grandchild in supervisor.kill_group(session)
+    supervisor.stop_all()
