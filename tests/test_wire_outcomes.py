@@ -17,6 +17,7 @@ import requests
 from harness.journal import read_events
 from harness.host import HostThread, MockHost
 from tests.echo_service import EchoMock
+from tests.waiting import wait_until
 
 
 def add(ht, *rules):
@@ -26,16 +27,6 @@ def add(ht, *rules):
 
 def responses(ht):
     return [e for e in read_events(ht.host.journal.read_since(0)) if e.kind == "response"]
-
-
-def wait_for(fn, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = fn()
-        if found:
-            return found
-        time.sleep(0.05)
-    return fn()
 
 
 @pytest.fixture
@@ -50,7 +41,7 @@ def test_an_answer_the_client_left_before_is_client_gone_not_delivered(echo):
     t0 = time.monotonic()
     with pytest.raises(requests.ReadTimeout):
         requests.get(echo.host.urls["echo"] + "/slow", timeout=0.3)
-    (gone,) = wait_for(lambda: responses(echo))
+    (gone,) = wait_until(lambda: responses(echo), 3.0, "the response event")
     assert gone["outcome"] == "client_gone" and gone["status"] is None and gone["rule"] == "r1"
     # journaled when the client left, not when the delay would have ended
     assert time.monotonic() - t0 < 1.4
