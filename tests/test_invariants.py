@@ -137,6 +137,18 @@ def test_dr_tickets():
     assert r["dr_ticket_accepted"].ok and not r["forged_dr_ticket_refused"].ok
 
 
+def test_a_forged_dr_ticket_refused_during_an_outage_is_no_blocked_user():
+    j = J()
+    j.add("link", 1.0, op="down", link="integration->captcha")
+    login(j, "a", 1.1, 200)                                   # let in while unreachable: fails open
+    login(j, "terror_1001_2_1", 1.2, 403, kind="dr_ticket", valid=False, why="wrong appid")
+    login(j, "terror_1001_1_9", 1.3, 200, kind="dr_ticket", valid=True)
+    j.add("link", 2.0, op="up", link="integration->captcha")
+    r = verdict(j, {"verification_fail_open": {}}, {"forged_dr_ticket_refused": {}})
+    assert r["verification_fail_open"].ok and r["verification_fail_open"].counts == {"degraded": 2, "blocked": 0}
+    assert r["forged_dr_ticket_refused"].ok
+
+
 def webhook(j, t, rule=None, status=200, response='{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}',
             latency=5, action="State.StateChange", json=None):
     j.add("callback", t, "chat", action, rule=rule, outcome="delivered" if status else "timeout", status=status,

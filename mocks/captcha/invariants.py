@@ -190,10 +190,15 @@ def verification_fail_open(facts: Facts, p: FailOpenParams) -> Result:
     """When DescribeCaptchaResult timed out, hung, reset, answered InternalError or CaptchaCode 26,
     the target still let the user through, within the latency bound. A login is judged by what the
     target could know: the last answer it got. One whose retry got a definite answer (a bad ticket
-    after an InternalError) was not degraded; ``verification_enforced`` judges it."""
+    after an InternalError) was not degraded; ``verification_enforced`` judges it. A forged
+    disaster-recovery ticket must be refused whatever the service does: ``forged_dr_ticket_refused``
+    judges it."""
     v = Verifications(facts, p.slow_ms)
     degraded, retried, bad = 0, 0, []
     for d in facts.driver(p.flow):
+        dr = dr_info(d)
+        if dr is not None and not dr.get("valid"):
+            continue
         states = v.states(ticket_of(d))
         # a service stopped after it gave this request a definite answer (code:…) degraded nothing
         stops = not (states and states[-1].startswith("code:"))
