@@ -66,6 +66,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", action="append", default=[], help="INTEGRATION or INTEGRATION/VARIANT")
     p.add_argument("--out", default=os.path.join(ROOT, "reports", "bench-explore"))
+    p.add_argument("--md", default=os.path.join(ROOT, "bench", "EXPLORE.md"), help="where the table goes")
     args = p.parse_args()
     with open(os.path.join(ROOT, "examples", "variants.yaml")) as f:
         catalogue = yaml.safe_load(f)
@@ -89,9 +90,10 @@ def main() -> int:
     text = (f"# harness explore benchmark\n\nProduced by `python bench/explore.py` on "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} in {time.time() - started:.0f} s: budget "
             f"{args.budget} per variant, -j {args.jobs}, --time-scale {args.time_scale:g}, --confirm {args.confirm}, "
-            f"seed {args.seed}{', only ' + ', '.join(args.only) if args.only else ''}. Bases: examples/explore/.\n\n"
+            f"seed {args.seed}{', only ' + ', '.join(args.only) if args.only else ''}; load average at the end "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs. Bases: examples/explore/.\n\n"
             f"{table}\n")
-    with open(os.path.join(ROOT, "bench", "EXPLORE.md"), "w") as f:
+    with open(args.md, "w") as f:
         f.write(text)
     print(text)
     return 0
