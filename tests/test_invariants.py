@@ -155,6 +155,19 @@ def webhook(j, t, rule=None, status=200, response='{"ActionStatus":"OK","ErrorCo
           response=response, latency_ms=latency, json=json)
 
 
+def test_a_webhook_sent_while_the_target_was_killed_is_not_judged():
+    j = J()
+    webhook(j, 1)
+    j.add("step", 1.2, step="target_killed")
+    webhook(j, 1.5, status=None, response="")      # refused: nobody there to answer
+    j.add("step", 1.8, step="target_started")
+    webhook(j, 2.5, status=None, response="")      # the target was back: a real miss
+    r = verdict(j, {"webhook_acknowledged": {}})["webhook_acknowledged"]
+    assert not r.ok and r.counts == {"sent": 2, "bad": 1, "while_target_down": 1}
+    assert "1 sent while the target was killed not judged" in r.summary
+    assert [e["t"] for e in r.evidence] == [2.5]
+
+
 def test_chat_invariants():
     j = J()
     j.add("rule_added", 0, rule="r1", spec={"effect": {"callback": "bad_sign"}})

@@ -126,6 +126,9 @@ def is_evidence(event: Event) -> bool:
     return event.get("source") != "api" or event.kind in API_KINDS
 
 
+TARGET_EDGE_S = 0.05
+
+
 class Facts:
     """Indexed views over a journal, shared by the invariants of one evaluation."""
 
@@ -153,6 +156,25 @@ class Facts:
         for e in self.events:
             out.setdefault(e.kind, []).append(e)
         return out
+
+    @cached_property
+    def target_down_spans(self) -> list[tuple[float, float]]:
+        """When the timeline had the target killed: from ``target_killed`` to the next
+        ``target_started`` (or the end), widened by TARGET_EDGE_S (a kill is journaled just after it)."""
+        spans, since = [], None
+        for e in self.by_kind.get(kinds.STEP.name, ()):
+            if e.get("step") == "target_killed" and since is None:
+                since = e.t - TARGET_EDGE_S
+            elif e.get("step") == "target_started" and since is not None:
+                spans.append((since, e.t + TARGET_EDGE_S))
+                since = None
+        if since is not None:
+            spans.append((since, float("inf")))
+        return spans
+
+    def target_down_during(self, start: float, end: float) -> bool:
+        """Was the target killed by the timeline at some moment of [start, end]?"""
+        return any(a <= end and start <= b for a, b in self.target_down_spans)
 
     @cached_property
     def responses(self) -> dict[tuple[str | None, str], Event]:

@@ -46,19 +46,24 @@ class AckParams(Params):
 
 @invariant("webhook_acknowledged", AckParams)
 def webhook_acknowledged(facts: Facts, p: AckParams) -> Result:
-    """Every genuine webhook got HTTP 200 with {ActionStatus: OK, ErrorCode: 0} within the timeout."""
-    seen, bad = 0, []
+    """Every genuine webhook got HTTP 200 with {ActionStatus: OK, ErrorCode: 0} within the timeout.
+    An attempt made while the timeline had the target killed is not judged (nobody could answer it)."""
+    seen, bad, down = 0, [], 0
     for cb, forgery in _webhooks(facts):
         if forgery in FORGERIES or (p.command and cb.action != p.command):
+            continue
+        if facts.target_down_during(cb.t - (cb.get("latency_ms") or 0) / 1000, cb.t):
+            down += 1
             continue
         seen += 1
         late = (cb.get("latency_ms") or 0) > p.timeout * 1000
         if not acknowledged(cb) or late:
             bad.append(brief(cb, "cid", "outcome", "status", "latency_ms", "response"))
+    while_down = f"; {down} sent while the target was killed not judged" if down else ""
     if not seen:
-        return not_exercised("webhook_acknowledged", "no genuine webhook was sent")
-    return Result("webhook_acknowledged", not bad, f"{seen - len(bad)} of {seen} webhooks acknowledged in time",
-                  bad, {"sent": seen, "bad": len(bad)})
+        return not_exercised("webhook_acknowledged", "no genuine webhook was sent" + (" while the target ran" if down else ""))
+    return Result("webhook_acknowledged", not bad, f"{seen - len(bad)} of {seen} webhooks acknowledged in time"
+                  + while_down, bad, {"sent": seen, "bad": len(bad), **({"while_target_down": down} if down else {})})
 
 
 @invariant("forged_webhook_refused", Params)
