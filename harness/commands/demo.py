@@ -25,8 +25,14 @@ def main(args: argparse.Namespace) -> int:
     from harness.report import write_suite_report
     from harness.run.progress import Progress
 
-    variants = matrix.load_variants()
-    scenarios = matrix.catalogue()
+    from harness.cli import CliError
+    from harness.scenario import ScenarioError
+    try:
+        integrations = matrix.load_integrations()
+        scenarios = matrix.catalogue(integrations)
+    except (matrix.MatrixError, ScenarioError) as e:
+        raise CliError(str(e)) from None
+    variants = {name: i.variants for name, i in integrations.items()}
     if args.write_readme:
         with open("README.md") as f:
             readme = f.read()
