@@ -6,7 +6,7 @@ against it and its variants; for each bug variant, the invariant that must catch
     node_login:
       description: ...
       profile: node_login/profile.yaml     # relative to variants.yaml
-      catalogue: [captcha]                 # folders (or files) under scenarios/, run with the profile
+      catalogue: [captcha]                 # folders (or files) under scenarios/ (beside examples/)
       variants:
         correct: {}
         fail_closed_on_busy: {caught_by: verification_fail_open, bug: "..."}
@@ -51,6 +51,11 @@ class Integration:
     catalogue: list[str]              # folders / files under scenarios/
     variants: list[Variant]
     description: str = ""
+    scenarios: str = "scenarios"      # the catalogue root: scenarios/ beside the folder of variants.yaml
+
+    @property
+    def catalogue_paths(self) -> list[str]:
+        return [os.path.join(self.scenarios, entry) for entry in self.catalogue]
 
     @property
     def own_scenarios(self) -> str:
@@ -132,8 +137,9 @@ def _integration(path: str, name: str, spec: Any) -> Integration:
         if vname != "correct" and not v.get("caught_by"):
             raise MatrixError(f"{here}.variants.{vname}.caught_by: a bug variant names the invariant that catches it")
         out.append(Variant(name, str(vname), v.get("caught_by"), str(v.get("bug", ""))))
-    profile = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), spec["profile"]))
-    return Integration(name, profile, entries, out, str(spec.get("description", "")))
+    folder = os.path.dirname(os.path.abspath(path))
+    return Integration(name, os.path.normpath(os.path.join(folder, spec["profile"])), entries, out,
+                       str(spec.get("description", "")), os.path.join(os.path.dirname(folder), "scenarios"))
 
 
 def load_variants(path: str | None = None) -> dict[str, list[Variant]]:
@@ -143,20 +149,18 @@ def load_variants(path: str | None = None) -> dict[str, list[Variant]]:
 def problems(path: str) -> list[str]:
     """What is wrong with a variants file beyond its shape: a profile or catalogue entry that does
     not exist, a ``caught_by`` that names no registered invariant (one line each)."""
-    from harness import catalogue
     from harness.verdict import REGISTRY
     try:
         integrations = load_integrations(path)
     except MatrixError as e:
         return [str(e)]
     out = []
-    scenarios = catalogue.scenarios_dir()
     for name, i in integrations.items():
         if not os.path.isfile(i.profile):
             out.append(f"{path}: {name}.profile: no such file {i.profile}")
-        for entry in i.catalogue:
-            if not os.path.exists(os.path.join(scenarios, entry)):
-                out.append(f"{path}: {name}.catalogue: no {entry} under {scenarios}")
+        for where in i.catalogue_paths:
+            if not os.path.exists(where):
+                out.append(f"{path}: {name}.catalogue: no such folder or file {where}")
         for v in i.variants:
             if v.caught_by and v.caught_by not in REGISTRY:
                 out.append(f"{path}: {name}.variants.{v.name}.caught_by: {v.caught_by} is not a registered "
@@ -168,12 +172,10 @@ def catalogue(integrations: dict[str, Integration] | None = None) -> dict[str, l
     """Scenarios per integration: its catalogue entries loaded with its profile, where the app's own
     version of a scenario (``examples/<app>/scenarios/*.yaml`` extending it, adding app-specific
     checks) replaces it."""
-    from harness import catalogue as cat
     integrations = load_integrations() if integrations is None else integrations
-    scenarios = cat.scenarios_dir()
     out: dict[str, list[Scenario]] = {}
     for name, i in integrations.items():
-        generic = discover([os.path.join(scenarios, e) for e in i.catalogue])
+        generic = discover(i.catalogue_paths)
         own = discover([i.own_scenarios]) if os.path.isdir(i.own_scenarios) else []
         replaced = {p for f in own for p in _extended(f)}
         out[name] = [load_scenario(f, profile=i.profile) for f in generic
