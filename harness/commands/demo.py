@@ -74,7 +74,8 @@ def main(args: argparse.Namespace) -> int:
                        matrix.observed_html(outcomes), {"elapsed_s": round(elapsed, 1)},
                        headline=(expected == len(outcomes), f"{expected}/{len(outcomes)} variants as expected"))
     print()
-    print(f"{'integration':<16} {'variant':<22} {'expected':<10} result")
+    width = max([len("integration"), *(len(o.variant.integration) for o in outcomes)])
+    print(f"{'integration':<{width}} {'variant':<22} {'expected':<10} result")
     good = 0
     for o in outcomes:
         v = o.variant
@@ -83,7 +84,7 @@ def main(args: argparse.Namespace) -> int:
         else:
             result = f"caught by {v.caught_by} in {len(o.caught_in)}/{len(o.cells)}: {', '.join(o.caught_in) or '-'}"
         good += o.as_expected
-        print(f"{v.integration:<16} {v.name:<22} {'OK' if o.as_expected else 'MISSED':<10} {result}")
+        print(f"{v.integration:<{width}} {v.name:<22} {'OK' if o.as_expected else 'MISSED':<10} {result}")
     print(f"\n{good}/{len(outcomes)} variants as expected in {elapsed:.0f} s; report: "
           f"{os.path.join(args.report_dir, 'latest', 'report.html')}")
     return 0 if good == len(outcomes) else 1
