@@ -102,7 +102,6 @@ def test_a_malformed_variants_file_is_one_line(tmp_path, spec, error):
 def test_demo_names_a_broken_variants_file_in_one_line(tmp_path):
     write(tmp_path / "examples" / "variants.yaml", "one: {profile: gone.yaml, catalogue: [x], variants: {correct: {}}}\n")
     (tmp_path / "scenarios" / "x").mkdir(parents=True)
-    write(tmp_path / "scenarios" / "x" / "s.yaml", SCENARIO.format(name="s", head=""))
     r = subprocess.run([sys.executable, "-m", "harness", "demo"], cwd=tmp_path, capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
     assert r.returncode == 2, r.stdout + r.stderr

@@ -25,10 +25,15 @@ def main(args: argparse.Namespace) -> int:
     from harness.report import write_suite_report
     from harness.run.progress import Progress
 
+    from harness import catalogue
     from harness.cli import CliError
     from harness.scenario import ScenarioError
+    path = catalogue.variants_file()
+    bad = matrix.problems(path)
+    if bad:
+        raise CliError(bad[0] + (f" (and {len(bad) - 1} more: harness validate {path})" if len(bad) > 1 else ""))
     try:
-        integrations = matrix.load_integrations()
+        integrations = matrix.load_integrations(path)
         scenarios = matrix.catalogue(integrations)
     except (matrix.MatrixError, ScenarioError) as e:
         raise CliError(str(e)) from None
