@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-SCENARIO_KEYS = ("traffic", "timeline", "expect", "extends")
+SCENARIO_KEYS = ("traffic", "timeline", "expect", "extends", "profile")
 PROFILE_KEYS = {"name", "description", "target", "services"}
 
 
@@ -23,7 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def kind_of(path: str) -> str:
     """``scenario``, ``profile``, ``variants`` or ``other`` (unreadable YAML counts as a scenario, so
-    its error is reported)."""
+    its error is reported; ``other`` only decides for files found in a folder: a file named on the
+    command line is checked as a scenario)."""
     import yaml
     try:
         with open(path, "rb") as f:
@@ -59,6 +60,7 @@ def check(path: str, kind: str, profile: str | None) -> tuple[str | None, list[s
 
 
 def main(args: argparse.Namespace) -> int:
+    import os
     import sys
 
     from harness import catalogue
@@ -68,9 +70,12 @@ def main(args: argparse.Namespace) -> int:
     files = discover(paths)
     if not files:
         raise CliError(f"no scenario files in {' '.join(paths)}")
+    named = {p for p in paths if not os.path.isdir(p)}
     bad = skipped = 0
     for f in files:
         kind = kind_of(f)
+        if kind == "other" and f in named:
+            kind = "scenario"
         if kind == "other":
             skipped += 1
             print(f"skip  {f}  (not a scenario, target profile or variants file)")
