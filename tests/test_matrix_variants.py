@@ -106,3 +106,15 @@ def test_demo_names_a_broken_variants_file_in_one_line(tmp_path):
                        env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "gone.yaml" in r.stderr and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_profile_given_that_the_scenario_names_itself_keeps_its_target_tweaks():
+    """The matrix loads every scenario with its integration's profile: where the scenario's own
+    profile is that one, its target tweaks stay (as without --profile); another profile takes none."""
+    from harness.scenario import load_scenario
+    stalled = str(REPO / "scenarios" / "solver" / "stalled-solver.yaml")
+    own = load_scenario(stalled, profile=str(REPO / "examples" / "solver_client" / "profile.yaml"))
+    assert own.target.env["POLL_GIVE_UP"] == "4"
+    assert own.target.env == load_scenario(stalled).target.env
+    other = load_scenario(stalled, profile=str(REPO / "examples" / "twocaptcha_client" / "profile.yaml"))
+    assert "POLL_GIVE_UP" not in other.target.env
