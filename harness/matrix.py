@@ -1,8 +1,21 @@
 """The detection matrix: the catalogue against every variant of the reference integrations.
 
-``examples/variants.yaml`` names each integration's variants and, for each bug variant, the
-invariant that must catch it. A scenario belongs to an integration through ``target.integration``.
-The contract: every scenario PASSes against ``correct`` (an INCONCLUSIVE run — a rule that never
+``examples/variants.yaml`` names each integration, its target profile, the catalogue folders run
+against it and its variants; for each bug variant, the invariant that must catch it:
+
+    node_login:
+      description: ...
+      profile: node_login/profile.yaml     # relative to variants.yaml
+      catalogue: [captcha]                 # folders (or files) under scenarios/ (beside examples/)
+      variants:
+        correct: {}
+        fail_closed_on_busy: {caught_by: verification_fail_open, bug: "..."}
+
+An integration's scenarios are the catalogue entries loaded with its profile (as ``harness run
+scenarios/captcha --profile P``), where the app's own version of a scenario
+(``<profile folder>/scenarios/*.yaml``, extending the generic one with app-specific checks) replaces
+it; a catalogue scenario that names a profile in its own file is written for that integration and
+runs only against it. The contract: every scenario PASSes against ``correct`` (an INCONCLUSIVE run — a rule that never
 fired, a step that never played, an invariant not exercised — is not a pass); every bug variant
 fails at least one scenario, and the expected invariant is among the failing (exercised) ones.
 """
@@ -10,7 +23,6 @@ fails at least one scenario, and the expected invariant is among the failing (ex
 from __future__ import annotations
 
 import asyncio
-import glob
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +32,9 @@ import yaml
 from harness.scenario import Scenario, discover, load_scenario
 
 
+class MatrixError(ValueError):
+    """examples/variants.yaml is malformed (one line: file, integration, field)."""
+
 
 @dataclass
 class Variant:
@@ -27,6 +42,25 @@ class Variant:
     name: str
     caught_by: str | None = None
     bug: str = ""
+
+
+@dataclass
+class Integration:
+    name: str
+    profile: str                      # absolute path of its target profile
+    catalogue: list[str]              # folders / files under scenarios/
+    variants: list[Variant]
+    description: str = ""
+    scenarios: str = "scenarios"      # the catalogue root: scenarios/ beside the folder of variants.yaml
+
+    @property
+    def catalogue_paths(self) -> list[str]:
+        return [os.path.join(self.scenarios, entry) for entry in self.catalogue]
+
+    @property
+    def own_scenarios(self) -> str:
+        """``examples/<app>/scenarios``: the app's own versions of catalogue scenarios."""
+        return os.path.join(os.path.dirname(self.profile), "scenarios")
 
 
 @dataclass
@@ -66,43 +100,108 @@ class VariantOutcome:
         return [c.scenario for c in self.cells if self.variant.caught_by in c.failed]
 
 
+def load_integrations(path: str | None = None) -> dict[str, Integration]:
+    """The integrations of ``path`` (default: the catalogue's examples/variants.yaml)."""
+    from harness import catalogue
+    path = path or catalogue.variants_file()
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise MatrixError(f"{path}: cannot read: {e}") from None
+    if not isinstance(data, dict):
+        raise MatrixError(f"{path}: expected a mapping of integrations")
+    return {name: _integration(path, name, spec) for name, spec in data.items()}
+
+
+def _integration(path: str, name: str, spec: Any) -> Integration:
+    here = f"{path}: {name}"
+    if not isinstance(spec, dict):
+        raise MatrixError(f"{here}: expected a mapping with profile, catalogue, variants")
+    unknown = set(spec) - {"description", "profile", "catalogue", "variants"}
+    if unknown:
+        raise MatrixError(f"{here}: unknown key {sorted(unknown)[0]} (known: description, profile, catalogue, variants)")
+    if not isinstance(spec.get("profile"), str):
+        raise MatrixError(f"{here}.profile: expected the path of its target profile (relative to {path})")
+    entries = spec.get("catalogue") or []
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        raise MatrixError(f"{here}.catalogue: expected a list of folders under scenarios/")
+    variants = spec.get("variants")
+    if not isinstance(variants, dict) or not variants:
+        raise MatrixError(f"{here}.variants: expected a mapping of variant names")
+    out = []
+    for vname, v in variants.items():
+        v = v or {}
+        if not isinstance(v, dict) or set(v) - {"caught_by", "bug"}:
+            raise MatrixError(f"{here}.variants.{vname}: expected {{caught_by: INVARIANT, bug: TEXT}} or {{}}")
+        if vname != "correct" and not v.get("caught_by"):
+            raise MatrixError(f"{here}.variants.{vname}.caught_by: a bug variant names the invariant that catches it")
+        out.append(Variant(name, str(vname), v.get("caught_by"), str(v.get("bug", ""))))
+    folder = os.path.dirname(os.path.abspath(path))
+    return Integration(name, os.path.normpath(os.path.join(folder, spec["profile"])), entries, out,
+                       str(spec.get("description", "")), os.path.join(os.path.dirname(folder), "scenarios"))
+
+
 def load_variants(path: str | None = None) -> dict[str, list[Variant]]:
-    from harness import catalogue
-    with open(path or catalogue.variants_file()) as f:
-        data = yaml.safe_load(f) or {}
-    out = {}
-    for integration, spec in data.items():
-        out[integration] = [Variant(integration, name, (v or {}).get("caught_by"), (v or {}).get("bug", ""))
-                            for name, v in (spec.get("variants") or {}).items()]
+    return {name: i.variants for name, i in load_integrations(path).items()}
+
+
+def problems(path: str) -> list[str]:
+    """What is wrong with a variants file beyond its shape: a profile or catalogue entry that does
+    not exist, a ``caught_by`` that names no registered invariant (one line each)."""
+    from harness.verdict import REGISTRY
+    try:
+        integrations = load_integrations(path)
+    except MatrixError as e:
+        return [str(e)]
+    out = []
+    for name, i in integrations.items():
+        if not os.path.isfile(i.profile):
+            out.append(f"{path}: {name}.profile: no such file {i.profile}")
+        for where in i.catalogue_paths:
+            if not os.path.exists(where):
+                out.append(f"{path}: {name}.catalogue: no such folder or file {where}")
+        for v in i.variants:
+            if v.caught_by and v.caught_by not in REGISTRY:
+                out.append(f"{path}: {name}.variants.{v.name}.caught_by: {v.caught_by} is not a registered "
+                           f"invariant (harness list --invariants)")
     return out
 
 
-def catalogue(paths: list[str] | None = None) -> dict[str, list[Scenario]]:
-    """Scenarios per integration: the generic catalogue, where a reference integration's own version
-    of a scenario (``examples/<app>/scenarios/*.yaml`` extending it, adding app-specific checks)
-    replaces it for that integration."""
+def catalogue(integrations: dict[str, Integration] | None = None) -> dict[str, list[Scenario]]:
+    """Scenarios per integration: its catalogue entries loaded with its profile, where the app's own
+    version of a scenario (``examples/<app>/scenarios/*.yaml`` extending it, adding app-specific
+    checks) replaces it."""
+    integrations = load_integrations() if integrations is None else integrations
     out: dict[str, list[Scenario]] = {}
-    from harness import catalogue
-    scenarios = catalogue.scenarios_dir()
-    examples = os.path.join(os.path.dirname(os.path.abspath(scenarios)), "examples")
-    files = discover(paths or [scenarios, *sorted(glob.glob(os.path.join(examples, "*", "scenarios")))])
-    loaded = [(f, load_scenario(f)) for f in files]
-    integration = {f: sc.target.integration if sc.target else None for f, sc in loaded}
-    replaced = {(integration[f], p) for f, _ in loaded for p in _extended(f)}
-    for f, sc in loaded:
-        if integration[f] and (integration[f], os.path.abspath(f)) not in replaced:
-            out.setdefault(integration[f], []).append(sc)
+    for name, i in integrations.items():
+        generic = discover(i.catalogue_paths)
+        own = discover([i.own_scenarios]) if os.path.isdir(i.own_scenarios) else []
+        replaced = {p for f in own for p in _extended(f)}
+        out[name] = [load_scenario(f, profile=i.profile) for f in generic
+                     if os.path.abspath(f) not in replaced and _pinned(f) in (None, i.profile)]
+        out[name] += [load_scenario(f, profile=i.profile) for f in own]
     return out
+
+
+def _document(path: str) -> dict[str, Any]:
+    with open(path) as f:
+        data = yaml.safe_load(f)
+    return data if isinstance(data, dict) else {}
 
 
 def _extended(path: str) -> list[str]:
-    """The catalogue scenarios an app-specific scenario (under ``examples/``) extends."""
-    if os.sep + "examples" + os.sep not in os.sep + os.path.relpath(path):
-        return []
-    with open(path) as f:
-        parents = (yaml.safe_load(f) or {}).get("extends") or []
+    """The catalogue scenarios an app's own scenario extends."""
+    parents = _document(path).get("extends") or []
     parents = [parents] if isinstance(parents, str) else parents
     return [os.path.abspath(os.path.join(os.path.dirname(path), p)) for p in parents if not os.path.basename(p).startswith("_")]
+
+
+def _pinned(path: str) -> str | None:
+    """The profile a catalogue scenario names in its own file (not through a ``_targets`` fragment):
+    it is written for that integration (e.g. an https-only SDK) and runs only against it."""
+    own = _document(path).get("profile")
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), own)) if isinstance(own, str) else None
 
 
 async def run_variant(variant: Variant, scenarios: list[Scenario], report_dir: str, time_scale: float = 1.0,

@@ -26,7 +26,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "on the command line only the scenarios run (testpaths are not used)")
     group.addoption("--harness-variant", dest="harness_variant", action="append", default=[],
                     metavar="NAME[,NAME]", help="run scenarios against these target variants "
-                    "(one test per variant when several)")
+                    "(one test per variant when several; \"\" is the empty variant, not the default)")
     group.addoption("--harness-profile", dest="harness_profile", default=None, metavar="PROFILE.yaml",
                     help="run collected scenario files against this target profile (docs/profiles.md)")
     group.addoption("--harness-time-scale", dest="harness_time_scale", type=float, default=None,

@@ -11,11 +11,12 @@ from harness.scenario import load_scenario
 
 ROOT = Path(__file__).parent.parent
 APP = ROOT / "examples" / "node_login"
-WRAPPERS = sorted((APP / "scenarios").glob("*.yaml"))
-# each bug variant (server.js) and a wrapper whose catalogue invariant must catch it
+PROFILE = str(APP / "profile.yaml")
+CATALOGUE = sorted((ROOT / "scenarios" / "captcha").glob("*.yaml"))
+# each bug variant (server.js) and a catalogue scenario whose invariant must catch it (through the profile)
 BUGS = {"fail_closed_on_busy": ("code26-fails-open", "verification_fail_open"),
         "no_sdk_timeout": ("hang-fails-open", "verification_fail_open"),
-        "dr_any_appid": ("dr-tickets", "forged_dr_ticket_refused"),
+        "dr_any_appid": ("dr-outage-tickets", "forged_dr_ticket_refused"),
         "retry_no_backoff": ("verification-calls-bounded", "calls_per_action_bounded")}
 LOGIN = {"method": "POST", "path": "/api/session",
          "json": {"user": "u${n}", "captcha": {"ticket": "${t.ticket}", "rand": "${t.randstr}"}}}
@@ -30,7 +31,7 @@ def installed():
 
 
 def scenario(name, traffic, rules, **fail_open):
-    return {"name": name, "extends": "../examples/node_login/target.yaml", "services": {"captcha": {}},
+    return {"name": name, "profile": "../examples/node_login/profile.yaml", "services": {"captcha": {}},
             "traffic": traffic, "timeline": [{"at": "0s", "add_rules": rules}],
             "expect": [{"verification_fail_open": {"max_latency": "3s", "allowed_status": [201], **fail_open}},
                        {"verification_enforced": {"allowed_status": [201], "denied_status": [422]}}]}
@@ -69,22 +70,24 @@ def test_a_refusal_after_a_last_answer_that_was_a_fault_is_a_blocked_user(run_sc
     assert {e["status"] for e in fail_open.evidence} == {422}
 
 
-def test_every_captcha_catalogue_scenario_has_a_wrapper_on_the_apps_route():
-    assert [w.name for w in WRAPPERS] == sorted(p.name for p in (ROOT / "scenarios" / "captcha").glob("*.yaml"))
-    for wrapper in WRAPPERS:
-        sc = load_scenario(str(wrapper))
-        assert sc.target.integration == "node_login" and sc.target.command == "node examples/node_login/server.js"
-        assert not [f.name for f in sc.traffic if f.request.path == "/login"], wrapper
+def test_the_matrix_runs_every_captcha_catalogue_scenario_on_the_apps_route():
+    from harness import matrix
+    run = matrix.catalogue()["node_login"]
+    assert sorted(sc.name for sc in run) == sorted(load_scenario(str(p)).name for p in CATALOGUE)
+    for sc in run:
+        assert sc.target.integration == "node_login" and sc.target.command == "node server.js"
+        assert not [f.name for f in sc.traffic if f.request.path == "/login"], sc.name
 
 
-@pytest.mark.parametrize("wrapper", WRAPPERS, ids=[w.stem for w in WRAPPERS])
-def test_the_correct_app_passes_the_catalogue(run_scenario, wrapper):
-    outcome = run_scenario(str(wrapper))
+@pytest.mark.parametrize("scenario", CATALOGUE, ids=[p.stem for p in CATALOGUE])
+def test_the_correct_app_passes_the_catalogue(run_scenario, scenario):
+    outcome = run_scenario(load_scenario(str(scenario), profile=PROFILE))
     assert outcome.ok, outcome.explain()
 
 
 @pytest.mark.parametrize("variant", sorted(BUGS))
 def test_each_bug_variant_is_caught_by_its_invariant(run_scenario, variant):
-    wrapper, invariant = BUGS[variant]
-    outcome = run_scenario(str(APP / "scenarios" / f"{wrapper}.yaml"), variant=variant)
+    name, invariant = BUGS[variant]
+    outcome = run_scenario(load_scenario(str(ROOT / "scenarios" / "captcha" / f"{name}.yaml"), profile=PROFILE),
+                           variant=variant)
     assert results(outcome)[invariant].exercised and not results(outcome)[invariant].ok, outcome.explain()

@@ -149,6 +149,32 @@ def test_a_forged_dr_ticket_refused_during_an_outage_is_no_blocked_user():
     assert r["forged_dr_ticket_refused"].ok
 
 
+def test_dr_ticket_policy_while_healthy_and_during_an_outage():
+    j = J()
+    login(j, "terror_1001_1_1", 1, 422, kind="dr_ticket", valid=True)        # API healthy: refused
+    j.add("step", 2, "captcha", None, step="service_stopped")
+    login(j, "terror_1001_1_3", 3, 201, kind="dr_ticket", valid=True)        # outage: let in
+    login(j, "terror_1001_2_3", 3.5, 201, kind="dr_ticket", valid=False, why="wrong appid")  # outage: let in!
+    j.add("step", 4, "captcha", None, step="service_started")
+    accepted = {"allowed_status": [201], "denied_status": [422]}
+    for policy, ok in (("either", True), ("refuse", True), ("accept", False)):
+        r = verdict(j, {"dr_ticket_accepted": {**accepted, "while_healthy": policy}})["dr_ticket_accepted"]
+        assert r.ok is ok and r.exercised, (policy, r)
+        assert r.counts["during_outage"] == 1 and r.counts["judged"] == (1 if policy == "either" else 2)
+    r = verdict(j, {"dr_ticket_accepted": {**accepted, "while_healthy": "accept"}})["dr_ticket_accepted"]
+    assert [(e["api"], e["why"]) for e in r.evidence] == [
+        ("healthy", "refused while the API was healthy (while_healthy: accept)")]
+    forged = verdict(j, {"forged_dr_ticket_refused": accepted})["forged_dr_ticket_refused"]
+    assert not forged.ok and [(e["api"], e["ticket_is"]) for e in forged.evidence] == [("outage", "wrong appid")]
+    assert forged.summary == "0 of 1 forged DR tickets refused (1 during an outage)"
+    refused_in_outage = J()
+    refused_in_outage.add("step", 0, "captcha", None, step="service_stopped")
+    login(refused_in_outage, "terror_1001_1_1", 1, 422, kind="dr_ticket", valid=True)
+    r = verdict(refused_in_outage, {"dr_ticket_accepted": {**accepted, "while_healthy": "refuse"}})
+    assert not r["dr_ticket_accepted"].ok
+    assert r["dr_ticket_accepted"].evidence[0]["why"] == "refused during an outage"
+
+
 def webhook(j, t, rule=None, status=200, response='{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}',
             latency=5, action="State.StateChange", json=None):
     j.add("callback", t, "chat", action, rule=rule, outcome="delivered" if status else "timeout", status=status,

@@ -89,6 +89,25 @@ def test_variants_make_one_item_each_and_applies_to_skips(project: pytest.Pytest
         "scen/ok.yaml::probe-ok[buggy]", "scen/ok.yaml::probe-ok[correct]"]
 
 
+def test_an_empty_variant_is_a_variant(project: pytest.Pytester):
+    """``--harness-variant ""`` runs against the empty variant (like ``harness run --variant ""``),
+    which is not the default ``correct``; an ``applies_to`` without it skips."""
+    def variant_run(*args: str) -> tuple[pytest.RunResult, dict[str, str]]:
+        junit = project.path / "v.xml"
+        result = project.runpytest("-q", "-rs", "scen/ok.yaml", f"--junitxml={junit}", *args)
+        cases = list(ET.parse(junit).getroot().iter("testcase"))
+        return result, {p.get("name"): p.get("value") for c in cases for p in c.iter("property")}
+    result, props = variant_run("--harness-variant", "")
+    result.assert_outcomes(passed=1)
+    assert props["variant"] == ""
+    assert variant_run()[1]["variant"] == "correct"
+    assert collected(project.runpytest("--co", "-q", "scen/ok.yaml", "--harness-variant", "",
+                                       "--harness-variant", "correct")) == [
+        "scen/ok.yaml::probe-ok[]", "scen/ok.yaml::probe-ok[correct]"]
+    (project.path / "scen" / "ok.yaml").write_text(probe("probe-ok", extra="applies_to: [correct]\n"))
+    variant_run("--harness-variant", "")[0].assert_outcomes(skipped=1)
+
+
 def test_failure_shows_invariant_evidence_and_junit_works(project: pytest.Pytester):
     (project.path / "scen" / "bad.yaml").write_text(probe("probe-bad", faults=3, want=1))
     junit = project.path / "out.xml"

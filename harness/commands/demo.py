@@ -25,8 +25,19 @@ def main(args: argparse.Namespace) -> int:
     from harness.report import write_suite_report
     from harness.run.progress import Progress
 
-    variants = matrix.load_variants()
-    scenarios = matrix.catalogue()
+    from harness import catalogue
+    from harness.cli import CliError
+    from harness.scenario import ScenarioError
+    path = catalogue.variants_file()
+    bad = matrix.problems(path)
+    if bad:
+        raise CliError(bad[0] + (f" (and {len(bad) - 1} more: harness validate {path})" if len(bad) > 1 else ""))
+    try:
+        integrations = matrix.load_integrations(path)
+        scenarios = matrix.catalogue(integrations)
+    except (matrix.MatrixError, ScenarioError) as e:
+        raise CliError(str(e)) from None
+    variants = {name: i.variants for name, i in integrations.items()}
     if args.write_readme:
         with open("README.md") as f:
             readme = f.read()
@@ -68,7 +79,8 @@ def main(args: argparse.Namespace) -> int:
                        matrix.observed_html(outcomes), {"elapsed_s": round(elapsed, 1)},
                        headline=(expected == len(outcomes), f"{expected}/{len(outcomes)} variants as expected"))
     print()
-    print(f"{'integration':<16} {'variant':<22} {'expected':<10} result")
+    width = max([len("integration"), *(len(o.variant.integration) for o in outcomes)])
+    print(f"{'integration':<{width}} {'variant':<22} {'expected':<10} result")
     good = 0
     for o in outcomes:
         v = o.variant
@@ -77,7 +89,7 @@ def main(args: argparse.Namespace) -> int:
         else:
             result = f"caught by {v.caught_by} in {len(o.caught_in)}/{len(o.cells)}: {', '.join(o.caught_in) or '-'}"
         good += o.as_expected
-        print(f"{v.integration:<16} {v.name:<22} {'OK' if o.as_expected else 'MISSED':<10} {result}")
+        print(f"{v.integration:<{width}} {v.name:<22} {'OK' if o.as_expected else 'MISSED':<10} {result}")
     print(f"\n{good}/{len(outcomes)} variants as expected in {elapsed:.0f} s; report: "
           f"{os.path.join(args.report_dir, 'latest', 'report.html')}")
     return 0 if good == len(outcomes) else 1

@@ -279,7 +279,9 @@ def with_profile(data: dict[str, Any], positions: Positions, name: str, profile:
     if not os.path.isfile(chosen):
         field = "--profile" if profile else f"{where(positions, ('profile',), name)}: profile"
         raise ScenarioError(f"{field}: no such profile file {relpath(chosen)}")
-    return apply_profile(data, positions, name, chosen, keep_target_tweaks=profile is None)
+    own = data.get("profile")  # --profile naming the scenario's own profile: as if not given
+    same = isinstance(own, str) and os.path.abspath(own) == os.path.abspath(chosen)
+    return apply_profile(data, positions, name, chosen, keep_target_tweaks=profile is None or same)
 
 
 def load_scenario_data(data: Any, name: str = "<scenario>") -> Scenario:

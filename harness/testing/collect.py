@@ -73,7 +73,8 @@ def collect_file(file_path: Path, parent: pytest.Collector) -> "ScenarioFile | N
 
 def variants(config: pytest.Config) -> list[str | None]:
     raw = config.getoption("harness_variant")
-    names = [v.strip() for chunk in (raw or []) for v in chunk.split(",") if v.strip()]
+    names = [v.strip() for chunk in (raw or []) for v in (chunk.split(",") if chunk.strip() else [""])
+             if v.strip() or not chunk.strip()]  # --harness-variant "": the empty variant, not "not given"
     return list(dict.fromkeys(names)) or [None]
 
 
@@ -112,7 +113,7 @@ class ScenarioItem(pytest.Item):
             if tag and not tag.startswith("_"):
                 register_marker(self.config, tag, "scenario tag (chaos-harness)")
                 self.add_marker(tag)
-        if variant and scenario.applies_to and variant not in scenario.applies_to:
+        if variant is not None and scenario.applies_to and variant not in scenario.applies_to:
             self.add_marker(pytest.mark.skip(reason=f"applies_to {scenario.applies_to}, not {variant}"))
 
     def runtest(self) -> None:

@@ -10,7 +10,7 @@ verification went and what the target decided.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -258,31 +258,73 @@ def verification_enforced(facts: Facts, p: EnforcedParams) -> Result:
                   "decided correctly", bad, {"checked": checked, "wrong": len(bad)})
 
 
-def _dr_check(facts: Facts, p: FlowParams, name: str, want_valid: bool) -> Result:
-    seen, bad = 0, []
-    for d in facts.driver(p.flow):
-        info = dr_info(d)
-        if info is None or bool(info.get("valid")) != want_valid:
+class DrParams(FlowParams):
+    slow_ms: float = Field(default=3000, description="a mock delay this long counts as a timeout")
+
+
+class DrAcceptedParams(DrParams):
+    while_healthy: Literal["accept", "refuse", "either"] = Field(
+        default="either", description="policy for a fresh DR ticket of our app while the verification API "
+        "is healthy: accept (let in), refuse (only a real ticket will do) or either (not judged); during "
+        "an outage one is always let in")
+
+
+def _outage(facts: Facts, v: Verifications, d: Any) -> bool:
+    """Was the verification API down or degraded while this request was served: the service stopped,
+    its link cut or carrying a toxic, or a verification call (of any ticket) faulted?"""
+    span = request_span(d)
+    return link_fault_during(facts, *span) or v.faulted_during(*span)
+
+
+def _dr_requests(facts: Facts, p: DrParams, valid: bool) -> list[tuple[Any, dict[str, Any], bool]]:
+    """(driver event, DR ticket, sent during an outage) for each request with a DR ticket that is
+    ``valid`` (fresh, our appid) or not."""
+    v = Verifications(facts, p.slow_ms)
+    return [(d, info, _outage(facts, v, d)) for d in facts.driver(p.flow)
+            for info in [dr_info(d)] if info is not None and bool(info.get("valid")) == valid]
+
+
+def _dr_bad(d: Any, info: dict[str, Any], outage: bool, why: str) -> dict[str, Any]:
+    return {**brief(d, "flow", "n", "status"), "ticket": info.get("ticket"), "ticket_is": info.get("why"),
+            "api": "outage" if outage else "healthy", "why": why}
+
+
+@invariant("dr_ticket_accepted", DrAcceptedParams)
+def dr_ticket_accepted(facts: Facts, p: DrAcceptedParams) -> Result:
+    """A fresh disaster-recovery ticket (terror_<code>_<appid>_<ts>, our appid) lets the user in while
+    the verification API is down or degraded. While it is healthy, ``while_healthy`` is the policy."""
+    sent = _dr_requests(facts, p, True)
+    if not sent:
+        return not_exercised("dr_ticket_accepted", "no valid disaster-recovery ticket was sent")
+    bad, judged = [], 0
+    for d, info, outage in sent:
+        want = "accept" if outage else p.while_healthy
+        if want == "either":
             continue
-        seen += 1
+        judged += 1
         allowed = d.get("status") in p.allowed_status
-        if allowed != want_valid:
-            bad.append({**brief(d, "flow", "n", "status"), "ticket": info.get("ticket"), "why": info.get("why")})
-    what = "valid" if want_valid else "forged"
-    if not seen:
-        return not_exercised(name, f"no {what} disaster-recovery ticket was sent")
-    verb = "accepted" if want_valid else "refused"
-    return Result(name, not bad, f"{seen - len(bad)} of {seen} {what} DR tickets {verb}", bad,
-                  {"sent": seen, "wrong": len(bad)})
+        if allowed != (want == "accept"):
+            why = ("refused during an outage" if outage else f"{'refused' if want == 'accept' else 'let in'} "
+                   f"while the API was healthy (while_healthy: {want})")
+            bad.append(_dr_bad(d, info, outage, why))
+    during = sum(outage for _, _, outage in sent)
+    summary = (f"{during - sum(b['api'] == 'outage' for b in bad)} of {during} valid DR tickets accepted during "
+               f"an outage; {len(sent) - during} sent while the API was healthy (while_healthy: {p.while_healthy})")
+    if bad:
+        summary += f": {len(bad)} decided wrongly"
+    return Result("dr_ticket_accepted", not bad, summary, bad,
+                  {"sent": len(sent), "during_outage": during, "judged": judged, "wrong": len(bad)})
 
 
-@invariant("dr_ticket_accepted", FlowParams)
-def dr_ticket_accepted(facts: Facts, p: FlowParams) -> Result:
-    """A fresh disaster-recovery ticket (terror_<code>_<appid>_<ts>, right appid) lets the user in."""
-    return _dr_check(facts, p, "dr_ticket_accepted", True)
-
-
-@invariant("forged_dr_ticket_refused", FlowParams)
-def forged_dr_ticket_refused(facts: Facts, p: FlowParams) -> Result:
-    """A disaster-recovery ticket with a wrong appid or a stale timestamp is refused."""
-    return _dr_check(facts, p, "forged_dr_ticket_refused", False)
+@invariant("forged_dr_ticket_refused", DrParams)
+def forged_dr_ticket_refused(facts: Facts, p: DrParams) -> Result:
+    """A disaster-recovery ticket with another app's id or a stale timestamp is refused, whether the
+    verification API is healthy or down (an outage is when a forger tries them)."""
+    sent = _dr_requests(facts, p, False)
+    if not sent:
+        return not_exercised("forged_dr_ticket_refused", "no forged disaster-recovery ticket was sent")
+    bad = [_dr_bad(d, info, outage, "let in") for d, info, outage in sent if d.get("status") in p.allowed_status]
+    during = sum(outage for _, _, outage in sent)
+    return Result("forged_dr_ticket_refused", not bad, f"{len(sent) - len(bad)} of {len(sent)} forged DR tickets "
+                  f"refused ({during} during an outage)", bad,
+                  {"sent": len(sent), "during_outage": during, "wrong": len(bad)})
