@@ -3,9 +3,11 @@
 Runs ``harness load`` as a locust master (the stage: mocks, journal, control API, and the target it
 starts) with 2 locust workers on this machine, at rising user counts with no wait between requests,
 and for each step prints locust's request rate and the CPU each part used over the measured window
-(in % of one core): the locust master, the workers, the stage (the mock process), the target. A
-part at ~100 % of one core is saturated (each is one Python process, one loop); the machine is
-saturated when the sum reaches its core count. The figures go into docs/scale.md.
+(in % of one core): the locust master, the workers, the stage (the mock process), the target; then
+each part's CPU milliseconds per request and the rate at which it alone would fill one core (the
+workers are two processes: twice that). A part at ~100 % of one core is saturated (each is one
+Python process, one loop); the machine is saturated when the sum reaches its core count. CPU per
+request changes little with other load on the machine; req/s does. The figures go into docs/scale.md.
 
   .venv/bin/python bench/scale.py                                   # 10, 40, 160 users, 20 s each
   .venv/bin/python bench/scale.py --users 20 --users 80 --run-time 15
@@ -120,6 +122,13 @@ def main() -> int:
         rps = "-" if r["rps"] is None else f"{r['rps']:.0f}"
         print(f"{users:>6} {rps:>8} {r['failures'] if r['failures'] is not None else '-':>5}  "
               + "  ".join(f"{cpu.get(k, 0.0):>14.0f}%" for k in roles) + f"  {r['exit']}", flush=True)
+        if r["rps"]:
+            # CPU per request is what other load on the machine changes least: one core divided by it
+            # is the rate at which that part alone would saturate
+            per = {k: 10 * cpu.get(k, 0.0) / r["rps"] for k in roles}
+            print(f"{'':>6} {'ms/req':>8} {'':>5}  " + "  ".join(f"{per[k]:>15.2f}" for k in roles))
+            print(f"{'':>6} {'ceiling':>8} {'':>5}  " + "  ".join(
+                f"{(1000 / per[k] if per[k] else float('inf')):>11.0f} r/s" for k in roles))
     print(f"load average {os.getloadavg()[0]:.2f}; runs under {out}")
     return 0
 
