@@ -172,8 +172,11 @@ def _callback_rule(rng: random.Random, service: str, at: float, horizon: float) 
         {"callback": "delay", "delay_ms": rng.choice(DELAYS_MS[1:])},
         {"callback": "reorder"},
         {"callback": "refused"},
-    ] + [{"callback": f} for f in space_of(service).forgeries]
-    return _rule({"service": service}, rng.choice(kinds), _schedule(rng, at, horizon))
+    ]
+    forgeries = [{"callback": f} for f in space_of(service).forgeries]
+    # two families, equally likely: delivery faults and forgeries (each forgery checks its own field)
+    family = forgeries if forgeries and rng.random() < 0.5 else kinds
+    return _rule({"service": service}, rng.choice(family), _schedule(rng, at, horizon))
 
 
 def _proxy_rule(rng: random.Random, link: str, at: float, horizon: float) -> dict[str, Any]:
