@@ -9,7 +9,10 @@ queue checker classifies items:
 - ``unexpected``  a token used that the solver never produced.
 
 Facts come from the journal: ``solution`` events (solver mock), ``callback`` events for action
-``pingback``, ``request`` events for ``res.php`` polls and for ``site.submit`` (the use).
+``pingback``, ``request`` events for ``res.php`` polls and for ``site.submit`` (the use), and
+``solution_seen`` events (a use seen on a mitm link, config ``use_on_mitm_links``). A solution whose
+``in.php`` answer never reached the integration (its ``response`` outcome not ``delivered``: the
+client timed out, the answer was cut) is ``unclaimed``, not lost: the client never had its task id.
 """
 
 from __future__ import annotations
@@ -23,9 +26,12 @@ from pydantic import Field
 
 from harness.durations import Duration
 from harness.verdict.base import Facts, Params, Result, brief, delivered, invariant, not_exercised, peak_rate
+from mocks.solver.observed import instead
 from mocks.solver.vocabulary import PINGBACK, POLL, SERVICE, SUBMIT, TASK_ID_PARAM, TASK_IDS_PARAM, TOKEN_PARAM, USE
 
 MAYBE_RECEIVED = ("timeout", "error", "http_error")
+# a flow on a mitm link that never reached its upstream: the solution it carried was not used
+NOT_FORWARDED = ("replaced", "hang", "reset", "upstream_error", "client_error")
 
 
 @dataclass
@@ -34,6 +40,7 @@ class Task:
     token: str | None
     produced_at: float
     outcome: str = "solved"          # solved | unsolvable
+    claimed: bool = True             # its in.php answer (the task id) reached the integration
     uses: list[Any] = field(default_factory=list)
     unanswered: set[int] = field(default_factory=set)  # seq of uses whose answer never reached the client
     pingbacks: list[Any] = field(default_factory=list)
@@ -75,6 +82,9 @@ class SolutionBook:
                 continue
             self.tasks[tid] = Task(tid, e.get("token"), e.t, e.get("outcome", "solved"))
         self.by_token = {t.token: t for t in self.tasks.values() if t.token}
+        for tid, response in submit_answers(facts).items():
+            if tid in self.tasks:
+                self.tasks[tid].claimed = delivered(response)
         for e in facts.of("callback", SERVICE, PINGBACK):
             tid = _task_id(e)
             if tid in self.tasks:
@@ -98,6 +108,21 @@ class SolutionBook:
                 task.uses.append(e)
                 if response is not None and not delivered(response):
                     task.unanswered.add(e.seq)  # the integration never saw the answer: it may try again
+        self._add_sightings(facts)
+
+    def _add_sightings(self, facts: Facts) -> None:
+        """Uses seen on mitm links: a flow that reached its upstream; unanswered if the client got nothing."""
+        flows = {e.get("fid"): e for e in facts.of("proxy.flow")}
+        for e in facts.of("solution_seen", SERVICE):
+            task = self.by_token.get(e.get("token"))
+            flow = flows.get(e.get("ref"))
+            if task is None or (flow is not None and flow.get("outcome") in NOT_FORWARDED):
+                continue
+            task.uses.append(e)
+            if flow is not None and flow.get("status") is None:
+                task.unanswered.add(e.seq)
+        for task in self.tasks.values():
+            task.uses.sort(key=lambda u: u.seq)
 
     @cached_property
     def solved(self) -> list[Task]:
@@ -106,7 +131,7 @@ class SolutionBook:
     def classify(self, task: Task, deadline: float) -> str:
         uses = [u for u in task.uses if u.t - task.produced_at <= deadline]
         if not uses:
-            return "lost"
+            return "lost" if task.claimed else "unclaimed"
         if task.used_twice:
             return "duplicated"
         return "ok" if task.pingback_delivered else "recovered"
@@ -114,13 +139,14 @@ class SolutionBook:
     def counts(self, deadline: float) -> dict[str, int]:
         c = Counter(self.classify(t, deadline) for t in self.solved)
         return {k: c.get(k, 0) for k in ("ok", "recovered", "lost", "duplicated")} | {
-            "unexpected": len(self.unexpected), "produced": len(self.solved)}
+            "unexpected": len(self.unexpected), "produced": len(self.solved)} | (
+            {"unclaimed": c["unclaimed"]} if c["unclaimed"] else {})
 
     def history(self, task: Task) -> list[dict[str, Any]]:
         rows = [{"t": round(task.produced_at, 3), "kind": "solution", "token": task.token}]
         rows += [brief(p, "outcome", "status", "copy", "rule", "url") for p in task.pingbacks]
         rows += [brief(p, "rid") for p in task.polls[:5]]
-        rows += [brief(u, "rid", "peer") for u in task.uses]
+        rows += [brief(u, "rid", "peer", "link", "path", "where") for u in task.uses]
         return sorted(rows, key=lambda r: r["t"])
 
 
@@ -132,8 +158,9 @@ class DeadlineParams(Params):
     deadline: Duration = Field(default=30.0, description="time from solution to its use")
 
 
-def submitted_tasks(facts: Facts) -> dict[str, float]:
-    """Task id → time, from the solver's answers to in.php (``OK|id`` or ``{"status":1,"request":id}``)."""
+def submit_answers(facts: Facts) -> dict[str, Any]:
+    """Task id → the last ``response`` event of the in.php request that created it (``OK|id`` or
+    ``{"status":1,"request":id}``; a later event for the same request says the answer never arrived)."""
     out = {}
     for e in facts.of("response", SERVICE, SUBMIT):
         body = e.get("body")
@@ -143,8 +170,13 @@ def submitted_tasks(facts: Facts) -> dict[str, float]:
         elif isinstance(body, str) and body.startswith("OK|"):
             tid = body[3:]
         if tid not in (None, ""):
-            out[str(tid)] = e.t
+            out[str(tid)] = facts.responses.get((e.service, e.get("rid")), e)
     return out
+
+
+def submitted_tasks(facts: Facts) -> dict[str, float]:
+    """Task id → time of its in.php answer."""
+    return {tid: e.t for tid, e in submit_answers(facts).items()}
 
 
 def _all_used_or_late(facts: Facts, p: DeadlineParams) -> bool:
@@ -153,7 +185,7 @@ def _all_used_or_late(facts: Facts, p: DeadlineParams) -> bool:
     book = SolutionBook(facts)
     if any(tid not in book.tasks for tid in submitted_tasks(facts)):
         return False
-    return all(t.uses or facts.now - t.produced_at > p.deadline for t in book.solved)
+    return all(t.uses or not t.claimed or facts.now - t.produced_at > p.deadline for t in book.solved)
 
 
 @invariant("no_lost_solutions", DeadlineParams, settled=_all_used_or_late)
@@ -167,6 +199,10 @@ def no_lost_solutions(facts: Facts, p: DeadlineParams) -> Result:
     evidence = [{"task": t.task, "history": book.history(t)} for t in lost]
     summary = (f"{counts['produced']} produced: {counts['ok']} ok, {counts['recovered']} recovered, "
                f"{counts['lost']} lost, {counts['duplicated']} duplicated, {counts['unexpected']} unexpected")
+    if counts.get("unclaimed"):
+        summary += f"; {counts['unclaimed']} not judged (their in.php answer never reached the integration)"
+    if lost:
+        summary += f" — {instead(facts)}"
     return Result("no_lost_solutions", not lost, summary, evidence, counts)
 
 
