@@ -26,8 +26,12 @@ from pydantic import Field
 
 from harness.durations import Duration
 from harness.verdict.base import Facts, Params, Result, brief, delivered, invariant, not_exercised, peak_rate
+from harness.verdict.text_body import register_text_reader
 from mocks.solver.observed import instead
+from mocks.solver.plain_text import text_as_json
 from mocks.solver.vocabulary import PINGBACK, POLL, SERVICE, SUBMIT, TASK_ID_PARAM, TASK_IDS_PARAM, TOKEN_PARAM, USE
+
+register_text_reader(SERVICE, text_as_json)  # ``body.request`` matches plain-text replies too
 
 MAYBE_RECEIVED = ("timeout", "error", "http_error")
 # a flow on a mitm link that never reached its upstream: the solution it carried was not used
@@ -242,20 +246,40 @@ def fallback_polling_used(facts: Facts, p: DeadlineParams) -> Result:
 class PollParams(Params):
     max_per_task: int | None = Field(default=None, ge=1, description="res.php polls for one task id")
     max_rate: float | None = Field(default=None, gt=0, description="res.php requests per second, any 1 s window")
+    watch: Duration = Field(default=5.0, ge=0, description="how long the run keeps watching a task that ended "
+                            "ERROR_CAPTCHA_UNSOLVABLE for polls (from its end or its last poll), so a client "
+                            "that polls it for ever shows itself")
 
 
-@invariant("poll_rate_bounded", PollParams)
+def _unsolvable_watched(facts: Facts, p: PollParams) -> bool:
+    """Settled when every task that ended unsolvable has gone unpolled for ``watch`` — or was
+    already polled more than ``max_per_task`` times (the verdict is known)."""
+    if p.max_per_task is None:
+        return True
+    for t in SolutionBook(facts).tasks.values():
+        if t.outcome != "unsolvable" or len(t.polls) > p.max_per_task:
+            continue
+        if facts.now - max([t.produced_at] + [e.t for e in t.polls]) < p.watch:
+            return False
+    return True
+
+
+@invariant("poll_rate_bounded", PollParams, settled=_unsolvable_watched)
 def poll_rate_bounded(facts: Facts, p: PollParams) -> Result:
     """The integration did not hammer res.php: per-task poll count and overall rate stay bounded."""
     polls = facts.of("request", SERVICE, POLL)
     # every task id asked about counts, finished or not: a task that never finishes (a stalled
     # solver) is where a poller without a deadline keeps asking
     per_task = Counter(tid for e in polls for tid in polled_ids(e))
+    ended = {t.task: t.produced_at for t in _book(facts).tasks.values() if t.outcome == "unsolvable"}
     evidence = []
     if p.max_per_task is not None:
         for tid, n in per_task.items():
             if n > p.max_per_task:
-                evidence.append({"task": tid, "polls": n, "max": p.max_per_task})
+                item: dict[str, Any] = {"task": tid, "polls": n, "max": p.max_per_task}
+                if tid in ended:  # polled on after it ended ERROR_CAPTCHA_UNSOLVABLE
+                    item["after_unsolvable"] = sum(1 for e in polls if tid in polled_ids(e) and e.t > ended[tid])
+                evidence.append(item)
     peak = peak_rate([e.t for e in polls])
     if p.max_rate is not None and peak > p.max_rate:
         evidence.append({"peak_rate_per_s": peak, "max": p.max_rate})
