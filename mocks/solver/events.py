@@ -11,6 +11,7 @@ SOLUTION_SEEN = declare("solution_seen", ("service", "task", "token", "link", "r
                         "a request the integration sent through a mitm link carried a solution (config "
                         "`use_on_mitm_links`): a use seen outside the stand-in site; `where`: query, form, json, "
                         "header or body; `ref`: the flow id (its `proxy.flow` `fid`); `rule`: a link rule faulted it")
-TASK_ACCEPTED = declare("task_accepted", ("service", "task", "n", "planned", "solve_s", "profile", "pingback"), (),
+TASK_ACCEPTED = declare("task_accepted", ("service", "task", "n", "planned", "solve_s", "profile", "pingback"),
+                        ("rid",),
                         "the solver mock accepted a task and planned it: solved / unsolvable / stalled (never "
-                        "finishes; solve_s null), the time profile that chose it")
+                        "finishes; solve_s null), the time profile that chose it; `rid`: the in.php request")

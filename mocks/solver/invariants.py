@@ -86,7 +86,7 @@ class SolutionBook:
                 continue
             self.tasks[tid] = Task(tid, e.get("token"), e.t, e.get("outcome", "solved"))
         self.by_token = {t.token: t for t in self.tasks.values() if t.token}
-        for tid, response in submit_answers(facts).items():
+        for tid, response in in_php_answers(facts).items():
             if tid in self.tasks:
                 self.tasks[tid].claimed = delivered(response)
         for e in facts.of("callback", SERVICE, PINGBACK):
@@ -175,6 +175,17 @@ def submit_answers(facts: Facts) -> dict[str, Any]:
             tid = body[3:]
         if tid not in (None, ""):
             out[str(tid)] = facts.responses.get((e.service, e.get("rid")), e)
+    return out
+
+
+def in_php_answers(facts: Facts) -> dict[str, Any]:
+    """Task id → the last ``response`` event of the in.php request that created it, also where that
+    answer carried no id (cut off, never sent): ``task_accepted`` names the request (``rid``)."""
+    out = submit_answers(facts)
+    for e in facts.of("task_accepted", SERVICE):
+        response = facts.responses.get((SERVICE, e.get("rid")))
+        if response is not None and e.get("task") is not None:
+            out[str(e["task"])] = response
     return out
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any
 
 from harness.verdict.base import Facts
-from mocks.solver.vocabulary import NOT_FOUND, SERVICE, TOKEN_PARAM, USE
+from mocks.solver.vocabulary import NOT_FOUND, SENT_FIELDS, SERVICE, TOKEN_PARAM, USE
 
 SHOWN = 3  # groups named per sentence
 
@@ -30,6 +30,13 @@ def _listed(counter: Counter[str], unit: str) -> str:
     return ", ".join(items) + (f" and {more} more" if more > 0 else "")
 
 
+def _sent(params: dict[str, Any]) -> list[str]:
+    """The field names a site.submit carried, as the client named them."""
+    if SENT_FIELDS in params:
+        return [k for k in str(params[SENT_FIELDS]).split(",") if k]
+    return list(params)
+
+
 def site_answers(facts: Facts) -> str | None:
     """``the site answered 400 missing token to 6 submits (fields sent: solution, task_id)``."""
     uses = facts.of("request", SERVICE, USE)
@@ -38,7 +45,7 @@ def site_answers(facts: Facts) -> str | None:
     answers = Counter(_answer(facts.response_to(e)) for e in uses)
     line = f"the site answered {_listed(answers, 'submit')}"
     tokenless = [e for e in uses if not (e.get("params") or {}).get(TOKEN_PARAM)]
-    fields = sorted({k for e in tokenless for k in (e.get("params") or {})})
+    fields = sorted({k for e in tokenless for k in _sent(e.get("params") or {})})
     if tokenless:
         line += f" (fields sent: {', '.join(fields) or 'none'})"
     return line
@@ -54,7 +61,7 @@ def unserved(facts: Facts) -> str | None:
 
 
 def unmatched_flows(facts: Facts) -> str | None:
-    """Flows on mitm links none of whose requests carried a solution (``use_on_mitm_links``)."""
+    """Flows on mitm links that were no use: none carried a solution, or ``use_on_mitm_links`` is off."""
     seen = {e.get("ref") for e in facts.of("solution_seen", SERVICE)}
     flows = [e for e in facts.of("proxy.flow") if e.get("fid") not in seen and e.get("outcome") != "duplicate"
              and not (e.get("service") == SERVICE and e.get("action") not in (None, NOT_FOUND))]
@@ -63,7 +70,8 @@ def unmatched_flows(facts: Facts) -> str | None:
     groups = Counter(f"{e.get('method')} {str(e.get('path') or '').partition('?')[0]} on {e.get('link')}"
                      for e in flows)
     shown = ", ".join(f"{what} ×{n}" for what, n in groups.most_common(SHOWN))
-    return f"{len(flows)} requests on mitm links carried no solution ({shown})"
+    return (f"{len(flows)} requests on mitm links counted as no use ({shown}; a solution sent there counts "
+            f"with config use_on_mitm_links)")
 
 
 def instead(facts: Facts) -> str:

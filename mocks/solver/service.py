@@ -36,6 +36,7 @@ class SolverMock(ServiceMock):
         self.site = Site(self)
         self._bad_keys: collections.Counter[str] = collections.Counter()
         self._banned: dict[str, float] = {}
+        self._submit_rid: str | None = None  # the in.php request being handled (tasks are created synchronously)
 
     @property
     def cfg(self) -> SolverConfig:
@@ -95,7 +96,9 @@ class SolverMock(ServiceMock):
         if denied is not None:
             reply = denied
         elif call.action == IN:
+            self._submit_rid = call.rid
             reply = self._submit(fields, as_json)
+            self._submit_rid = None
         else:
             reply = self._res(fields, as_json)
         if fields.get("header_acao") == "1":
@@ -244,7 +247,8 @@ class SolverMock(ServiceMock):
         planned = "stalled" if task.stalled else "unsolvable" if task.unsolvable else "solved"
         self.ctx.record(TASK_ACCEPTED.event(service=self.name, task=task.id, n=task.n, planned=planned,
                                             solve_s=None if task.stalled else round(task.solve_s, 4),
-                                            profile=task.profile, pingback=task.pingback))
+                                            profile=task.profile, pingback=task.pingback,
+                                            **({"rid": self._submit_rid} if self._submit_rid else {})))
 
     def _finished(self, task: Task) -> None:
         cfg = self.cfg
