@@ -308,3 +308,30 @@ def test_sdk_client_lost_solutions_name_the_site_answers(tmp_path):
     (inv,) = summary["invariants"]
     assert "2 lost" in inv["summary"]
     assert "the site answered 400 missing token to 2 submits (fields sent: task, token)" in inv["summary"], inv["summary"]
+
+
+def test_tokens_are_found_wherever_a_request_carries_them():
+    from mocks.solver.sightings import find_tokens
+    answers = {"03AGdBq-tok_1": 1, "03AGdBq-tok_2": 2, "abcde7": 3}
+    assert find_tokens(answers, "/v?x=03AGdBq-tok_1", [], b"") == {"03AGdBq-tok_1": "query"}
+    assert find_tokens(answers, "/v", [("Authorization", "Bearer 03AGdBq-tok_2")], b"") == {"03AGdBq-tok_2": "header"}
+    assert find_tokens(answers, "/v", [], b'{"a": [{"b": {"c": "abcde7"}}]}') == {"abcde7": "json"}
+    assert find_tokens(answers, "/v", [], b"g-recaptcha-response=03AGdBq-tok_1&x=1") == {"03AGdBq-tok_1": "form"}
+    assert find_tokens(answers, "/v", [], b"solution: 03AGdBq-tok_2\nbye") == {"03AGdBq-tok_2": "body"}
+    assert find_tokens(answers, "/v", [("X", "03AGdBq-tok_3")], b"abcde") == {}  # only exact known tokens
+
+
+def test_a_profiles_links_join_the_scenarios(tmp_path):
+    from harness.scenario import load_scenario
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(PROFILE.format(client=REPO / "tests/foreign_solver/client.py", poll=0.5, shop=9000))
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("name: x\nlinks: [integration->solver]\ntraffic: [{name: a, request: "
+                        "'${profile.solver.submit}'}]\n")
+    sc = load_scenario(str(scenario), profile=str(profile))
+    assert [(k.name, k.upstream, k.mitm) for k in sc.links] == [("integration->solver", None, False),
+                                                               ("integration->shop", "127.0.0.1:9000", True)]
+    scenario.write_text("name: x\nlinks: [{name: integration->shop, upstream: '127.0.0.1:1'}]\n"
+                        "traffic: [{name: a, request: '${profile.solver.submit}'}]\n")
+    assert [(k.name, k.upstream) for k in load_scenario(str(scenario), profile=str(profile)).links] == [
+        ("integration->shop", "127.0.0.1:1")]  # the scenario's own declaration wins
