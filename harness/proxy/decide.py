@@ -138,6 +138,10 @@ async def decide_for_proxy(host: "MockHost", data: dict[str, Any]) -> dict[str, 
     engine = host.engine
     decision = engine.decide(service, action, params, link=link, ref=data.get("ref"), applier=Applier.MITM)
     out: dict[str, Any] = {"action": action, "decision": None}
+    for mock in host.services.values():  # a mock may watch what passes its links (e.g. a solution used)
+        observe = getattr(mock, "observe_proxied", None)
+        if observe is not None and isinstance(data.get("request"), dict):
+            observe(link, service, data.get("ref"), data["request"], decision.rule_id if decision else None)
     if decision is None:
         return out
     effect = decision.effect

@@ -51,6 +51,7 @@ class ProxyStack:
 
     def __init__(self, host: "MockHost", *, mitm: Iterable[str] = (), upstreams: dict[str, str] | None = None,
                  integration: str | None = None, extra_links: dict[str, str] | None = None,
+                 mitm_links: Iterable[str] = (),
                  run_id: str | None = None, toxiproxy_url: str | None = None,
                  toxiproxy_binary: str | None = None, server: ToxiproxyServer | None = None,
                  mitm_dir: str | None = None, interval_s: float = 0.02):
@@ -67,6 +68,7 @@ class ProxyStack:
         self.mitm_services = [s for s in host.services if s in set(mitm) | set(self.upstreams)]
         self.integration = host_port(integration) if integration else None
         self.extra_links = {k: host_port(v) for k, v in (extra_links or {}).items()}
+        self.mitm_links = [name for name in mitm_links if name in self.extra_links]  # extra links behind mitmdump
         self._own_server = server is None
         self.server = server or ToxiproxyServer(toxiproxy_url, binary=toxiproxy_binary,
                                                 log_path=os.path.join(host.run_dir, "toxiproxy.log"))
@@ -102,21 +104,25 @@ class ProxyStack:
     def mitm_url(self, service: str) -> str:
         """mitmdump's route to ``service`` (mitmdump starts on first use, one route per mitm service:
         those given, or every service of the host when none was)."""
+        url = self._mitmdump().urls.get(service_link(service))
+        if url is None:
+            raise ProxyOptionError(f"proxies: {service} is not behind mitmproxy "
+                                   f"(mitm: {', '.join(self.mitm_services)})")
+        return url
+
+    def _mitmdump(self) -> MitmProxy:
         if self.mitm is None:
             host = self.host
             services = self.mitm_services or list(host.services)
             routes = [MitmRoute(service_link(s), s, self.direct(s)) for s in services]
+            routes += [MitmRoute(name, None, f"http://{self.extra_links[name]}") for name in self.mitm_links]
             mitm = MitmProxy(routes, host.url("control"), control_token=host.control_token,
                              run_dir=self.mitm_dir, upstream_ca=self._upstream_ca(),
                              client_cert=host.tls.cert_path if host.tls else None,
                              hang_limit_s=host.ctx.hang_limit_s)
             mitm.start()
             self.mitm = mitm
-        url = self.mitm.urls.get(service_link(service))
-        if url is None:
-            raise ProxyOptionError(f"proxies: {service} is not behind mitmproxy "
-                                   f"(mitm: {', '.join(self.mitm_services)})")
-        return url
+        return self.mitm
 
     def add_link(self, name: str, target: str) -> Link:
         assert self.links is not None, "open() first"
@@ -185,6 +191,8 @@ class ProxyStack:
                     link = self.add_link(callback_link(source), self.integration)
                     links[link.name] = link.url()
         for name, target in self.extra_links.items():
+            if name in self.mitm_links:  # mitmdump sees its HTTP (no mocked service: generic action/params)
+                target = host_port(self._mitmdump().urls[name])
             link = self.add_link(name, target)
             links[link.name] = f"{link.listen}"
         await self.start_driver()

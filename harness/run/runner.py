@@ -24,8 +24,7 @@ from harness.run.traffic import Driver
 from harness.scenario.model import Scenario
 from harness.scenario.templates import TemplateError, has_template, render
 from harness.supervisor import Child, ProcessError, cgroup_notice, kill_group
-from harness.verdict import Verdict, evaluate, settled
-from harness.verdict.evaluate import parsed_expectations
+from harness.verdict import Verdict, evaluate, settled, waits
 from harness.verdict.outcome import RunVerdict, coverage_gaps, judge
 from mocks.base.tls import client_env as tls_env
 from mocks.registry import SERVICES, is_activity
@@ -299,7 +298,7 @@ class Runner:
     async def _settle(self, deadline: float) -> None:
         """Wait for the work in flight: until no invariant waits for anything (a task still being
         solved, a solution not yet used within its deadline), or ``deadline`` (max_duration)."""
-        if not any(hasattr(p, "deadline") for _, p in parsed_expectations(self.scenario.expect)):
+        if not waits(self.scenario.expect):
             return
         until = deadline
         quiet = SETTLE_QUIET_S * self.time_scale

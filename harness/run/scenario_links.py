@@ -47,7 +47,7 @@ async def start_links(host: "MockHost", ctx: dict[str, Any], links: list[Link],
     service's ``url``/``host``/``port``, the target's ``callback_url[_<source>]``, extra upstreams'
     ``host``/``port`` (and ``url`` for redis). Errors: ``LinkError``, ``harness.proxy.errors.ProxyError``."""
     services = set(host.services)
-    mitm, extra, callbacks = [], {}, False
+    mitm, extra, callbacks, mitm_extra = [], {}, False, []
     for link in links:
         src, dst = link.name.split("->")
         if src == "integration" and dst in services:
@@ -60,11 +60,12 @@ async def start_links(host: "MockHost", ctx: dict[str, Any], links: list[Link],
             if upstream is None:
                 raise LinkError(f"links: {link.name}: give upstream (host:port) for {dst!r}")
             extra[link.name] = upstream
+            mitm_extra += [link.name] if link.mitm else []
         else:
             raise LinkError(f"links: {link.name}: one end must be the integration and the other a service "
                             f"of this scenario ({', '.join(sorted(services))}) or an upstream")
     target = f"127.0.0.1:{ctx['target']['port']}" if callbacks else None
-    stack = ProxyStack(host, mitm=mitm, integration=target, extra_links=extra)
+    stack = ProxyStack(host, mitm=mitm, integration=target, extra_links=extra, mitm_links=mitm_extra)
     urls = await stack.start()
     exits.push_async_callback(stack.stop)
     declared = {link.name for link in links}

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness.scenario.model import HttpRequest, Target
+from harness.scenario.model import HttpRequest, Link, Target
 from harness.scenario.yamlpos import Positions, ScenarioError, load_yaml, relpath, where
 
 PROFILE_REF = re.compile(r"\$\{profile\.([A-Za-z0-9_\-]+)\.([A-Za-z0-9_\-]+)((?:\.[A-Za-z0-9_\-]+)*)\}")
@@ -46,6 +46,8 @@ class Profile(_Strict):
     description: str = ""
     target: Target
     services: dict[str, ServiceProfile] = Field(default_factory=dict)
+    links: list[Link] = Field(default_factory=list, description="links the integration's own calls take, added "
+                              "to the scenario's (e.g. its third-party site through mitmproxy: `mitm: true`)")
 
 
 def load_profile(path: str) -> tuple[Profile, dict[str, Any], Positions]:
@@ -101,6 +103,10 @@ def apply_profile(data: dict[str, Any], positions: Positions, name: str, path: s
     for svc, part in profile.services.items():
         services[svc] = merge(services.get(svc) or {}, copy.deepcopy(raw["services"][svc].get("config") or {}))
     out["services"] = services
+    if raw.get("links"):  # the integration's own links join the scenario's
+        declared = {k if isinstance(k, str) else k.get("name") for k in out.get("links") or []}
+        out["links"] = list(out.get("links") or []) + [copy.deepcopy(k) for k in raw["links"]
+                                                        if k.get("name") not in declared]
     positions.update({("services", k[1], *k[3:]): v for k, v in ppos.items()
                       if k[:1] == ("services",) and k[2:3] == ("config",)})
     parts = {svc: {**copy.deepcopy(raw["services"][svc].get("requests") or {}),

@@ -5,7 +5,7 @@ registered later."""
 from harness.verdict import calls, generic, inbound  # noqa: F401  (registration)
 from harness.verdict.base import (REGISTRY, Facts, Invariant, Result, event_matches, invariant_service,
                                   register_invariants)
-from harness.verdict.evaluate import Verdict, evaluate, settled
+from harness.verdict.evaluate import Verdict, evaluate, settled, waits
 from mocks.registry import SERVICES, Service, on_register
 
 
@@ -18,4 +18,4 @@ for _spec in SERVICES.values():
 on_register(_register_service)
 
 __all__ = ["REGISTRY", "Facts", "Invariant", "Result", "Verdict", "evaluate", "event_matches", "invariant_service",
-           "settled"]
+           "settled", "waits"]

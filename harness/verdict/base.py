@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from harness.faults.rules import to_pattern, pattern_matches
 from harness.journal import Event, kinds
+from harness.verdict.text_body import text_fields
 
 EVIDENCE_LIMIT = 25
 
@@ -111,9 +112,22 @@ def undeclared_in(where: dict[str, Any]) -> str | None:
     return kind.problem({key.split(".", 1)[0]: None for key in where})
 
 
+def field_value(key: str, event: dict[str, Any]) -> Any:
+    """``lookup``, where a path that runs into a plain-text value reads it as fields
+    (``body.request`` of ``OK|123``: see ``harness.verdict.text_body``)."""
+    data: Any = event
+    for part in key.split("."):
+        if isinstance(data, str):
+            data = text_fields(data, event)
+        data = lookup(part, data)
+        if data is None:
+            return None
+    return data
+
+
 def event_matches(event: Event | dict[str, Any], where: dict[str, Any]) -> bool:
     d = event.to_dict() if isinstance(event, Event) else event
-    return all(pattern_matches(to_pattern(pat), lookup(key, d)) for key, pat in where.items())
+    return all(pattern_matches(to_pattern(pat), field_value(key, d)) for key, pat in where.items())
 
 
 # Kinds other harness processes append through the control API (``POST /journal``, marked

@@ -48,3 +48,8 @@ def settled(expect: list[dict[str, Any]], events: Iterable[Event], now: float) -
         if inv.settled is not None and not inv.settled(facts, params):
             return False
     return True
+
+
+def waits(expect: list[dict[str, Any]]) -> bool:
+    """Does any invariant of ``expect`` wait for something before it can judge (a ``settled`` hook)?"""
+    return any(REGISTRY[name].settled is not None for name, _ in parsed_expectations(expect))

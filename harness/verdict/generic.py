@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from harness.durations import Duration
+from harness.verdict.closest import closest, sentence
 from harness.verdict.base import (Facts, Params, Result, brief, event_matches, invariant, not_exercised,
                                   undeclared_in)
 
@@ -68,5 +69,9 @@ def journal_count(facts: Facts, p: JournalCountParams) -> Result:
     n = len(hits)
     ok = (p.min is None or n >= p.min) and (p.max is None or n <= p.max)
     evidence = [] if ok else [brief(e) for e in hits[:10]] or [{"matched": 0}]
-    return Result("journal_count", ok, f"{n} events match {p.where} (min {p.min}, max {p.max})", evidence,
-                  {"matched": n})
+    summary = f"{n} events match {p.where} (min {p.min}, max {p.max})"
+    near = closest(facts.events, p.where) if not ok and not hits else None
+    if near is not None:  # say what was seen instead
+        evidence = [{"matched": 0, **near}]
+        summary += f"; {sentence(near)}"
+    return Result("journal_count", ok, summary, evidence, {"matched": n})

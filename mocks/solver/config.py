@@ -105,6 +105,10 @@ class SolverConfig(BaseModel):
     site_reject_status: int = Field(default=403, ge=200, le=599)
     site_allow_reuse: bool = False
     site_token_ttl_s: float = Field(default=120.0, ge=0, description="0 = tokens never expire")
+    use_on_mitm_links: bool = Field(
+        default=False, description="also count as a use any request the integration sends through a mitm link "
+                                   "(scenario `links:` with `mitm: true`) that carries a solution anywhere: query, "
+                                   "form, JSON body, header or raw body (docs/profiles.md)")
 
     @field_validator("keys")
     @classmethod

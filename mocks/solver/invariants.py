@@ -9,7 +9,10 @@ queue checker classifies items:
 - ``unexpected``  a token used that the solver never produced.
 
 Facts come from the journal: ``solution`` events (solver mock), ``callback`` events for action
-``pingback``, ``request`` events for ``res.php`` polls and for ``site.submit`` (the use).
+``pingback``, ``request`` events for ``res.php`` polls and for ``site.submit`` (the use), and
+``solution_seen`` events (a use seen on a mitm link, config ``use_on_mitm_links``). A solution whose
+``in.php`` answer never reached the integration (its ``response`` outcome not ``delivered``: the
+client timed out, the answer was cut) is ``unclaimed``, not lost: the client never had its task id.
 """
 
 from __future__ import annotations
@@ -23,9 +26,16 @@ from pydantic import Field
 
 from harness.durations import Duration
 from harness.verdict.base import Facts, Params, Result, brief, delivered, invariant, not_exercised, peak_rate
+from harness.verdict.text_body import register_text_reader
+from mocks.solver.observed import instead
+from mocks.solver.plain_text import text_as_json
 from mocks.solver.vocabulary import PINGBACK, POLL, SERVICE, SUBMIT, TASK_ID_PARAM, TASK_IDS_PARAM, TOKEN_PARAM, USE
 
+register_text_reader(SERVICE, text_as_json)  # ``body.request`` matches plain-text replies too
+
 MAYBE_RECEIVED = ("timeout", "error", "http_error")
+# a flow on a mitm link that never reached its upstream: the solution it carried was not used
+NOT_FORWARDED = ("replaced", "hang", "reset", "upstream_error", "client_error")
 
 
 @dataclass
@@ -34,6 +44,7 @@ class Task:
     token: str | None
     produced_at: float
     outcome: str = "solved"          # solved | unsolvable
+    claimed: bool = True             # its in.php answer (the task id) reached the integration
     uses: list[Any] = field(default_factory=list)
     unanswered: set[int] = field(default_factory=set)  # seq of uses whose answer never reached the client
     pingbacks: list[Any] = field(default_factory=list)
@@ -75,6 +86,9 @@ class SolutionBook:
                 continue
             self.tasks[tid] = Task(tid, e.get("token"), e.t, e.get("outcome", "solved"))
         self.by_token = {t.token: t for t in self.tasks.values() if t.token}
+        for tid, response in in_php_answers(facts).items():
+            if tid in self.tasks:
+                self.tasks[tid].claimed = delivered(response)
         for e in facts.of("callback", SERVICE, PINGBACK):
             tid = _task_id(e)
             if tid in self.tasks:
@@ -98,6 +112,21 @@ class SolutionBook:
                 task.uses.append(e)
                 if response is not None and not delivered(response):
                     task.unanswered.add(e.seq)  # the integration never saw the answer: it may try again
+        self._add_sightings(facts)
+
+    def _add_sightings(self, facts: Facts) -> None:
+        """Uses seen on mitm links: a flow that reached its upstream; unanswered if the client got nothing."""
+        flows = {e.get("fid"): e for e in facts.of("proxy.flow")}
+        for e in facts.of("solution_seen", SERVICE):
+            task = self.by_token.get(e.get("token"))
+            flow = flows.get(e.get("ref"))
+            if task is None or (flow is not None and flow.get("outcome") in NOT_FORWARDED):
+                continue
+            task.uses.append(e)
+            if flow is not None and flow.get("status") is None:
+                task.unanswered.add(e.seq)
+        for task in self.tasks.values():
+            task.uses.sort(key=lambda u: u.seq)
 
     @cached_property
     def solved(self) -> list[Task]:
@@ -106,7 +135,7 @@ class SolutionBook:
     def classify(self, task: Task, deadline: float) -> str:
         uses = [u for u in task.uses if u.t - task.produced_at <= deadline]
         if not uses:
-            return "lost"
+            return "lost" if task.claimed else "unclaimed"
         if task.used_twice:
             return "duplicated"
         return "ok" if task.pingback_delivered else "recovered"
@@ -114,13 +143,14 @@ class SolutionBook:
     def counts(self, deadline: float) -> dict[str, int]:
         c = Counter(self.classify(t, deadline) for t in self.solved)
         return {k: c.get(k, 0) for k in ("ok", "recovered", "lost", "duplicated")} | {
-            "unexpected": len(self.unexpected), "produced": len(self.solved)}
+            "unexpected": len(self.unexpected), "produced": len(self.solved)} | (
+            {"unclaimed": c["unclaimed"]} if c["unclaimed"] else {})
 
     def history(self, task: Task) -> list[dict[str, Any]]:
         rows = [{"t": round(task.produced_at, 3), "kind": "solution", "token": task.token}]
         rows += [brief(p, "outcome", "status", "copy", "rule", "url") for p in task.pingbacks]
         rows += [brief(p, "rid") for p in task.polls[:5]]
-        rows += [brief(u, "rid", "peer") for u in task.uses]
+        rows += [brief(u, "rid", "peer", "link", "path", "where") for u in task.uses]
         return sorted(rows, key=lambda r: r["t"])
 
 
@@ -132,8 +162,9 @@ class DeadlineParams(Params):
     deadline: Duration = Field(default=30.0, description="time from solution to its use")
 
 
-def submitted_tasks(facts: Facts) -> dict[str, float]:
-    """Task id → time, from the solver's answers to in.php (``OK|id`` or ``{"status":1,"request":id}``)."""
+def submit_answers(facts: Facts) -> dict[str, Any]:
+    """Task id → the last ``response`` event of the in.php request that created it (``OK|id`` or
+    ``{"status":1,"request":id}``; a later event for the same request says the answer never arrived)."""
     out = {}
     for e in facts.of("response", SERVICE, SUBMIT):
         body = e.get("body")
@@ -143,8 +174,24 @@ def submitted_tasks(facts: Facts) -> dict[str, float]:
         elif isinstance(body, str) and body.startswith("OK|"):
             tid = body[3:]
         if tid not in (None, ""):
-            out[str(tid)] = e.t
+            out[str(tid)] = facts.responses.get((e.service, e.get("rid")), e)
     return out
+
+
+def in_php_answers(facts: Facts) -> dict[str, Any]:
+    """Task id → the last ``response`` event of the in.php request that created it, also where that
+    answer carried no id (cut off, never sent): ``task_accepted`` names the request (``rid``)."""
+    out = submit_answers(facts)
+    for e in facts.of("task_accepted", SERVICE):
+        response = facts.responses.get((SERVICE, e.get("rid")))
+        if response is not None and e.get("task") is not None:
+            out[str(e["task"])] = response
+    return out
+
+
+def submitted_tasks(facts: Facts) -> dict[str, float]:
+    """Task id → time of its in.php answer."""
+    return {tid: e.t for tid, e in submit_answers(facts).items()}
 
 
 def _all_used_or_late(facts: Facts, p: DeadlineParams) -> bool:
@@ -153,7 +200,7 @@ def _all_used_or_late(facts: Facts, p: DeadlineParams) -> bool:
     book = SolutionBook(facts)
     if any(tid not in book.tasks for tid in submitted_tasks(facts)):
         return False
-    return all(t.uses or facts.now - t.produced_at > p.deadline for t in book.solved)
+    return all(t.uses or not t.claimed or facts.now - t.produced_at > p.deadline for t in book.solved)
 
 
 @invariant("no_lost_solutions", DeadlineParams, settled=_all_used_or_late)
@@ -167,6 +214,10 @@ def no_lost_solutions(facts: Facts, p: DeadlineParams) -> Result:
     evidence = [{"task": t.task, "history": book.history(t)} for t in lost]
     summary = (f"{counts['produced']} produced: {counts['ok']} ok, {counts['recovered']} recovered, "
                f"{counts['lost']} lost, {counts['duplicated']} duplicated, {counts['unexpected']} unexpected")
+    if counts.get("unclaimed"):
+        summary += f"; {counts['unclaimed']} not judged (their in.php answer never reached the integration)"
+    if lost:
+        summary += f" — {instead(facts)}"
     return Result("no_lost_solutions", not lost, summary, evidence, counts)
 
 
@@ -206,20 +257,40 @@ def fallback_polling_used(facts: Facts, p: DeadlineParams) -> Result:
 class PollParams(Params):
     max_per_task: int | None = Field(default=None, ge=1, description="res.php polls for one task id")
     max_rate: float | None = Field(default=None, gt=0, description="res.php requests per second, any 1 s window")
+    watch: Duration = Field(default=5.0, ge=0, description="how long the run keeps watching a task that ended "
+                            "ERROR_CAPTCHA_UNSOLVABLE for polls (from its end or its last poll), so a client "
+                            "that polls it for ever shows itself")
 
 
-@invariant("poll_rate_bounded", PollParams)
+def _unsolvable_watched(facts: Facts, p: PollParams) -> bool:
+    """Settled when every task that ended unsolvable has gone unpolled for ``watch`` — or was
+    already polled more than ``max_per_task`` times (the verdict is known)."""
+    if p.max_per_task is None:
+        return True
+    for t in SolutionBook(facts).tasks.values():
+        if t.outcome != "unsolvable" or len(t.polls) > p.max_per_task:
+            continue
+        if facts.now - max([t.produced_at] + [e.t for e in t.polls]) < p.watch:
+            return False
+    return True
+
+
+@invariant("poll_rate_bounded", PollParams, settled=_unsolvable_watched)
 def poll_rate_bounded(facts: Facts, p: PollParams) -> Result:
     """The integration did not hammer res.php: per-task poll count and overall rate stay bounded."""
     polls = facts.of("request", SERVICE, POLL)
     # every task id asked about counts, finished or not: a task that never finishes (a stalled
     # solver) is where a poller without a deadline keeps asking
     per_task = Counter(tid for e in polls for tid in polled_ids(e))
+    ended = {t.task: t.produced_at for t in _book(facts).tasks.values() if t.outcome == "unsolvable"}
     evidence = []
     if p.max_per_task is not None:
         for tid, n in per_task.items():
             if n > p.max_per_task:
-                evidence.append({"task": tid, "polls": n, "max": p.max_per_task})
+                item: dict[str, Any] = {"task": tid, "polls": n, "max": p.max_per_task}
+                if tid in ended:  # polled on after it ended ERROR_CAPTCHA_UNSOLVABLE
+                    item["after_unsolvable"] = sum(1 for e in polls if tid in polled_ids(e) and e.t > ended[tid])
+                evidence.append(item)
     peak = peak_rate([e.t for e in polls])
     if p.max_rate is not None and peak > p.max_rate:
         evidence.append({"peak_rate_per_s": peak, "max": p.max_rate})

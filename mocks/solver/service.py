@@ -14,9 +14,9 @@ from aiohttp import web
 
 from harness.faults import Effect
 from mocks.base import BadRequest, Call, Outbound, Reply, ServiceMock
-from mocks.solver import pingback, vocabulary, wire
+from mocks.solver import pingback, sightings, vocabulary, wire
 from mocks.solver.config import SolverConfig
-from mocks.solver.events import SOLUTION, TASK_ACCEPTED
+from mocks.solver.events import SOLUTION, SOLUTION_SEEN, TASK_ACCEPTED
 from mocks.solver.methods import METHODS, check_image, check_params, image_bytes
 from mocks.solver.site import Site
 from mocks.solver.tasks import Task, TaskBook
@@ -36,6 +36,7 @@ class SolverMock(ServiceMock):
         self.site = Site(self)
         self._bad_keys: collections.Counter[str] = collections.Counter()
         self._banned: dict[str, float] = {}
+        self._submit_rid: str | None = None  # the in.php request being handled (tasks are created synchronously)
 
     @property
     def cfg(self) -> SolverConfig:
@@ -70,6 +71,21 @@ class SolverMock(ServiceMock):
             fields = self.site.normalized(fields)
         return Call(action, fields.journal_params(), request, extra={"fields": fields})
 
+    def observe_proxied(self, link: str | None, service: str | None, ref: Any, raw: dict[str, Any],
+                        rule: str | None) -> None:
+        """A request the integration sent through a mitm link (``POST /decide``): with
+        ``use_on_mitm_links``, each solution it carries is a use (``solution_seen``)."""
+        if not self.cfg.use_on_mitm_links or not self.book.by_answer:
+            return
+        method, target, found = sightings.in_raw_request(self.book.by_answer, raw)
+        path = target.partition("?")[0]
+        if service == self.name and path == self.cfg.site_path:
+            return  # the stand-in site journals this use itself
+        for token, where in found.items():
+            more = {"rule": rule} if rule else {}
+            self.ctx.record(SOLUTION_SEEN.event(service=self.name, task=self.book.by_answer[token].id, token=token,
+                                                link=link, ref=ref, method=method, path=path, where=where, **more))
+
     # --- handle --------------------------------------------------------------------------------
     async def handle(self, call: Call) -> Reply:
         fields: wire.Fields = call.extra["fields"]
@@ -80,7 +96,9 @@ class SolverMock(ServiceMock):
         if denied is not None:
             reply = denied
         elif call.action == IN:
+            self._submit_rid = call.rid
             reply = self._submit(fields, as_json)
+            self._submit_rid = None
         else:
             reply = self._res(fields, as_json)
         if fields.get("header_acao") == "1":
@@ -229,7 +247,8 @@ class SolverMock(ServiceMock):
         planned = "stalled" if task.stalled else "unsolvable" if task.unsolvable else "solved"
         self.ctx.record(TASK_ACCEPTED.event(service=self.name, task=task.id, n=task.n, planned=planned,
                                             solve_s=None if task.stalled else round(task.solve_s, 4),
-                                            profile=task.profile, pingback=task.pingback))
+                                            profile=task.profile, pingback=task.pingback,
+                                            **({"rid": self._submit_rid} if self._submit_rid else {})))
 
     def _finished(self, task: Task) -> None:
         cfg = self.cfg

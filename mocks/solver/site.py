@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from mocks.base import Reply
 from mocks.solver.events import SOLUTION_USE
-from mocks.solver.vocabulary import TOKEN_PARAM
+from mocks.solver.vocabulary import SENT_FIELDS, TOKEN_PARAM
 from mocks.solver.wire import Fields
 
 if TYPE_CHECKING:
@@ -28,7 +28,8 @@ class Site:
 
     def normalized(self, fields: Fields) -> Fields:
         """The configured token / task field names (``site_token_field``, ``site_task_field``) read
-        as ``token`` / ``task``, so the journal and the invariants see one shape for every site."""
+        as ``token`` / ``task``, so the journal and the invariants see one shape for every site; the
+        names the client sent are kept in ``sent_fields`` (its own ``token`` may be another field)."""
         cfg = self.mock.cfg
         names = {cfg.site_token_field: TOKEN_PARAM, cfg.site_task_field: "task"}
         if all(k == v for k, v in names.items()):
@@ -37,6 +38,7 @@ class Site:
         for given, canonical in names.items():
             if given in fields.values:
                 values[canonical] = fields.values[given]
+        values[SENT_FIELDS] = ",".join(sorted(fields.values))  # as the client named them (evidence)
         return Fields(values, fields.files, fields.json_body)
 
     def submit(self, fields: Fields) -> Reply:

@@ -14,3 +14,4 @@ PATHS = {"/in.php": SUBMIT, "/res.php": POLL, "/site/submit": USE}  # request pa
 TASK_ID_PARAM = "id"     # res.php: one task id
 TASK_IDS_PARAM = "ids"   # res.php: comma-separated task ids
 TOKEN_PARAM = "token"    # site.submit: the solution being used
+SENT_FIELDS = "sent_fields"  # site.submit with renamed fields: the names the client sent, comma-separated
