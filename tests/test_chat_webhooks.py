@@ -383,3 +383,28 @@ def test_drop_delay_and_reorder(chat, app):
     assert [h["body"]["CallbackCommand"] for h in app.hooks[1:]] == ["State.StateChange", "Sns.CallbackFriendAdd"]
     outcomes = [(e.action, e["outcome"]) for e in chat.events("callback")]
     assert ("Group.CallbackAfterSendMsg", "dropped") in outcomes
+
+
+def test_no_webhook_task_outlives_a_stopped_mock(tmp_path, caplog):
+    """A handler finishing while the mock stops (a sendmsg whose after-send webhook is spawned then)
+    must not start a task that writes to the closed journal later."""
+    import asyncio
+    import gc
+    import logging
+
+    from harness.host import MockHost
+
+    async def scenario():
+        host = MockHost(services={"chat": {"webhook_url": closed_port_url()}}, run_dir=str(tmp_path), seed=1)
+        await host.start()
+        chat_mock = host.services["chat"]
+        await host.stop()
+        chat_mock.spawn_webhook("State.StateChange", {"Info": {"Action": "Login", "To_Account": "x"}})
+        await asyncio.sleep(0.3)
+        return chat_mock
+
+    with caplog.at_level(logging.ERROR):
+        mock = asyncio.run(scenario())
+        gc.collect()
+    assert not mock._tasks
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

@@ -200,6 +200,9 @@ class ChatMock(ServiceMock):
         return webhooks.forge(self.config, out, kind, effect)
 
     def _track(self, coro: Any) -> None:
+        if self._stopped:   # a handler finishing while the mock stops: nothing may outlive the journal
+            coro.close()
+            return
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -223,6 +226,7 @@ class ChatMock(ServiceMock):
         return sum(not t.done() for t in pending) + await super().drain(timeout)
 
     async def stop(self) -> None:
+        await self.cancel_handlers()   # first: no handler may spawn a webhook after the tasks are cancelled
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
