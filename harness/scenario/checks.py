@@ -19,7 +19,7 @@ Path = tuple[Any, ...]
 
 # what the runner puts in the template context (harness/run/runner.py ``_start``, run/links.py)
 _FIXED = {"run": {"id", "dir", "seed", "tls_ca"}, "control": {"url"}, "time_scale": None,
-          "target": {"port", "variant", "url", "callback_url"}}
+          "target": {"port", "variant", "url", "callback_url"}, "build": {"dir"}}
 _MOCK = {"url", "direct_url", "config", "host", "port"}
 _REDIS = {"host", "port", "url", "direct_url"}
 
