@@ -59,7 +59,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def harness(*args: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HARNESS_BUILD_CACHE": str(cache), "GOFLAGS": "-mod=mod"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HARNESS_BUILD_CACHE": str(cache)}
     return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True,
                           timeout=300, cwd=cwd, env=env)
 
