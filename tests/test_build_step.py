@@ -143,3 +143,6 @@ def test_build_needs_a_command_and_a_command_of_its_own(tmp_path):
     write(tmp_path / "t.yaml", "name: t\ntarget:\n  command: app\n  build: {command: ''}\n")
     with pytest.raises(ScenarioError, match=r"t.yaml:4: target.build.command: .*must not be empty"):
         load_scenario(str(tmp_path / "t.yaml"))
+    write(tmp_path / "u.yaml", "name: u\ntarget:\n  command: ${build.dir}/app\n")  # no build: no build.dir
+    with pytest.raises(ScenarioError, match=r"u.yaml:3: target.command: unknown template variable \$\{build.dir\}"):
+        load_scenario(str(tmp_path / "u.yaml"))
