@@ -136,6 +136,20 @@ def test_a_missing_build_program_is_one_line(tmp_path):
         r.stderr
 
 
+def test_a_missing_build_program_at_run_time_is_one_line(tmp_path, monkeypatch):
+    """Without the CLI's preflight (pytest plugin, matrix) the run itself says it in one line."""
+    import asyncio
+
+    from harness.run.runner import Runner, RunOptions
+    monkeypatch.setenv("HARNESS_BUILD_CACHE", str(tmp_path / "cache"))
+    write(tmp_path / "app" / "profile.yaml", PROFILE.replace("go build", "no-such-builder-42 build"))
+    sc = load_scenario(str(write(tmp_path / "s.yaml", SCENARIO)))
+    result = asyncio.run(Runner(sc, RunOptions(report_dir=str(tmp_path / "reports"))).run())
+    assert result.error is not None and "\n" not in result.error
+    assert result.error.endswith("app/profile.yaml: target.build `no-such-builder-42 build -o ${build.dir}/app .`: "
+                                 "command not found: no-such-builder-42"), result.error
+
+
 def test_build_needs_a_command_and_a_command_of_its_own(tmp_path):
     write(tmp_path / "s.yaml", "name: s\ntarget:\n  url: http://127.0.0.1:1\n  build: make\n")
     with pytest.raises(ScenarioError, match="s.yaml:3: target: .*build: needs a command"):
