@@ -88,8 +88,14 @@ async def build(command: str | list[str], cwd: str, *, patterns: list[str] | Non
     """The build output folder for ``command`` in ``cwd``, building it unless the cache has it."""
     from harness.run.processes import split_command
     root = cache_root()
-    os.makedirs(root, exist_ok=True)
-    key = await asyncio.to_thread(cache_key, command, cwd, patterns, root)
+    try:
+        os.makedirs(root, exist_ok=True)
+        key = await asyncio.to_thread(cache_key, command, cwd, patterns, root)
+    except OSError as e:
+        raise ProcessError(f"{declared_in}: target.build: cannot use the build cache {root}: {e.strerror} "
+                           "(set HARNESS_BUILD_CACHE to another folder)") from None
+    except ProcessError as e:
+        raise ProcessError(f"{declared_in}: {e}") from None
     out = os.path.join(root, key)
     try:
         argv = split_command(render(command, {"build": {"dir": out}}))
