@@ -35,6 +35,12 @@ def run(tmp_path: Path, *scenarios: str, variant: str | None = None) -> tuple[su
     return r, summaries
 
 
+def test_go_unit_tests():
+    """UserSig, the webhook checks, claim-before-work dedupe, the pacer's ceiling (bot_test.go)."""
+    r = subprocess.run(["go", "test", "-count=1", "."], cwd=PROFILE.parent, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_the_correct_bot_passes_generic_chat_scenarios(tmp_path):
     r, summaries = run(tmp_path, "forged-webhooks-refused.yaml", "webhook-duplicates-concurrent.yaml")
     assert r.returncode == 0, r.stdout + r.stderr
