@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from harness.run.processes import split_command
 from harness.scenario.templates import TemplateError, render
 from harness.supervisor import Child, ProcessError
 
@@ -86,7 +87,6 @@ def _locked(path: str) -> Any:
 async def build(command: str | list[str], cwd: str, *, patterns: list[str] | None, timeout: float,
                 declared_in: str, cgroup: Any = None) -> Built:
     """The build output folder for ``command`` in ``cwd``, building it unless the cache has it."""
-    from harness.run.processes import split_command
     root = cache_root()
     try:
         os.makedirs(root, exist_ok=True)
