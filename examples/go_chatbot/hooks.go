@@ -140,7 +140,7 @@ func eventKey(command string, ev map[string]any, raw []byte) string {
 		return "c2c " + str(ev["MsgKey"])
 	case command == "Group.CallbackAfterSendMsg" && str(ev["MsgSeq"]) != "":
 		return "group " + str(ev["GroupId"]) + " " + str(ev["MsgSeq"])
-	case command == "State.StateChange":
+	case command == "State.StateChange" && str(ev["EventTime"]) != "":
 		info, _ := ev["Info"].(map[string]any)
 		return fmt.Sprintf("state %s %s %s", str(info["To_Account"]), str(info["Action"]), str(ev["EventTime"]))
 	}
