@@ -20,6 +20,7 @@ target:
   # how to start it (the harness starts and stops it for each run) ...
   command: python app.py          # `python` runs the harness's own interpreter (its venv)
   cwd: .                          # where it runs (default: this file's folder)
+  # build: go build -o ${{build.dir}}/app .   # a compiled app: built once per content, then command: ${{build.dir}}/app
   env:                            # ${{…}}: the run's ports and mock URLs, known only at run time
     PORT: "${{target.port}}"          # a free port chosen for the target
     VARIANT: "${{target.variant}}"    # --variant NAME ("" is a variant too)

@@ -89,6 +89,9 @@ def scenario(path: str, sc: Any, target_given: bool) -> None:
             needs.append((("target", "command"), lambda: command(argv[0])))
         if len(argv) > 1 and not has_template(argv[1]):
             needs.append((("target", "command"), lambda: script(argv, cwd)))
+        builder = split_command(sc.target.build.command)[:1] if sc.target.build is not None else []
+        if builder and not has_template(builder[0]):
+            needs.append((("target", "build"), lambda: command(builder[0])))
     for field, check in needs:
         try:
             check()

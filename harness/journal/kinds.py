@@ -194,7 +194,7 @@ STEP = declare("step", ("step",),
                ("service", "seed", "urls", "count", "link", "links", "pids", "target", "variant", "argv", "pid",
                 "time_scale", "mode", "locust", "sent", "failed", "driver_events", "run_id", "proxies",
                 "toxiproxy", "toxiproxy_version", "mitm", "index", "why", "error", "steps_left", "ids",
-                "status", "response", "met", "note", "event"),
+                "status", "response", "met", "note", "event", "build_dir", "cached", "seconds"),
                "a harness step: host / service / target / proxies started or stopped, timeline entries, "
                "run started / finished")
 DRIVER = declare("driver", ("flow", "n", "method", "url", "vars", "var_kinds", "intent", "labels"),

@@ -17,12 +17,13 @@ from harness.faults.rules import Rule
 from harness.host import MockHost
 from harness.journal import kinds, read_events
 from harness.proxy.errors import ProxyError
-from harness.run import processes
+from harness.run import build, processes
 from harness.run.scenario_links import LinkError, LinkSet, start_links
 from harness.run.timeline import play
 from harness.run.traffic import Driver
 from harness.scenario.model import Scenario
 from harness.scenario.templates import TemplateError, has_template, render
+from harness.scenario.yamlpos import relpath
 from harness.supervisor import Child, ProcessError, cgroup_notice, kill_group
 from harness.verdict import Verdict, evaluate, settled, waits
 from harness.verdict.outcome import RunVerdict, coverage_gaps, judge
@@ -241,12 +242,29 @@ class Runner:
             if sc.target.url is not None:
                 self.ctx["target"]["url"] = render(sc.target.url, self.ctx)
             if sc.target.command is not None:
+                await self._build_target()
                 await self._start_target_process()
                 stack.callback(lambda: self.target and self.target.stop())
             else:
                 await processes.wait_http_ready(self.ctx["target"]["url"] + sc.target.ready.path,
                                                 sc.target.ready.status, sc.target.ready.timeout)
         self.record(kinds.STEP.event(step="run_ready", target=self.ctx["target"]["url"], variant=variant))
+
+    async def _build_target(self) -> None:
+        """``target.build``: the cached build output, or a build now (harness/run/build.py)."""
+        sc = self.scenario
+        assert sc.target is not None
+        if sc.target.build is None:
+            return
+        cwd = sc.target.cwd or os.getcwd()
+        if not os.path.isdir(cwd):
+            raise ProcessError(f"target: working folder does not exist: {cwd}")
+        built = await build.build(sc.target.build.command, cwd, patterns=sc.target.build.inputs,
+                                  timeout=sc.target.build.timeout, declared_in=relpath(sc.profile) if sc.profile else f"scenario {sc.name}",
+                                  cgroup=self.cgroup)
+        self.ctx["build"] = {"dir": built.dir}
+        self.record(kinds.STEP.event(step="target_built", argv=built.argv, build_dir=built.dir, cached=built.cached,
+                                     seconds=built.seconds))
 
     async def _start_target_process(self) -> None:
         sc = self.scenario

@@ -104,6 +104,8 @@ def _context(scenario: Scenario, mocks: dict[str, Any]) -> dict[str, Any]:
         ctx[f"{svc}.config"] = set(cls.Config.model_fields)
     if "redis" in scenario.services:
         ctx["redis"] = _REDIS
+    if scenario.target is not None and scenario.target.build is not None:
+        ctx["build"] = {"dir"}  # harness/run/build.py
     declared = {link.name for link in scenario.links}
     ctx["target"] = _FIXED["target"] | {f"callback_url_{s}" for s in callback_sources()
                                         if f"{s}->integration" in declared}

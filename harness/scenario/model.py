@@ -29,6 +29,22 @@ class Ready(_Strict):
     timeout: Duration = 20.0
 
 
+class Build(_Strict):
+    """A build step run before the target starts (docs/scenarios.md#build): once per content, cached."""
+
+    command: Union[str, list[str]] = Field(description="run in the target's cwd; ${build.dir} is the output folder")
+    inputs: list[str] | None = Field(default=None, description="globs (relative to cwd) of the files whose "
+                                     "contents key the cache; default: every file but hidden folders")
+    timeout: Duration = 300.0
+
+    @field_validator("command")
+    @classmethod
+    def _not_empty(cls, v: Union[str, list[str]]) -> Union[str, list[str]]:
+        if not v or (isinstance(v, str) and not v.strip()):
+            raise ValueError("must not be empty")
+        return v
+
+
 class Target(_Strict):
     """How to reach the integration under test: ``url``, or a ``command`` the harness starts (then
     ``${target.port}`` is a free port and ``url`` defaults to ``http://127.0.0.1:${target.port}``)."""
@@ -39,6 +55,11 @@ class Target(_Strict):
     cwd: str | None = None
     ready: Ready = Field(default_factory=Ready)
     stop_timeout: Duration = 5.0
+    build: Annotated[Build | None, BeforeValidator(lambda v: {"command": v} if isinstance(v, (str, list)) else v),
+                     WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}},
+                                               Build.model_json_schema(), {"type": "null"}]})] = Field(
+        default=None, description="a build step (e.g. go build -o ${build.dir}/app .), run once per content "
+        "before the command starts; its output folder is ${build.dir}")
     integration: str | None = Field(default=None, description="which reference integration this is "
                                     "(a key of examples/variants.yaml), for the detection matrix")
     variant: str | None = Field(default=None, description="bug variant label, passed as ${target.variant}")
@@ -49,6 +70,8 @@ class Target(_Strict):
             raise ValueError("give url or command")
         if isinstance(self.command, list) and not self.command:
             raise ValueError("command: must not be empty")
+        if self.build is not None and self.command is None:
+            raise ValueError("build: needs a command to start (a url target is not started by the harness)")
         return self
 
 

@@ -1,0 +1,3 @@
+module example.com/go_chatbot
+
+go 1.22
