@@ -226,11 +226,35 @@ def test_explore_finds_shrinks_and_writes_a_failing_scenario_and_nothing_on_the_
 
 def test_bad_input_is_one_line(tmp_path):
     r = harness("explore", CAPTCHA_BASE, "--profile", "p")
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "profiles do not exist yet" in r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--profile: no such profile file p" in r.stderr
+    r = harness("explore", "examples/node_login/profile.yaml", "--profile", "examples/node_login/profile.yaml")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "is a target profile already" in r.stderr
+    (tmp_path / "p.yaml").write_text("target: {url: 'http://127.0.0.1:9'}\nservices: {redis: {}}\n")
+    r = harness("explore", str(tmp_path / "p.yaml"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no service of this profile has an explore base" in r.stderr
     r = harness("explore", str(tmp_path / "nope.yaml"))
     assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
     r = harness("explore", CAPTCHA_BASE, "--budget", "soon")
     assert r.returncode == 2 and "--budget" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_profile_is_a_base_driven_through_its_roles_and_judged_by_its_defaults():
+    base = Base.from_profile(os.path.join(ROOT, "examples/node_login/profile.yaml"), "correct")
+    flows = {f.name: f for f in base.scenario.traffic}
+    assert {"login", "bad-login", "dr-wrong-app", "dr-stale"} <= set(flows)
+    assert flows["login"].request.path == "/api/session"          # the profile's login route
+    expect = {next(iter(e)): next(iter(e.values())) for e in base.expect()}
+    # the service's invariants take the profile's idea of let in / refused (201 / 422)
+    assert expect["verification_fail_open"]["allowed_status"] == [201]
+    assert expect["forged_dr_ticket_refused"]["denied_status"] == [422]
+    doc = base.document([], seed=5)
+    assert "profile" not in doc and doc["target"]["command"] == "node server.js"
+
+
+def test_a_base_scenario_runs_against_another_profile():
+    base = Base.load(os.path.join(ROOT, "examples/explore/solver_client.yaml"), None,
+                     os.path.join(ROOT, "examples/twocaptcha_client/profile.yaml"))
+    assert "twocaptcha_client" in base.doc["target"]["command"]
 
 
 def test_progress_line_in_a_log(tmp_path):

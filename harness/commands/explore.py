@@ -37,9 +37,9 @@ def positive(text: str) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("base", metavar="BASE", help="scenario file: its target, services, links and traffic "
-                   "(its own faults are ignored)")
-    p.add_argument("--profile", metavar="P", help="a target profile instead of a scenario (not available yet)")
+    p.add_argument("base", metavar="BASE", help="a scenario file: its target, services, links and traffic "
+                   "(its own faults are ignored); or a target profile: its services' explore bases drive it")
+    p.add_argument("--profile", metavar="P", help="run the base scenario against this target profile (docs/profiles.md)")
     limit = p.add_mutually_exclusive_group()
     limit.add_argument("--budget", type=budget, help="wall-clock time to search, e.g. 10m (default 10m)")
     limit.add_argument("--runs", type=positive, help="number of candidates to try instead of a time budget")
@@ -65,12 +65,17 @@ def main(args: argparse.Namespace) -> int:
     from harness.explore.search import Explorer, ExploreError, Options
     from harness.scenario import ScenarioError
 
-    if args.profile is not None:
-        raise CliError("--profile: target profiles do not exist yet; give a scenario file as BASE")
+    from harness.commands.validate import kind_of
+
     if not os.path.isfile(args.base):
         raise CliError(f"{args.base}: no such file")
     try:
-        base = Base.load(args.base, args.variant)
+        if kind_of(args.base) == "profile":
+            if args.profile is not None:
+                raise CliError(f"--profile: BASE {args.base} is a target profile already")
+            base = Base.from_profile(args.base, args.variant)
+        else:
+            base = Base.load(args.base, args.variant, args.profile)
     except ScenarioError as e:
         raise CliError(str(e)) from None
     preflight.scenario(args.base, base.scenario, False)

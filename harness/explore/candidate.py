@@ -9,6 +9,7 @@ candidate document goes through the scenario loader ``harness run`` uses before 
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ from harness.explore.generate import Menu
 from harness.explore.space import space_of
 from harness.scenario import Scenario, load_scenario_data
 from harness.scenario.loader import load_document, validate, with_profile
-from harness.scenario.yamlpos import relpath
+from harness.scenario.yamlpos import ScenarioError, relpath
 
 
 @dataclass
@@ -29,12 +30,54 @@ class Base:
     skip: set[str] = field(default_factory=set)   # invariants that fail without any fault: not judged
 
     @classmethod
-    def load(cls, path: str, variant: str | None = None) -> "Base":
-        """Raises ``ScenarioError`` (one line, file:line) for a bad file."""
+    def load(cls, path: str, variant: str | None = None, profile: str | None = None) -> "Base":
+        """A base scenario (``profile``: run it against this target profile instead). Raises
+        ``ScenarioError`` (one line, file:line) for a bad file."""
         doc, positions = load_document(path)
         doc.pop("extends", None)
-        doc = with_profile(doc, positions, relpath(path), None)  # the candidates carry the profile's target:
-        doc.pop("profile", None)                                   # inlined, so a written file is whole
+        return cls.of_document(path, doc, positions, variant, profile)
+
+    @classmethod
+    def from_profile(cls, path: str, variant: str | None = None) -> "Base":
+        """The base for a target profile: each of its services' explore base (``FaultSpace.base``),
+        driving the integration through the profile's roles."""
+        from harness.scenario.profile import load_profile
+        profile, _, _ = load_profile(path)
+        name = relpath(path)
+        doc: dict[str, Any] = {"name": f"explore-{profile.name or os.path.splitext(os.path.basename(path))[0]}",
+                               "description": f"the explore bases of its services, against {name}; no fault",
+                               "seed": 1, "profile": os.path.abspath(path), "services": {}}
+        parts: dict[str, list[Any]] = {"traffic": [], "timeline": [], "expect": []}
+        for svc in profile.services:
+            base = space_of(svc).base
+            if not base:
+                continue
+            doc["services"][svc] = copy.deepcopy(base.get("config", {}))
+            for key, items in parts.items():
+                items.extend(copy.deepcopy(base.get(key, [])))
+        if not parts["traffic"]:
+            raise ScenarioError(f"{name}: no service of this profile has an explore base "
+                                f"(services: {', '.join(profile.services) or 'none'}); give a scenario as BASE")
+        doc.update((k, v) for k, v in parts.items() if v)
+        return cls.of_document(path, doc, {}, variant, None)
+
+    @classmethod
+    def of_document(cls, path: str, doc: dict[str, Any], positions: Any, variant: str | None,
+                    profile: str | None) -> "Base":
+        # the invariants its services say always apply join the base's own before the profile is
+        # applied (the profile may add services), so they get the profile's defaults too (what
+        # counts as let in, refused …)
+        applied = with_profile(copy.deepcopy(doc), dict(positions), relpath(path), profile)
+        named = {next(iter(e)) for e in applied.get("expect") or [] if isinstance(e, dict) and e}
+        extra = []
+        for svc in applied.get("services") or {}:
+            for entry in space_of(svc).expect:
+                if next(iter(entry)) not in named:
+                    extra.append(copy.deepcopy(entry))
+                    named.add(next(iter(entry)))
+        doc = {**doc, "expect": [*(doc.get("expect") or []), *extra]} if extra else doc
+        doc = with_profile(doc, positions, relpath(path), profile)  # the candidates carry the profile's target:
+        doc.pop("profile", None)                                      # inlined, so a written file is whole
         scenario = validate(doc, positions, relpath(path))
         return cls(path, doc, scenario, variant)
 
@@ -43,16 +86,8 @@ class Base:
         return Menu.of(self.scenario)
 
     def expect(self) -> list[dict[str, Any]]:
-        """The base's invariants, then those of its services it does not already name."""
-        out = [e for e in self.scenario.expect if next(iter(e)) not in self.skip]
-        named = {next(iter(e)) for e in out} | self.skip
-        for svc in self.menu.services:
-            for entry in space_of(svc).expect:
-                name = next(iter(entry))
-                if name not in named:
-                    out.append(copy.deepcopy(entry))
-                    named.add(name)
-        return out
+        """The base's invariants (its own, then those of its services it did not name), less the skipped."""
+        return [copy.deepcopy(e) for e in self.doc.get("expect") or [] if next(iter(e)) not in self.skip]
 
     def document(self, faults: list[Fault], seed: int, name: str | None = None) -> dict[str, Any]:
         rest = copy.deepcopy(self.doc)

@@ -22,6 +22,10 @@ class FaultSpace:
     forgeries: tuple[str, ...] = ()
     #: invariants that apply whenever the service runs: ``expect:`` entries with their parameters
     expect: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    #: the base ``harness explore PROFILE`` starts from: scenario parts (``config``: the service's mock
+    #: config; ``traffic``, ``timeline``, ``expect``) that drive any integration through the profile's roles
+    #: (``${profile.<service>.<role>}``), with no fault
+    base: dict[str, Any] = field(default_factory=dict)
 
 
 NONE = FaultSpace(actions=())

@@ -8,6 +8,21 @@ SPACE = FaultSpace(
     # server-side, transient: a correct backend fails open on them (docs/captcha.md)
     errors=("InternalError", "RequestLimitExceeded", "ResourceUnavailable"),
     replies=({"captcha_code": 26},),   # "system busy": fail open too
+    # good and bad logins one at a time (each verification call belongs to one login), and DR tickets
+    # a correct backend refuses whatever the API does: another app's, or stale
+    base={
+        "traffic": [
+            {"name": "login", "count": 6, "concurrency": 1, "vars": {"t": {"captcha_ticket": {}}},
+             "request": "${profile.captcha.login}"},
+            {"name": "bad-login", "count": 2, "vars": {"t": {"bad_ticket": {"kind": "unknown"}}},
+             "request": "${profile.captcha.login}"},
+            {"name": "dr-wrong-app", "count": 1, "vars": {"t": {"dr_ticket": {"appid": "wrong"}}},
+             "request": "${profile.captcha.login}"},
+            {"name": "dr-stale", "count": 1, "vars": {"t": {"dr_ticket": {"age": "2h"}}},
+             "request": "${profile.captcha.login}"},
+        ],
+        "expect": [{"forged_dr_ticket_refused": {}}],
+    },
     expect=(
         {"verification_fail_open": {}},
         {"verification_enforced": {}},

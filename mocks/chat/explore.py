@@ -7,6 +7,21 @@ SPACE = FaultSpace(
     actions=(None,),                                   # every REST command
     errors=("timeout", "app_rate_limit", "too_frequent"),   # 60008, 60011, 60018: retry later
     forgeries=FORGERIES,
+    # notifications past 80 % of a small sendmsg limit: Chat raises Alert.RequestOverLimit, and the
+    # integration must slow down; logins arrive through webhooks meanwhile
+    base={
+        "config": {"qps_limits": {"openim/sendmsg": 10}},
+        "traffic": [{"name": "notify", "rate": 16, "duration": "4s", "concurrency": 4,
+                     "vars": {"who": {"choice": ["alice", "bob", "carol"]}, "text": {"value": "order shipped"}},
+                     "request": "${profile.chat.notify}"}],
+        "timeline": [
+            {"at": "0.2s", "emit": {"service": "chat", "event": "State.StateChange",
+                                    "body": {"Info": {"Action": "Login", "To_Account": "erin", "Reason": "Register"}}}},
+            {"at": "0.5s", "emit": {"service": "chat", "event": "State.StateChange",
+                                    "body": {"Info": {"Action": "Login", "To_Account": "frank", "Reason": "Register"}}}},
+        ],
+        "expect": [{"backs_off_after_overlimit_alarm": {"within": "1s", "observe": "2s"}}],
+    },
     expect=(
         {"webhook_acknowledged": {}},
         {"forged_webhook_refused": {}},

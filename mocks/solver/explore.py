@@ -7,6 +7,9 @@ SPACE = FaultSpace(
     actions=(SUBMIT, POLL),
     errors=("ERROR_NO_SLOT_AVAILABLE",),   # transient: retry later
     forgeries=("wrong_id",),
+    base={
+        "traffic": [{"name": "solve", "count": 6, "rate": 4, "request": "${profile.solver.submit}"}],
+    },
     expect=(
         {"no_lost_solutions": {"deadline": "5s"}},
         {"solutions_used_exactly_once": {"deadline": "5s"}},
