@@ -2,8 +2,8 @@
 """Benchmark of `harness explore`: does it find every bug variant of the reference integrations
 without the catalogue scenarios, only each integration's traffic and target?
 
-For each integration of examples/variants.yaml that has a base (examples/explore/<integration>.yaml)
-and each of its variants, runs `harness explore BASE --variant V --budget B -j J` and reads its
+For each integration of examples/variants.yaml — its base examples/explore/<integration>.yaml, else
+its target profile (the explore bases of the services it uses) — and each of its variants, runs `harness explore BASE --variant V --budget B -j J` and reads its
 explore.json. A bug variant is FOUND when a failure of the invariant that must catch it
 (`caught_by`) was found and shrunk; a correct variant must give nothing (else FALSE ALARM). The
 table: variant, found after (candidates, seconds), minimal fault steps, reproduction rate.
@@ -73,9 +73,13 @@ def main() -> int:
     rows = []
     started = time.time()
     for integration, entry in catalogue.items():
+        # the integration's own base (examples/explore/), else its target profile: the explore bases
+        # of the services it uses, driven through its roles
         base = os.path.join("examples", "explore", f"{integration}.yaml")
         if not os.path.exists(os.path.join(ROOT, base)):
-            continue
+            if not entry.get("profile"):
+                continue
+            base = os.path.join("examples", entry["profile"])
         for variant, spec in entry["variants"].items():
             if args.only and integration not in args.only and f"{integration}/{variant}" not in args.only:
                 continue
@@ -91,7 +95,8 @@ def main() -> int:
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} in {time.time() - started:.0f} s: budget "
             f"{args.budget} per variant, -j {args.jobs}, --time-scale {args.time_scale:g}, --confirm {args.confirm}, "
             f"seed {args.seed}{', only ' + ', '.join(args.only) if args.only else ''}; load average at the end "
-            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs. Bases: examples/explore/.\n\n"
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs. Bases: examples/explore/, else the integration's "
+            f"target profile.\n\n"
             f"{table}\n")
     with open(args.md, "w") as f:
         f.write(text)
