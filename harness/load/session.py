@@ -125,11 +125,21 @@ class LoadSession:
             self.journal = DriverJournal(ctx["control"]["url"], interval=float(self.options.get("flush", 0.05)))
         self.ready.set()
 
+    def _to_workers(self) -> dict[str, Any]:
+        # the master's --wait governs the workers' users (a worker's own --wait is not asked for)
+        return {"ctx": self.ctx, "wait": self.options.get("wait")}
+
+    def _from_master(self, data: dict[str, Any]) -> None:
+        wait_time = wait_time_of(data.get("wait"))
+        for cls in self.user_classes.values():
+            cls.wait_time = wait_time
+        self._set_ctx(data["ctx"])
+
     def on_init(self, environment: Any, runner: Any, **_: Any) -> None:
         self.environment = environment
         if isinstance(runner, WorkerRunner):
             self.mode = "worker"
-            runner.register_message(CTX_MESSAGE, lambda msg, **_kw: self._set_ctx(msg.data))
+            runner.register_message(CTX_MESSAGE, lambda msg, **_kw: self._from_master(msg.data))
             return
         self.mode = "master" if isinstance(runner, MasterRunner) else "local"
         stage_options = {k: v for k, v in self.options.items() if k not in ("wait", "flush")}
@@ -146,15 +156,15 @@ class LoadSession:
         print(f"harness load: {self.scenario.name}: target {environment.host}, control {self.ctx['control']['url']}, "
               f"run {ready['run_dir']}", file=sys.stderr)
         if isinstance(runner, MasterRunner):
-            runner.send_message(CTX_MESSAGE, self.ctx)
+            runner.send_message(CTX_MESSAGE, self._to_workers())
 
     def on_worker_connect(self, client_id: str, **_: Any) -> None:
         if self.mode == "master" and self.ready.is_set():
-            self.environment.runner.send_message(CTX_MESSAGE, self.ctx, client_id=client_id)
+            self.environment.runner.send_message(CTX_MESSAGE, self._to_workers(), client_id=client_id)
 
     def on_test_start(self, environment: Any, **_: Any) -> None:
         if self.mode == "master":
-            environment.runner.send_message(CTX_MESSAGE, self.ctx)  # reaches each worker before its users
+            environment.runner.send_message(CTX_MESSAGE, self._to_workers())  # reaches each worker before its users
         if self.mode in ("master", "local") and self.stage is not None:
             opts = environment.parsed_options
             self.stage.go({"users": getattr(opts, "num_users", None), "spawn_rate": getattr(opts, "spawn_rate", None),
