@@ -11,6 +11,7 @@ request changes little with other load on the machine; req/s does. The figures g
 
   .venv/bin/python bench/scale.py                                   # 10, 40, 160 users, 20 s each
   .venv/bin/python bench/scale.py --users 20 --users 80 --run-time 15
+  .venv/bin/python bench/scale.py --profile examples/node_login/profile.yaml      # a Node.js target
 """
 
 from __future__ import annotations
@@ -66,15 +67,16 @@ def cpu_by_role(roots: list[int], workers: set[int]) -> dict[str, float]:
     return out
 
 
-def step(scenario: str, users: int, run_time: int, port: int, out: str) -> dict[str, object]:
+def step(scenario: str, users: int, run_time: int, port: int, out: str, profile: list[str]) -> dict[str, object]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     report = tempfile.mkdtemp(prefix=f"u{users}-", dir=out)
-    master = subprocess.Popen([*HARNESS, scenario, "--master", "--expect-workers", "2", "-u", str(users),
+    master = subprocess.Popen([*HARNESS, scenario, *profile, "--master", "--expect-workers", "2", "-u", str(users),
                                "-r", str(users), "-t", f"{run_time}s", "--wait", "0", "-q",
                                "--master-bind-port", str(port), "--report-dir", report],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                              cwd=ROOT, env=env, stdout=open(os.path.join(report, "master.log"), "wb"),
+                              stderr=subprocess.STDOUT)
     time.sleep(2)
-    workers = [subprocess.Popen([*HARNESS, scenario, "--worker", "--master-port", str(port), "-q"], cwd=ROOT,
+    workers = [subprocess.Popen([*HARNESS, scenario, *profile, "--worker", "--master-port", str(port), "-q"], cwd=ROOT,
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT) for _ in range(2)]
     wpids = {w.pid for w in workers}
     try:
@@ -110,14 +112,15 @@ def main() -> int:
     ap.add_argument("--users", type=int, action="append", help="user counts (repeatable; default 10 40 160)")
     ap.add_argument("--run-time", type=int, default=20, help="seconds per step (CPU measured over the middle half)")
     ap.add_argument("--port", type=int, default=5957)
+    ap.add_argument("--profile", help="run the scenario against this target profile (e.g. a faster target)")
     args = ap.parse_args()
     out = tempfile.mkdtemp(prefix="bench-scale-")
     roles = ["locust master", "locust workers", "stage (mocks)", "target"]
-    print(f"scale: {args.scenario}, locust master + 2 workers, --wait 0, {args.run_time} s per step; "
+    print(f"scale: {args.scenario}{' --profile ' + args.profile if args.profile else ''}, locust master + 2 workers, --wait 0, {args.run_time} s per step; "
           f"{os.cpu_count()} CPUs; CPU in % of one core over the middle of each step")
     print(f"{'users':>6} {'req/s':>8} {'fail':>5}  " + "  ".join(f"{r:>15}" for r in roles) + "  exit")
     for users in args.users or [10, 40, 160]:
-        r = step(args.scenario, users, args.run_time, args.port, out)
+        r = step(args.scenario, users, args.run_time, args.port, out, ["--profile", args.profile] if args.profile else [])
         cpu = r["cpu"]
         rps = "-" if r["rps"] is None else f"{r['rps']:.0f}"
         print(f"{users:>6} {rps:>8} {r['failures'] if r['failures'] is not None else '-':>5}  "
