@@ -145,7 +145,19 @@ async def decide_for_proxy(host: "MockHost", data: dict[str, Any]) -> dict[str, 
                        "effect": effect.model_dump(mode="json", exclude_defaults=True),
                        "delay_s": scaled_s(effect.delay_ms, host.ctx.time_scale), "hang_s": host.ctx.hang_limit_s}
     if effect.shapes_response:
-        reply = build_reply(host, service, call, action or "", params, effect)
-        out["decision"]["reply"] = {"status": reply.status, "content_type": reply.content_type,
-                                    "headers": reply.headers, "body_b64": base64.b64encode(reply.body).decode()}
+        out["decision"]["reply"] = _reply_json(build_reply(host, service, call, action or "", params, effect))
     return out
+
+
+async def reply_for_proxy(host: "MockHost", data: dict[str, Any]) -> dict[str, Any]:
+    """The answer for an effect the addon decided itself: ``data`` has ``service``, the raw
+    ``request`` and the ``effect`` (its JSON). Returns ``{"reply": {status, content_type, headers, body_b64}}``."""
+    service = data.get("service")
+    action, params, call = await parse_request(host, service, data["request"])
+    effect = Effect.model_validate(data["effect"])
+    return {"reply": _reply_json(build_reply(host, service, call, action or "", params, effect))}
+
+
+def _reply_json(reply: Reply) -> dict[str, Any]:
+    return {"status": reply.status, "content_type": reply.content_type, "headers": reply.headers,
+            "body_b64": base64.b64encode(reply.body).decode()}
