@@ -69,7 +69,8 @@ class HarnessFaults:
         self.journal = JournalSender(self._post_events)
         self.engine = RuleEngine(record=self.journal.add)  # a mirror of the run's mitm rules
         self.mirror: MirrorReader | None = None
-        self._mirror_tried = 0.0
+        self._opening: asyncio.Future[None] | None = None
+        self._retry_at = 0.0
 
     def load(self, loader: Any) -> None:
         loader.add_option("harness_control", str, "", "control API URL of the harness run")
@@ -87,7 +88,8 @@ class HarnessFaults:
         headers = {"Authorization": f"Bearer {ctx.options.harness_token}"} if ctx.options.harness_token else {}
         self.session = aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=10))
         self.journal.start()
-        await self._open_mirror()
+        # not awaited: the harness may be waiting for the ready file on the loop that answers the call
+        self._opening = asyncio.ensure_future(self._open_mirror())
         if ctx.options.harness_ready_file:
             with open(ctx.options.harness_ready_file, "w") as f:
                 f.write("ready\n")
@@ -120,17 +122,20 @@ class HarnessFaults:
         await self._control("/decide/journal", events)
 
     async def _open_mirror(self) -> None:
-        """Start following the run's mitm rules (retried at most once a second while it fails)."""
-        self._mirror_tried = time.monotonic()
+        """Start following the run's mitm rules."""
         try:
             paths = await self._control("/decide/mirror", {})
             self.mirror = MirrorReader(self.engine, paths["rules_file"], paths["version_file"])
         except Exception as e:
-            log.error("harness: cannot follow the run's rules (flows are forwarded untouched): %s", e)
+            log.warning("harness: cannot follow the run's rules (flows are forwarded untouched): %r", e)
+            self._retry_at = time.monotonic() + MIRROR_RETRY_S
 
     async def _rules(self) -> MirrorReader | None:
-        if self.mirror is None and time.monotonic() - self._mirror_tried >= MIRROR_RETRY_S:
-            await self._open_mirror()
+        if self.mirror is None:
+            if self._opening is None or (self._opening.done() and time.monotonic() >= self._retry_at):
+                self._opening = asyncio.ensure_future(self._open_mirror())
+            if not self._opening.done():
+                await asyncio.shield(self._opening)
         if self.mirror is not None:
             try:
                 self.mirror.refresh()
