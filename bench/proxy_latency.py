@@ -2,13 +2,16 @@
 ``serve --proxies`` chain Toxiproxy → mitmproxy), at a fixed request rate, bounded in time.
 
     .venv/bin/python bench/proxy_latency.py [--rate 100] [--seconds 5] [--warmup 1] [--rounds 1]
+                                            [--compare-addon OLD_ADDON.py]
 
 Not a test: it prints p50/p99 per path and the difference to direct. Open loop: requests are sent on a
 fixed schedule (``rate`` per second) whatever the answers do, over keep-alive connections; a request
 late by more than its own interval counts in the latency (no coordinated omission). The upstream is a
 tiny ServiceMock going through the full mock pipeline (journal + rules), so every path pays the same
 mock cost and the difference is the hop. No rules are loaded: this is the proxies' idle cost (the
-mitmproxy addon still asks ``/decide`` and journals every flow).
+mitmproxy addon still reads every request, decides on its mirror of the run's rules and journals
+every flow). ``--compare-addon`` measures another addon file beside it (before / after a change);
+the last lines give each addon's p50 and p99 as a multiple of bare mitmdump's.
 """
 
 from __future__ import annotations
@@ -105,6 +108,9 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per path (default 5)")
     ap.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first (default 1)")
     ap.add_argument("--rounds", type=int, default=1, help="repeat all paths, alternating order (default 1)")
+    ap.add_argument("--compare-addon", metavar="FILE",
+                    help="also measure this addon file (e.g. an older mitm_addon.py: "
+                         "git show REV:harness/proxy/mitm_addon.py > old.py)")
     args = ap.parse_args()
     run_dir = tempfile.mkdtemp(prefix="bench-proxy-")
     with HostThread(services={"bench": {}}, service_classes={"bench": BenchMock}, run_dir=run_dir) as ht, \
@@ -115,6 +121,8 @@ def main() -> int:
                          run_dir=run_dir)
         bare = MitmProxy([MitmRoute("bare", "bench", mock_url)], ht.host.urls["control"],
                          run_dir=os.path.join(run_dir, "bare"), addon=False)
+        other = MitmProxy([MitmRoute("integration->bench", "bench", mock_url)], ht.host.urls["control"],
+                          run_dir=os.path.join(run_dir, "other"), script=args.compare_addon or "")
         try:
             mitm_url = mitm.start()["integration->bench"]
             paths = {
@@ -127,6 +135,9 @@ def main() -> int:
             procs = {"direct": [], "toxiproxy": [tox.process.pid], "mitmdump (no addon)": [bare.process.pid],
                      "mitmproxy addon": [mitm.process.pid],
                      "toxiproxy+mitm addon": [tox.process.pid, mitm.process.pid]}
+            if args.compare_addon:
+                paths[COMPARED] = other.start()["integration->bench"]
+                procs[COMPARED] = [other.process.pid]
             results: dict[str, list[float]] = {k: [] for k in paths}
             errors: dict[str, int] = {k: 0 for k in paths}
             cpu: dict[str, float] = {k: 0.0 for k in paths}
@@ -141,6 +152,7 @@ def main() -> int:
         finally:
             mitm.stop()
             bare.stop()
+            other.stop()
             links.remove_all()
     print(f"proxy latency: {args.rate:g} req/s open loop, {args.seconds:g} s measured per path "
           f"x {args.rounds} round(s), keep-alive, small JSON answer from a ServiceMock")
@@ -159,8 +171,16 @@ def main() -> int:
         sent = args.rounds * int((args.warmup + args.seconds) * args.rate)
         print(f"{name:<22}{len(lat):>7}{errors[name]:>5}{pct(lat, 50):>9.2f}{pct(lat, 99):>9.2f}"
               f"{statistics.fmean(lat):>9.2f}{add50:>8.2f}{add99:>8.2f}{cpu[name] * 1000 / sent:>11.2f}")
-    return 0
+    bare_lat, addon_lat = results["mitmdump (no addon)"], results["mitmproxy addon"]
+    for name in ("mitmproxy addon", COMPARED):
+        if results.get(name) and bare_lat:
+            lat = results[name]
+            print(f"{name} / bare mitmdump: p50 x{pct(lat, 50) / pct(bare_lat, 50):.2f}, "
+                  f"p99 x{pct(lat, 99) / pct(bare_lat, 99):.2f}")
+    return 0 if addon_lat else 1
 
+
+COMPARED = "compared addon"
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -71,7 +71,7 @@ class MitmProxy:
     def __init__(self, routes: list[MitmRoute], control_url: str, *, control_token: str | None = None,
                  run_dir: str | None = None, upstream_ca: str | None = None, hang_limit_s: float = 300.0,
                  start_timeout_s: float = 30.0, listen_host: str = "127.0.0.1", addon: bool = True,
-                 client_cert: str | None = None):
+                 client_cert: str | None = None, script: str | Path = ADDON):
         if not routes:
             raise ProxyOptionError("mitmproxy needs at least one route")
         self.routes, self.control_url, self.control_token = routes, control_url.rstrip("/"), control_token
@@ -79,6 +79,7 @@ class MitmProxy:
         self.upstream_ca, self.hang_limit_s = upstream_ca, hang_limit_s
         self.start_timeout_s, self.listen_host = start_timeout_s, listen_host
         self.addon = addon  # False: plain mitmdump (for measuring the addon's own cost)
+        self.script = str(script)  # the addon file (another one only to compare versions: bench/)
         # PEM (key + chain) shown to clients that speak TLS (plain HTTP works on the same port too)
         self.client_cert = client_cert
         self.process: Child | None = None
@@ -105,7 +106,7 @@ class MitmProxy:
             return argv
         routes = {str(r.port): {"link": r.link, "service": r.service, "parser": _parser_ref(r.service)}
                   for r in self.routes}
-        argv += ["-s", str(ADDON),
+        argv += ["-s", self.script,
                  "--set", f"harness_control={self.control_url}",
                  "--set", f"harness_routes={json.dumps(routes)}",
                  "--set", f"harness_ready_file={ready_file}",
