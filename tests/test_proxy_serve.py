@@ -86,6 +86,8 @@ def _faults_through_both_proxies(tmp_path, urls):
     t0 = time.monotonic()
     r = requests.get(urls["solver"] + "/in.php", params=params, timeout=5)  # resubmit, slowed by Toxiproxy
     assert r.text.startswith("OK|") and time.monotonic() - t0 >= 0.28
+    dropped = next(e for e in _events(tmp_path) if e.kind == "proxy.flow" and e["outcome"] == "dropped")
+    _wait_for(tmp_path, lambda e: e.kind == "proxy.flow" and e.seq > dropped.seq)  # pass-through: batched
     flows = [e["outcome"] for e in _events(tmp_path) if e.kind == "proxy.flow"]
     assert flows == ["forwarded", "dropped", "forwarded"]
 
