@@ -1,8 +1,9 @@
 """The mitmproxy addon's journal: its events reach the run journal in the order they were made, in
 batches (``POST /decide/journal``), without a call per flow.
 
-``add(event)`` queues an event; a background task sends whatever is queued, one batch at a time (while
-a batch is on its way the next one fills up, so the batches grow with the load). ``flush()`` sends
+``add(event)`` queues an event; a background task sends whatever is queued ``linger_s`` after the first
+event (so at a low rate a batch still holds a few flows), one batch at a time (while a batch is on its
+way the next one fills up, so the batches grow with the load). ``flush()`` sends
 everything queued now and returns once the host has written it: the addon awaits it before a faulted
 flow's answer leaves (or a hang / reset / drop ends it), so a fault is journaled before the client
 sees its effect; ``close()`` (the addon's ``done``) stops the task and sends the rest. A batch the
@@ -21,8 +22,10 @@ Post = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
 class JournalSender:
-    def __init__(self, post: Post, *, batch_max: int = 500, retries: int = 20, retry_s: float = 0.1):
-        self._post, self.batch_max, self.retries, self.retry_s = post, batch_max, retries, retry_s
+    def __init__(self, post: Post, *, linger_s: float = 0.02, batch_max: int = 500, retries: int = 20,
+                 retry_s: float = 0.1):
+        self._post, self.linger_s, self.batch_max = post, linger_s, batch_max
+        self.retries, self.retry_s = retries, retry_s
         self.pending: list[dict[str, Any]] = []
         self.queued = 0  # events queued so far (a caller compares it to see whether a call queued any)
         self.lost = 0
@@ -74,5 +77,7 @@ class JournalSender:
     async def _run(self) -> None:
         while not self._closing:
             await self._wake.wait()
+            if self.linger_s and not self._closing:
+                await asyncio.sleep(self.linger_s)
             self._wake.clear()
             await self.flush()
