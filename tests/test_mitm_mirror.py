@@ -180,6 +180,8 @@ def test_a_rule_change_reaches_the_very_next_flow_and_a_fault_is_journaled_befor
             # read at once: the dropped flow and its decision are already in the journal
             assert _flows(ht, since)[-1]["outcome"] == "dropped"
             assert requests.get(url + "/x", timeout=5).status_code == 200
+        (listed,) = requests.get(control + "/rules", timeout=5).json()["rules"]
+        assert (listed["matched"], listed["fired"]) == (2, 1)  # the addon's decisions, counted by the host
         assert requests.delete(control + "/rules/drop", timeout=5).status_code == 200
         assert requests.get(url + "/x", timeout=5).status_code == 200  # removed: not applied
     finally:

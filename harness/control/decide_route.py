@@ -78,10 +78,15 @@ def add_addon_routes(app: web.Application, host: "MockHost") -> None:
                 return error(400, f"events[{i}].kind: expected one of {', '.join(ADDON_KINDS)}")
             if (problem := host.journal.problem(ev)) is not None:
                 return error(400, f"events[{i}]: {problem}")
-        # proxy.flow marked as on POST /journal; decisions as the host's own engine writes them
-        seqs = [host.journal.write({**{k: v for k, v in ev.items() if k not in ("seq", "ts", "t")},
-                                    **({"source": "api"} if ev["kind"] == kinds.PROXY_FLOW.name else {})})
-                for ev in events]
+        # proxy.flow marked as on POST /journal; decisions as the host's own engine writes them, and
+        # counted in its rule list (GET /rules shows how often a mitm rule matched and fired)
+        seqs = []
+        for ev in events:
+            flow = ev["kind"] == kinds.PROXY_FLOW.name
+            seqs.append(host.journal.write({**{k: v for k, v in ev.items() if k not in ("seq", "ts", "t")},
+                                            **({"source": "api"} if flow else {})}))
+            if not flow:
+                host.engine.tally(str(ev.get("rule")), bool(ev.get("fired")))
         return json_response({"seqs": seqs}, 201)
 
     async def reply(request: web.Request) -> web.Response:

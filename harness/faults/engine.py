@@ -171,6 +171,14 @@ class RuleEngine:
             have = {(a.id, a.epoch): a for a in self._rules}
             self._rules = [have.get((rid, epoch)) or _Active(rule, rid, epoch=epoch) for rid, epoch, rule in rules]
 
+    def tally(self, rule_id: str, fired: bool) -> None:
+        """Count a decision a mirror made for one of these rules (so that ``list()`` shows its matches)."""
+        with self._lock:
+            for a in self._rules:
+                if a.id == rule_id:
+                    a.matched += 1
+                    a.fired += bool(fired)
+
     def elapsed(self) -> float:
         return self._clock() - self.started
 
