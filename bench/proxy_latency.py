@@ -11,7 +11,9 @@ tiny ServiceMock going through the full mock pipeline (journal + rules), so ever
 mock cost and the difference is the hop. No rules are loaded: this is the proxies' idle cost (the
 mitmproxy addon still reads every request, decides on its mirror of the run's rules and journals
 every flow). ``--compare-addon`` measures another addon file beside it (before / after a change);
-the last lines give each addon's p50 and p99 as a multiple of bare mitmdump's.
+the last lines give each addon's p50 and p99 as a multiple of bare mitmdump's (the median over
+rounds of each round's ratio: paths of one round are measured back to back, so a burst of load from
+elsewhere hits a round, not one path). ``--only`` picks paths (more rounds in the same time).
 """
 
 from __future__ import annotations
@@ -108,6 +110,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per path (default 5)")
     ap.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first (default 1)")
     ap.add_argument("--rounds", type=int, default=1, help="repeat all paths, alternating order (default 1)")
+    ap.add_argument("--only", metavar="PATHS",
+                    help="measure only these paths, comma-separated (e.g. 'direct,mitmdump (no addon),mitmproxy addon')")
     ap.add_argument("--compare-addon", metavar="FILE",
                     help="also measure this addon file (e.g. an older mitm_addon.py: "
                          "git show REV:harness/proxy/mitm_addon.py > old.py)")
@@ -141,6 +145,10 @@ def main() -> int:
             results: dict[str, list[float]] = {k: [] for k in paths}
             errors: dict[str, int] = {k: 0 for k in paths}
             cpu: dict[str, float] = {k: 0.0 for k in paths}
+            if args.only:
+                paths = {k: v for k, v in paths.items() if k in args.only.split(",") or k == COMPARED}
+            results = {k: v for k, v in results.items() if k in paths}
+            per_round: dict[str, list[tuple[float, float]]] = {k: [] for k in paths}
             order = list(paths)
             for rnd in range(args.rounds):
                 for name in (order if rnd % 2 == 0 else order[::-1]):
@@ -148,6 +156,8 @@ def main() -> int:
                     lat, err = asyncio.run(measure(paths[name], args.rate, args.seconds, args.warmup))
                     cpu[name] += cpu_s(procs[name]) - c0
                     results[name] += lat
+                    if lat:
+                        per_round[name].append((pct(lat, 50), pct(lat, 99)))
                     errors[name] += err
         finally:
             mitm.stop()
@@ -161,7 +171,7 @@ def main() -> int:
           "proxy process(es), warm-up included)")
     print(f"{'path':<22}{'n':>7}{'err':>5}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'+p50':>8}{'+p99':>8}"
           f"{'proxy cpu':>11}")
-    base = results["direct"]
+    base = results.get("direct", [])
     for name, lat in results.items():
         if not lat:
             print(f"{name:<22}{0:>7}{errors[name]:>5}  (no successful request)")
@@ -171,13 +181,16 @@ def main() -> int:
         sent = args.rounds * int((args.warmup + args.seconds) * args.rate)
         print(f"{name:<22}{len(lat):>7}{errors[name]:>5}{pct(lat, 50):>9.2f}{pct(lat, 99):>9.2f}"
               f"{statistics.fmean(lat):>9.2f}{add50:>8.2f}{add99:>8.2f}{cpu[name] * 1000 / sent:>11.2f}")
-    bare_lat, addon_lat = results["mitmdump (no addon)"], results["mitmproxy addon"]
+    bare = per_round.get("mitmdump (no addon)") or []
     for name in ("mitmproxy addon", COMPARED):
-        if results.get(name) and bare_lat:
-            lat = results[name]
-            print(f"{name} / bare mitmdump: p50 x{pct(lat, 50) / pct(bare_lat, 50):.2f}, "
-                  f"p99 x{pct(lat, 99) / pct(bare_lat, 99):.2f}")
-    return 0 if addon_lat else 1
+        rounds = per_round.get(name) or []
+        if rounds and len(rounds) == len(bare):  # each round's ratio: the two measured minutes apart
+            r50 = statistics.median(a[0] / b[0] for a, b in zip(rounds, bare))
+            r99 = statistics.median(a[1] / b[1] for a, b in zip(rounds, bare))
+            print(f"{name} / bare mitmdump, median of {len(rounds)} rounds: p50 x{r50:.2f}, p99 x{r99:.2f} "
+                  f"(p50 {statistics.median(a[0] for a in rounds):.2f} vs {statistics.median(b[0] for b in bare):.2f} ms, "
+                  f"p99 {statistics.median(a[1] for a in rounds):.2f} vs {statistics.median(b[1] for b in bare):.2f} ms)")
+    return 0 if any(results.values()) else 1
 
 
 COMPARED = "compared addon"
