@@ -191,6 +191,24 @@ def test_a_rule_change_reaches_the_very_next_flow_and_a_fault_is_journaled_befor
     assert decisions == [("drop", 1, True), ("drop", 2, False), ("drop", 1, True), ("drop", 2, False)]
 
 
+def test_the_addons_routes_refuse_bad_input_in_one_line(env):
+    ht, _ = env
+    c = ht.host.urls["control"]
+    raw = {"method": "GET", "path": "/x", "headers": [], "body_b64": ""}
+    bad = [("/decide/journal", [{"kind": "request", "service": "echo"}], "events[0].kind: expected one of decision, proxy.flow"),
+           ("/decide/journal", [{"kind": "decision", "nope": 1}], "events[0]: "),
+           ("/decide/reply", [], "body: expected a JSON object"),
+           ("/decide/reply", {"request": raw, "effect": {"status": 99}}, "effect: "),
+           ("/decide/reply", {"request": {"headers": "x"}, "effect": {"status": 503}},
+            "request.headers: expected a list of [name, value] pairs")]
+    for path, body, error in bad:
+        r = requests.post(c + path, json=body, timeout=5)
+        assert r.status_code == 400 and r.json()["error"].startswith(error), (path, r.text)
+    ok = requests.post(c + "/decide/reply", json={"service": "echo", "request": raw, "effect": {"error": "Boom"}},
+                       timeout=5).json()["reply"]
+    assert ok["status"] == 200 and ok["content_type"] == "application/json"  # the echo mock's own fault shape
+
+
 class _Upstream(BaseHTTPRequestHandler):
     """An upstream that does not run on the host's loop (live mode)."""
 

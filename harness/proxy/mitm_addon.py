@@ -33,7 +33,8 @@ and whatever is queued when mitmdump stops is sent in ``done``.
 
 Options (``--set``): ``harness_control`` (control API URL), ``harness_token``, ``harness_routes``
 (JSON ``{"<listen port>": {"link": ..., "service": ..., "parser": "module:function" or null}}``),
-``harness_ready_file``, ``harness_hang_limit`` (only until the rules are mirrored).
+``harness_ready_file``; ``harness_hang_limit`` is accepted and unused (the host's hang limit comes
+with the mirrored rules, as it came with each decision before).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class HarnessFaults:
         loader.add_option("harness_token", str, "", "control API bearer token")
         loader.add_option("harness_routes", str, "{}", "JSON: listen port -> {link, service, parser}")
         loader.add_option("harness_ready_file", str, "", "written once the addon runs")
-        loader.add_option("harness_hang_limit", str, "300", "seconds a 'hang' holds a request")
+        loader.add_option("harness_hang_limit", str, "300", "unused: the host's hang limit comes with the rules")
 
     def configure(self, updated: set[str]) -> None:
         if "harness_routes" in updated:
