@@ -137,6 +137,7 @@ def test_tls_mocks_stay_https_through_toxiproxy_and_mitmproxy(tmp_path):
         r = requests.get(urls["solver"] + "/res.php", params=params, timeout=5, verify=urls["tls_ca"])
         assert r.text == requests.get(urls["solver_direct"] + "/res.php", params=params, timeout=5,
                                       verify=urls["tls_ca"]).text
+        _wait_for(tmp_path, lambda e: e.kind == "proxy.flow")  # a pass-through flow: journaled in the background
         flows = [e for e in _events(tmp_path) if e.kind == "proxy.flow"]
         assert [(f["action"], f["outcome"]) for f in flows] == [("res.php", "forwarded")]
     finally:
