@@ -8,7 +8,8 @@ Another process can apply some of the rules itself (the mitmproxy addon applies 
 ``snapshot(applier)`` gives them with their ``epoch`` (a new one each time a rule is added or
 replaced), ``version`` counts every change (``subscribe`` is told of each), and the other process's
 engine takes them with ``mirror()``, which keeps the counters of the rules it already has — the
-match counts of a rule live in exactly one engine, the one of its applier's process.
+match counts that decide a rule live in exactly one engine, the one of its applier's process (the
+host's engine only ``tally``s the mirror's decisions, for its rule list).
 """
 
 from __future__ import annotations
