@@ -2,13 +2,18 @@
 ``serve --proxies`` chain Toxiproxy → mitmproxy), at a fixed request rate, bounded in time.
 
     .venv/bin/python bench/proxy_latency.py [--rate 100] [--seconds 5] [--warmup 1] [--rounds 1]
+                                            [--compare-addon OLD_ADDON.py]
 
 Not a test: it prints p50/p99 per path and the difference to direct. Open loop: requests are sent on a
 fixed schedule (``rate`` per second) whatever the answers do, over keep-alive connections; a request
 late by more than its own interval counts in the latency (no coordinated omission). The upstream is a
 tiny ServiceMock going through the full mock pipeline (journal + rules), so every path pays the same
 mock cost and the difference is the hop. No rules are loaded: this is the proxies' idle cost (the
-mitmproxy addon still asks ``/decide`` and journals every flow).
+mitmproxy addon still reads every request, decides on its mirror of the run's rules and journals
+every flow). ``--compare-addon`` measures another addon file beside it (before / after a change);
+the last lines give each addon's p50 and p99 as a multiple of bare mitmdump's (the median over
+rounds of each round's ratio: paths of one round are measured back to back, so a burst of load from
+elsewhere hits a round, not one path). ``--only`` picks paths (more rounds in the same time).
 """
 
 from __future__ import annotations
@@ -105,6 +110,11 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per path (default 5)")
     ap.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first (default 1)")
     ap.add_argument("--rounds", type=int, default=1, help="repeat all paths, alternating order (default 1)")
+    ap.add_argument("--only", metavar="PATHS",
+                    help="measure only these paths, comma-separated (e.g. 'direct,mitmdump (no addon),mitmproxy addon')")
+    ap.add_argument("--compare-addon", metavar="FILE",
+                    help="also measure this addon file (e.g. an older mitm_addon.py: "
+                         "git show REV:harness/proxy/mitm_addon.py > old.py)")
     args = ap.parse_args()
     run_dir = tempfile.mkdtemp(prefix="bench-proxy-")
     with HostThread(services={"bench": {}}, service_classes={"bench": BenchMock}, run_dir=run_dir) as ht, \
@@ -115,6 +125,8 @@ def main() -> int:
                          run_dir=run_dir)
         bare = MitmProxy([MitmRoute("bare", "bench", mock_url)], ht.host.urls["control"],
                          run_dir=os.path.join(run_dir, "bare"), addon=False)
+        other = MitmProxy([MitmRoute("integration->bench", "bench", mock_url)], ht.host.urls["control"],
+                          run_dir=os.path.join(run_dir, "other"), script=args.compare_addon or "")
         try:
             mitm_url = mitm.start()["integration->bench"]
             paths = {
@@ -127,9 +139,16 @@ def main() -> int:
             procs = {"direct": [], "toxiproxy": [tox.process.pid], "mitmdump (no addon)": [bare.process.pid],
                      "mitmproxy addon": [mitm.process.pid],
                      "toxiproxy+mitm addon": [tox.process.pid, mitm.process.pid]}
+            if args.compare_addon:
+                paths[COMPARED] = other.start()["integration->bench"]
+                procs[COMPARED] = [other.process.pid]
             results: dict[str, list[float]] = {k: [] for k in paths}
             errors: dict[str, int] = {k: 0 for k in paths}
             cpu: dict[str, float] = {k: 0.0 for k in paths}
+            if args.only:
+                paths = {k: v for k, v in paths.items() if k in args.only.split(",") or k == COMPARED}
+            results = {k: v for k, v in results.items() if k in paths}
+            per_round: dict[str, list[tuple[float, float]]] = {k: [] for k in paths}
             order = list(paths)
             for rnd in range(args.rounds):
                 for name in (order if rnd % 2 == 0 else order[::-1]):
@@ -137,10 +156,13 @@ def main() -> int:
                     lat, err = asyncio.run(measure(paths[name], args.rate, args.seconds, args.warmup))
                     cpu[name] += cpu_s(procs[name]) - c0
                     results[name] += lat
+                    if lat:
+                        per_round[name].append((pct(lat, 50), pct(lat, 99)))
                     errors[name] += err
         finally:
             mitm.stop()
             bare.stop()
+            other.stop()
             links.remove_all()
     print(f"proxy latency: {args.rate:g} req/s open loop, {args.seconds:g} s measured per path "
           f"x {args.rounds} round(s), keep-alive, small JSON answer from a ServiceMock")
@@ -149,7 +171,7 @@ def main() -> int:
           "proxy process(es), warm-up included)")
     print(f"{'path':<22}{'n':>7}{'err':>5}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'+p50':>8}{'+p99':>8}"
           f"{'proxy cpu':>11}")
-    base = results["direct"]
+    base = results.get("direct", [])
     for name, lat in results.items():
         if not lat:
             print(f"{name:<22}{0:>7}{errors[name]:>5}  (no successful request)")
@@ -159,8 +181,19 @@ def main() -> int:
         sent = args.rounds * int((args.warmup + args.seconds) * args.rate)
         print(f"{name:<22}{len(lat):>7}{errors[name]:>5}{pct(lat, 50):>9.2f}{pct(lat, 99):>9.2f}"
               f"{statistics.fmean(lat):>9.2f}{add50:>8.2f}{add99:>8.2f}{cpu[name] * 1000 / sent:>11.2f}")
-    return 0
+    bare = per_round.get("mitmdump (no addon)") or []
+    for name in ("mitmproxy addon", COMPARED):
+        rounds = per_round.get(name) or []
+        if rounds and len(rounds) == len(bare):  # each round's ratio: the two measured minutes apart
+            r50 = statistics.median(a[0] / b[0] for a, b in zip(rounds, bare))
+            r99 = statistics.median(a[1] / b[1] for a, b in zip(rounds, bare))
+            print(f"{name} / bare mitmdump, median of {len(rounds)} rounds: p50 x{r50:.2f}, p99 x{r99:.2f} "
+                  f"(p50 {statistics.median(a[0] for a in rounds):.2f} vs {statistics.median(b[0] for b in bare):.2f} ms, "
+                  f"p99 {statistics.median(a[1] for a in rounds):.2f} vs {statistics.median(b[1] for b in bare):.2f} ms)")
+    return 0 if any(results.values()) else 1
 
+
+COMPARED = "compared addon"
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 import pytest
 import requests
@@ -43,7 +44,10 @@ def test_links_added_on_demand_through_mitm_keep_the_mocks_certificate(server, t
             link = stack.add_link("integration->echo", stack.mitm_url("echo"))
             r = requests.get(link.url("https") + "/hi", params={"a": "1"}, timeout=10, verify=ht.host.ctx.tls_ca)
             assert r.json() == {"greeting": "hello", "echo": {"a": "1"}}
-            flows = [e for e in read_events(ht.host.journal.read_since(0)) if e.kind == "proxy.flow"]
+            deadline = time.monotonic() + 5  # a pass-through flow is journaled in the background
+            while not (flows := [e for e in read_events(ht.host.journal.read_since(0)) if e.kind == "proxy.flow"]) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.02)
             assert [(f["link"], f["outcome"]) for f in flows] == [("integration->echo", "forwarded")]
         finally:
             ht.call(stack.stop_driver)

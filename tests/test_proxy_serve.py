@@ -86,6 +86,8 @@ def _faults_through_both_proxies(tmp_path, urls):
     t0 = time.monotonic()
     r = requests.get(urls["solver"] + "/in.php", params=params, timeout=5)  # resubmit, slowed by Toxiproxy
     assert r.text.startswith("OK|") and time.monotonic() - t0 >= 0.28
+    dropped = next(e for e in _events(tmp_path) if e.kind == "proxy.flow" and e["outcome"] == "dropped")
+    _wait_for(tmp_path, lambda e: e.kind == "proxy.flow" and e.seq > dropped.seq)  # pass-through: batched
     flows = [e["outcome"] for e in _events(tmp_path) if e.kind == "proxy.flow"]
     assert flows == ["forwarded", "dropped", "forwarded"]
 
@@ -135,6 +137,7 @@ def test_tls_mocks_stay_https_through_toxiproxy_and_mitmproxy(tmp_path):
         r = requests.get(urls["solver"] + "/res.php", params=params, timeout=5, verify=urls["tls_ca"])
         assert r.text == requests.get(urls["solver_direct"] + "/res.php", params=params, timeout=5,
                                       verify=urls["tls_ca"]).text
+        _wait_for(tmp_path, lambda e: e.kind == "proxy.flow")  # a pass-through flow: journaled in the background
         flows = [e for e in _events(tmp_path) if e.kind == "proxy.flow"]
         assert [(f["action"], f["outcome"]) for f in flows] == [("res.php", "forwarded")]
     finally:

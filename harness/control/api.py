@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
 
-from harness.control.decide_route import decide_handler
+from harness.control.decide_route import add_addon_routes
 from harness.control.http import error, json_response, read_json
 from harness.control.openapi import openapi_document
 from harness.faults.rules import RuleError, parse_rules
@@ -99,7 +99,7 @@ def build_control_app(host: "MockHost") -> web.Application:
     app.router.add_post("/journal", post_journal)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_post(r"/services/{name}/{op:(stop|start)}", service_state)
-    app.router.add_post("/decide", decide_handler(host))  # proxies (the mitmproxy addon) ask the engine here
+    add_addon_routes(app, host)  # /decide…: the mitmproxy addon's rule mirror, journal and fault replies
     for name, mock in host.services.items():
         _add_config_routes(app, name, mock)
         app.router.add_routes(mock.control_routes())

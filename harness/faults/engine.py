@@ -3,6 +3,13 @@
 Determinism: a rule's decision depends only on (run seed, rule id, the rule's match count n) and the
 run time for windowed rules. The same seed and the same order of matching calls give the same
 decisions, so a run can be replayed exactly. Every evaluation of a matching rule is recorded.
+
+Another process can apply some of the rules itself (the mitmproxy addon applies the ``mitm`` ones):
+``snapshot(applier)`` gives them with their ``epoch`` (a new one each time a rule is added or
+replaced), ``version`` counts every change (``subscribe`` is told of each), and the other process's
+engine takes them with ``mirror()``, which keeps the counters of the rules it already has — the
+match counts that decide a rule live in exactly one engine, the one of its applier's process (the
+host's engine only ``tally``s the mirror's decisions, for its rule list).
 """
 
 from __future__ import annotations
@@ -53,6 +60,10 @@ class _Active:
     id: str
     matched: int = 0
     fired: int = 0
+    epoch: int = 0  # which adding of the rule this is (a replaced rule is another epoch: counters from zero)
+
+
+_EPOCHS = itertools.count(1)
 
 
 Recorder = Callable[[dict[str, Any]], Any]
@@ -64,10 +75,32 @@ class RuleEngine:
         self.seed = seed
         self._record = record
         self._clock = clock
-        self.started = clock()
         self._rules: list[_Active] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.version = 0  # +1 on every change of the rules or of the run clock's start
+        self._listeners: list[Callable[[], Any]] = []
+        self.started = clock()
+
+    @property
+    def started(self) -> float:
+        """The run clock's zero (``clock()`` at the run's start): rule windows count from here."""
+        return self._started
+
+    @started.setter
+    def started(self, value: float) -> None:
+        self._started = value
+        self._changed()
+
+    def subscribe(self, listener: Callable[[], Any]) -> None:
+        """``listener()`` is called after every change (rules added / removed / cleared, ``started`` set)."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        with self._lock:
+            self.version += 1
+        for listener in list(self._listeners):
+            listener()
 
     # --- rule management -------------------------------------------------------------------
     def add(self, rules: Rule | dict | Iterable[Rule | dict]) -> list[str]:
@@ -87,14 +120,16 @@ class RuleEngine:
                         rid = f"r{next(self._ids)}"
                 # an explicit id that exists replaces that rule in its place, counters from zero
                 at = next((i for i, a in enumerate(self._rules) if a.id == rid), None)
+                active = _Active(rule, rid, epoch=next(_EPOCHS))
                 if at is None:
-                    self._rules.append(_Active(rule, rid))
+                    self._rules.append(active)
                 else:
-                    self._rules[at] = _Active(rule, rid)
+                    self._rules[at] = active
                 ids.append(rid)
                 replaced.append(at is not None)
         for rid, rule, again in zip(ids, parsed, replaced):
             self._emit(kinds.RULE_ADDED.event(rule=rid, spec=rule.public(), **({"replaced": True} if again else {})))
+        self._changed()
         return ids
 
     def remove(self, rule_id: str) -> bool:
@@ -104,6 +139,7 @@ class RuleEngine:
             removed = len(self._rules) != before
         if removed:
             self._emit(kinds.RULE_REMOVED.event(rule=rule_id))
+            self._changed()
         return removed
 
     def clear(self) -> None:
@@ -111,6 +147,7 @@ class RuleEngine:
             self._rules = []
             self._ids = itertools.count(1)
         self._emit(kinds.RULES_CLEARED.event())
+        self._changed()
 
     def list(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -120,6 +157,28 @@ class RuleEngine:
     def rules(self) -> list[tuple[str, Rule]]:
         with self._lock:
             return [(a.id, a.rule) for a in self._rules]
+
+    def snapshot(self, applier: Applier) -> tuple[int, list[dict[str, Any]]]:
+        """(``version``, the rules ``applier`` applies, in order: ``{"id", "epoch", "spec"}``) for
+        another process's engine (``mirror``)."""
+        with self._lock:
+            return self.version, [{"id": a.id, "epoch": a.epoch, "spec": a.rule.public()}
+                                  for a in self._rules if a.rule.applier is applier]
+
+    def mirror(self, rules: Iterable[tuple[str, int, Rule]]) -> None:
+        """Take these rules ``(id, epoch, rule)`` (another engine's ``snapshot``), keeping the counters
+        of those already here with the same id and epoch; records nothing (the other engine did)."""
+        with self._lock:
+            have = {(a.id, a.epoch): a for a in self._rules}
+            self._rules = [have.get((rid, epoch)) or _Active(rule, rid, epoch=epoch) for rid, epoch, rule in rules]
+
+    def tally(self, rule_id: str, fired: bool) -> None:
+        """Count a decision a mirror made for one of these rules (so that ``list()`` shows its matches)."""
+        with self._lock:
+            for a in self._rules:
+                if a.id == rule_id:
+                    a.matched += 1
+                    a.fired += bool(fired)
 
     def elapsed(self) -> float:
         return self._clock() - self.started

@@ -245,7 +245,7 @@ class Applier(str, Enum):
 
     MOCK = "mock"          # the reply of the service mock receiving the request (ServiceMock)
     CALLBACK = "callback"  # the delivery of the service's outbound pingbacks / webhooks (CallbackSender)
-    MITM = "mitm"          # the mitmproxy flow on a link (the addon, decided by the control API's /decide)
+    MITM = "mitm"          # the mitmproxy flow on a link (the addon, on its mirror of these rules)
     TOXIC = "toxic"        # a Toxiproxy toxic on a link (ToxicDriver)
     LINK = "link"          # a link's Toxiproxy proxy disabled: link_down (ToxicDriver)
 

@@ -1,4 +1,6 @@
-"""``POST /decide`` on the control API: the seeded engine decides for a proxy (the mitmproxy addon).
+"""The control API's side of a proxied request: ``POST /decide`` (the host's seeded engine decides for
+a proxy that keeps no mirror of the rules) and ``POST /decide/reply`` (the answer of a fault the
+mitmproxy addon decided itself, on its mirror: ``harness.proxy.rule_mirror``).
 
 A proxy decides only the rules whose applier is the mitmproxy flow (``Rule.applier`` is
 ``Applier.MITM``, computed when the rule is parsed): rules with a proxy-only effect
@@ -8,14 +10,14 @@ HTTP-level (``error``/``captcha_code``/``status``/``body``/``headers``/``content
 rules the callback senders', ``toxic``/``link_down`` Toxiproxy's; ``partial_body`` on a link is
 refused when the rule is parsed (use the ``limit_data`` toxic).
 
-The addon sends the raw request (method, path with query, headers, body); when the host runs a mock
+The proxy sends the raw request (method, path with query, headers, body); when the host runs a mock
 of that service, the mock's own ``parse`` computes ``action`` and ``params`` (so rules select exactly
 the requests they would select at the mock), otherwise ``raw_request`` does (live mode against an
 unknown service). The decision is journaled by the engine like any other (``ref`` = the flow id). The
 decision carries what the effect means here exactly as at the mock: ``delay_s`` (``delay_ms`` scaled
 by the run's time scale), ``hang_s`` (the host's hang limit) and, when the effect shapes the answer,
 the ``reply`` built by ``shape_reply`` with the service mock's ``fault_reply`` (the protocol's own
-error shape), so the addon only has to wait and send it.
+error shape), so the proxy only has to wait and send it.
 """
 
 from __future__ import annotations
@@ -149,7 +151,19 @@ async def decide_for_proxy(host: "MockHost", data: dict[str, Any]) -> dict[str, 
                        "effect": effect.model_dump(mode="json", exclude_defaults=True),
                        "delay_s": scaled_s(effect.delay_ms, host.ctx.time_scale), "hang_s": host.ctx.hang_limit_s}
     if effect.shapes_response:
-        reply = build_reply(host, service, call, action or "", params, effect)
-        out["decision"]["reply"] = {"status": reply.status, "content_type": reply.content_type,
-                                    "headers": reply.headers, "body_b64": base64.b64encode(reply.body).decode()}
+        out["decision"]["reply"] = _reply_json(build_reply(host, service, call, action or "", params, effect))
     return out
+
+
+async def reply_for_proxy(host: "MockHost", data: dict[str, Any]) -> dict[str, Any]:
+    """The answer for an effect the addon decided itself: ``data`` has ``service``, the raw
+    ``request`` and the ``effect`` (its JSON). Returns ``{"reply": {status, content_type, headers, body_b64}}``."""
+    service = data.get("service")
+    action, params, call = await parse_request(host, service, data["request"])
+    effect = Effect.model_validate(data["effect"])
+    return {"reply": _reply_json(build_reply(host, service, call, action or "", params, effect))}
+
+
+def _reply_json(reply: Reply) -> dict[str, Any]:
+    return {"status": reply.status, "content_type": reply.content_type, "headers": reply.headers,
+            "body_b64": base64.b64encode(reply.body).decode()}

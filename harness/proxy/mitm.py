@@ -3,7 +3,7 @@ harness addon (``mitm_addon.py``) applying the HTTP-level rules of each link.
 
 One mitmdump process serves every route (one ``--mode reverse:<upstream>@127.0.0.1:<port>`` each); the
 addon tells the routes apart by listen port. An upstream may be a mock or any real URL ("live mode":
-``https://ocr.captchaai.com`` …) — decisions still come from the run's control API, and error replies
+``https://ocr.captchaai.com`` …) — decisions still come from the run's rules (mirrored by the addon), error replies
 are built by the service's mock when the host runs one. Started on free ports, ready when the addon
 has loaded and every port accepts connections; stopped always (see ``harness.supervisor``).
 """
@@ -22,6 +22,7 @@ from typing import Any
 from harness.ports import free_port
 from harness.proxy.errors import ProxyError, ProxyOptionError
 from harness.supervisor import Child, ProcessError, port_open, wait_until
+from mocks.registry import BUILT_IN, raw_request_parser
 
 ADDON = Path(__file__).with_name("mitm_addon.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +45,16 @@ def find_mitmdump() -> str:
     raise MitmError("mitmdump not found: run `make setup` (installs mitmproxy into .venv) or set MITMDUMP")
 
 
+def _parser_ref(service: str | None) -> str | None:
+    """``"module:function"`` of a service's raw-request reading when mitmdump would not find it in its
+    own registry (a service registered at run time in this process, e.g. a test's toy service)."""
+    parse = raw_request_parser(service)
+    if parse is None or any(parse.__module__.startswith(m.rsplit(".", 1)[0] + ".") for m in BUILT_IN):
+        return None
+    name = getattr(parse, "__qualname__", "")
+    return f"{parse.__module__}:{name}" if name.isidentifier() else None
+
+
 @dataclass
 class MitmRoute:
     link: str            # e.g. integration->solver
@@ -60,7 +71,7 @@ class MitmProxy:
     def __init__(self, routes: list[MitmRoute], control_url: str, *, control_token: str | None = None,
                  run_dir: str | None = None, upstream_ca: str | None = None, hang_limit_s: float = 300.0,
                  start_timeout_s: float = 30.0, listen_host: str = "127.0.0.1", addon: bool = True,
-                 client_cert: str | None = None):
+                 client_cert: str | None = None, script: str | Path = ADDON):
         if not routes:
             raise ProxyOptionError("mitmproxy needs at least one route")
         self.routes, self.control_url, self.control_token = routes, control_url.rstrip("/"), control_token
@@ -68,6 +79,7 @@ class MitmProxy:
         self.upstream_ca, self.hang_limit_s = upstream_ca, hang_limit_s
         self.start_timeout_s, self.listen_host = start_timeout_s, listen_host
         self.addon = addon  # False: plain mitmdump (for measuring the addon's own cost)
+        self.script = str(script)  # the addon file (another one only to compare versions: bench/)
         # PEM (key + chain) shown to clients that speak TLS (plain HTTP works on the same port too)
         self.client_cert = client_cert
         self.process: Child | None = None
@@ -92,8 +104,9 @@ class MitmProxy:
             argv += ["--mode", f"reverse:{r.upstream}@{self.listen_host}:{r.port}"]
         if not self.addon:
             return argv
-        routes = {str(r.port): {"link": r.link, "service": r.service} for r in self.routes}
-        argv += ["-s", str(ADDON),
+        routes = {str(r.port): {"link": r.link, "service": r.service, "parser": _parser_ref(r.service)}
+                  for r in self.routes}
+        argv += ["-s", self.script,
                  "--set", f"harness_control={self.control_url}",
                  "--set", f"harness_routes={json.dumps(routes)}",
                  "--set", f"harness_ready_file={ready_file}",

@@ -1,7 +1,8 @@
 """What a mock would call a raw HTTP request: its ``action`` and ``params``.
 
-Used by ``POST /decide`` only when the host runs no mock of the proxied service (live mode against a
-service the host does not mock); otherwise the mock's own ``parse`` decides, exactly. Each service
+Used by the mitmproxy addon for every flow (it decides in its own process, without the mock), and by
+``POST /decide`` when the host runs no mock of the proxied service (live mode against a service the
+host does not mock; otherwise the mock's own ``parse`` decides there). Each service
 gives a cheap approximation of its mock's parser in its registry entry (``parse_raw_request``), so
 rules written for a mock (``match.action``, ``match.params``) select the same requests. A service
 without one (or no service) gets the generic reading: action = the path without leading ``/``

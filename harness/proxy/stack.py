@@ -18,6 +18,7 @@ Options are plain values; errors are ``harness.proxy.errors.ProxyError`` (bad op
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import TYPE_CHECKING, Any, Iterable
@@ -217,7 +218,7 @@ class ProxyStack:
     async def stop(self) -> None:
         """Remove our toxics and proxies, stop what we started. Safe to call twice / after a failed start."""
         await self.stop_driver()
-        self.close()
+        await asyncio.to_thread(self.close)  # off the loop: mitmdump's addon sends its last events to it
         if self._own_server:
             self.server.stop()
         if not self.host.journal_closed and self.urls:
