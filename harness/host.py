@@ -193,6 +193,10 @@ class MockHost:
             self.journal.write(kinds.STEP.event(step="host_stopped"))
             self.journal.close()
 
+    def observes_proxied(self) -> bool:
+        """Does a mock want to see the requests that pass the mitm links (``wants_proxied``)?"""
+        return any(getattr(m, "wants_proxied", lambda: False)() for m in self.services.values())
+
     @property
     def journal_closed(self) -> bool:
         return self.journal.closed

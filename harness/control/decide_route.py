@@ -22,8 +22,8 @@ from pydantic import ValidationError
 from harness.control.http import error, json_response, read_json
 from harness.faults import Effect
 from harness.journal import kinds
-from harness.proxy.decide import decide_for_proxy, reply_for_proxy
-from harness.proxy.rule_mirror import RuleMirror
+from harness.proxy.decide import decide_for_proxy, observe_proxied, reply_for_proxy
+from harness.proxy.rule_mirror import OBSERVE, RuleMirror
 
 if TYPE_CHECKING:
     from harness.host import MockHost
@@ -74,14 +74,21 @@ def add_addon_routes(app: web.Application, host: "MockHost") -> None:
         data = await read_json(request)
         events = data if isinstance(data, list) else [data]
         for i, ev in enumerate(events):
+            if isinstance(ev, dict) and ev.get("kind") == OBSERVE:
+                if (problem := _raw_request_problem(ev.get("request"))) is not None:
+                    return error(400, f"events[{i}].{problem}")
+                continue
             if not isinstance(ev, dict) or ev.get("kind") not in ADDON_KINDS:
-                return error(400, f"events[{i}].kind: expected one of {', '.join(ADDON_KINDS)}")
+                return error(400, f"events[{i}].kind: expected one of {', '.join((*ADDON_KINDS, OBSERVE))}")
             if (problem := host.journal.problem(ev)) is not None:
                 return error(400, f"events[{i}]: {problem}")
         # proxy.flow marked as on POST /journal; decisions as the host's own engine writes them, and
         # counted in its rule list (GET /rules shows how often a mitm rule matched and fired)
         seqs = []
         for ev in events:
+            if ev["kind"] == OBSERVE:  # shown to the mocks that watch their links; not journaled as such
+                observe_proxied(host, ev.get("link"), ev.get("service"), ev.get("ref"), ev["request"], ev.get("rule"))
+                continue
             flow = ev["kind"] == kinds.PROXY_FLOW.name
             seqs.append(host.journal.write({**{k: v for k, v in ev.items() if k not in ("seq", "ts", "t")},
                                             **({"source": "api"} if flow else {})}))

@@ -140,10 +140,8 @@ async def decide_for_proxy(host: "MockHost", data: dict[str, Any]) -> dict[str, 
     engine = host.engine
     decision = engine.decide(service, action, params, link=link, ref=data.get("ref"), applier=Applier.MITM)
     out: dict[str, Any] = {"action": action, "decision": None}
-    for mock in host.services.values():  # a mock may watch what passes its links (e.g. a solution used)
-        observe = getattr(mock, "observe_proxied", None)
-        if observe is not None and isinstance(data.get("request"), dict):
-            observe(link, service, data.get("ref"), data["request"], decision.rule_id if decision else None)
+    if isinstance(data.get("request"), dict):
+        observe_proxied(host, link, service, data.get("ref"), data["request"], decision.rule_id if decision else None)
     if decision is None:
         return out
     effect = decision.effect
@@ -153,6 +151,15 @@ async def decide_for_proxy(host: "MockHost", data: dict[str, Any]) -> dict[str, 
     if effect.shapes_response:
         out["decision"]["reply"] = _reply_json(build_reply(host, service, call, action or "", params, effect))
     return out
+
+
+def observe_proxied(host: "MockHost", link: str | None, service: str | None, ref: Any, raw: dict[str, Any],
+                    rule: str | None) -> None:
+    """Show a request that passed a mitm link to the mocks that watch their links (e.g. a solution used)."""
+    for mock in host.services.values():
+        observe = getattr(mock, "observe_proxied", None)
+        if observe is not None:
+            observe(link, service, ref, raw, rule)
 
 
 async def reply_for_proxy(host: "MockHost", data: dict[str, Any]) -> dict[str, Any]:

@@ -56,7 +56,7 @@ from harness.faults.engine import RuleEngine
 from harness.faults.rules import scaled_s
 from harness.proxy.addon_journal import JournalSender
 from harness.proxy.raw_request import action_and_params
-from harness.proxy.rule_mirror import MirrorReader
+from harness.proxy.rule_mirror import OBSERVE, MirrorReader
 
 log = logging.getLogger("harness.mitm")
 META = "harness"
@@ -178,6 +178,10 @@ class HarnessFaults:
                                       ref=flow.id, applier=Applier.MITM)
         if self.journal.queued != queued:  # a rule matched: its decisions are written with the flow
             meta["sync"] = True
+        if mirror.observe:  # a mock watches what passes its links (a solution used): the raw request
+            self.journal.add({"kind": OBSERVE, "link": route.get("link"), "service": route.get("service"),
+                              "ref": flow.id, "rule": decision.rule_id if decision else None,
+                              "request": _raw(req, body)})
         if decision is None:
             return
         effect = decision.effect
@@ -194,11 +198,9 @@ class HarnessFaults:
             flow.kill()
             return
         if effect.shapes_response:
-            headers = [[k, v] for k, v in req.headers.items(multi=True) if k.lower() != "content-encoding"]
-            raw = {"method": req.method, "path": req.path, "headers": headers,
-                   "body_b64": base64.b64encode(body).decode()}
             try:
-                answer = await self._control("/decide/reply", {"service": route.get("service"), "request": raw,
+                answer = await self._control("/decide/reply", {"service": route.get("service"),
+                                                               "request": _raw(req, body),
                                                                "effect": meta["effect"]})
             except Exception as e:  # control API gone: forward untouched rather than break the run
                 log.error("harness: no reply for %s %s: %s", req.method, req.path, e)
@@ -243,6 +245,12 @@ class HarnessFaults:
             outcome = "upstream_error"
         # mitmproxy answers an upstream failure with its own 502 page; a client error gets nothing
         await self._journal(flow, outcome, error=msg, status=502 if outcome == "upstream_error" else None)
+
+
+def _raw(req: http.Request, body: bytes) -> dict[str, Any]:
+    """The request as the control API reads it: method, path, headers as pairs, body_b64."""
+    headers = [[k, v] for k, v in req.headers.items(multi=True) if k.lower() != "content-encoding"]
+    return {"method": req.method, "path": req.path, "headers": headers, "body_b64": base64.b64encode(body).decode()}
 
 
 def _parser(ref: str | None) -> Any:

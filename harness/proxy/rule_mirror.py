@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from harness.host import MockHost
 
 RULES_FILE, VERSION_FILE = "mitm-rules.json", "mitm-rules.version"
+#: not a journal event: the raw request of a flow, sent with the addon's events when ``observe`` is on
+#: (a mock of the host watches what passes its links: ``observe_proxied``)
+OBSERVE = "proxy.observe"
 _VERSION = struct.Struct("<Q")
 
 
@@ -61,7 +64,8 @@ class RuleMirror:
             if version <= self._written:
                 return
             doc = {"version": version, "seed": engine.seed, "started": engine.started,
-                   "time_scale": ctx.time_scale, "hang_limit_s": ctx.hang_limit_s, "rules": rules}
+                   "time_scale": ctx.time_scale, "hang_limit_s": ctx.hang_limit_s, "rules": rules,
+                   "observe": self.host.observes_proxied()}
             tmp = f"{self.rules_path}.{os.getpid()}.tmp"
             with open(tmp, "w") as f:
                 json.dump(doc, f)
@@ -80,6 +84,7 @@ class MirrorReader:
     def __init__(self, engine: "RuleEngine", rules_path: str, version_path: str):
         self.engine, self.rules_path = engine, rules_path
         self.time_scale, self.hang_limit_s = 1.0, 300.0
+        self.observe = False
         self.loaded = -1
         with open(version_path, "rb") as f:
             self._map = mmap.mmap(f.fileno(), _VERSION.size, access=mmap.ACCESS_READ)
@@ -95,6 +100,7 @@ class MirrorReader:
         self.engine.started = float(doc["started"])
         self.engine.mirror([(r["id"], int(r["epoch"]), rule) for r, rule in zip(doc["rules"], rules)])
         self.time_scale, self.hang_limit_s = float(doc["time_scale"]), float(doc["hang_limit_s"])
+        self.observe = bool(doc.get("observe"))
         self.loaded = int(doc["version"])
 
     def close(self) -> None:

@@ -71,6 +71,9 @@ class SolverMock(ServiceMock):
             fields = self.site.normalized(fields)
         return Call(action, fields.journal_params(), request, extra={"fields": fields})
 
+    def wants_proxied(self) -> bool:
+        return bool(self.cfg.use_on_mitm_links)
+
     def observe_proxied(self, link: str | None, service: str | None, ref: Any, raw: dict[str, Any],
                         rule: str | None) -> None:
         """A request the integration sent through a mitm link (``POST /decide``): with
