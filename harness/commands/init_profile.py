@@ -66,6 +66,7 @@ def starter(path: str) -> str:
             out += "      {}\n"
         out += "    expect: {}                  # defaults for its invariants' parameters (e.g. allowed_status)\n"
     out += "  # redis: {}                    # a Redis started for it (${redis.url})\n"
+    out += "# tls: [<service>]               # the mocks it only reaches over https (an SDK that hard-codes https://)\n"
     return out
 
 

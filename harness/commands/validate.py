@@ -11,7 +11,7 @@ import argparse
 from typing import Any
 
 SCENARIO_KEYS = ("traffic", "timeline", "expect", "extends", "profile")
-PROFILE_KEYS = {"name", "description", "target", "services"}
+PROFILE_KEYS = {"name", "description", "target", "services", "tls", "links"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -48,6 +48,8 @@ class Profile(_Strict):
     services: dict[str, ServiceProfile] = Field(default_factory=dict)
     links: list[Link] = Field(default_factory=list, description="links the integration's own calls take, added "
                               "to the scenario's (e.g. its third-party site through mitmproxy: `mitm: true`)")
+    tls: list[str] = Field(default_factory=list, description="services the integration only reaches over "
+                           "https (an https-only SDK): added to every scenario's tls when the profile is applied")
 
 
 def load_profile(path: str) -> tuple[Profile, dict[str, Any], Positions]:
@@ -65,6 +67,7 @@ def load_profile(path: str) -> tuple[Profile, dict[str, Any], Positions]:
     except ValidationError as e:
         raise validation_error(e, data, positions, name) from None
     _check_services(profile, positions, name)
+    _check_tls(profile, positions, name)
     return profile, data, positions
 
 
@@ -81,6 +84,15 @@ def _check_services(profile: Profile, positions: Positions, name: str) -> None:
                 raise ScenarioError(f"{where(positions, ('services', svc, 'calls', i), name)}: services.{svc}."
                                     f"calls[{i}]: {call!r} is not an action of {svc} "
                                     f"(known: {', '.join(sorted(actions))})")
+
+
+def _check_tls(profile: Profile, positions: Positions, name: str) -> None:
+    from mocks.registry import SERVICES
+    for i, svc in enumerate(profile.tls):
+        if svc not in profile.services or svc not in SERVICES:
+            mocks = ", ".join(s for s in profile.services if s in SERVICES) or "none"
+            raise ScenarioError(f"{where(positions, ('tls', i), name)}: tls[{i}]: {svc!r} is not a mock this "
+                                f"profile uses (its services: {mocks})")
 
 
 def apply_profile(data: dict[str, Any], positions: Positions, name: str, path: str,
@@ -109,6 +121,8 @@ def apply_profile(data: dict[str, Any], positions: Positions, name: str, path: s
                                                         if k.get("name") not in declared]
     positions.update({("services", k[1], *k[3:]): v for k, v in ppos.items()
                       if k[:1] == ("services",) and k[2:3] == ("config",)})
+    if profile.tls:
+        out["tls"] = _with_tls(out.get("tls"), profile.tls, positions, ppos)
     parts = {svc: {**copy.deepcopy(raw["services"][svc].get("requests") or {}),
                    **{k: copy.deepcopy(raw["services"][svc][k]) for k in NOT_ROLES
                       if k in raw["services"][svc]}}
@@ -118,6 +132,20 @@ def apply_profile(data: dict[str, Any], positions: Positions, name: str, path: s
             out[key] = substitute(out[key], parts, positions, name, path, (key,))
     out["expect"] = [_with_defaults(item, profile) for item in out.get("expect") or []]
     out["profile"] = os.path.abspath(path)
+    return out
+
+
+def _with_tls(own: Any, needed: list[str], positions: Positions, ppos: Positions) -> Any:
+    """The scenario's ``tls`` plus the services the profile only reaches over https (each once);
+    an added entry's errors name the profile's line."""
+    if not isinstance(own, (list, type(None))):
+        return own  # not a list: the scenario's own error, reported by validate
+    out = list(own or [])
+    for i, svc in enumerate(needed):
+        if svc not in out:
+            if ("tls", i) in ppos:
+                positions[("tls", len(out))] = ppos[("tls", i)]
+            out.append(svc)
     return out
 
 
