@@ -33,7 +33,7 @@ from harness.ports import free_port
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 PY = sys.executable
-CONNECTIONS = 32
+CONNECTIONS = 64
 STUB = {"Response": {"CaptchaCode": 1, "CaptchaMsg": "OK", "EvilLevel": 0, "GetCaptchaTime": 0,
                      "RequestId": "5b8e4c5e-0d5c-4b5f-9b1e-3f4f5e6a7b8c"}}
 
@@ -110,6 +110,24 @@ def signed_request(port: int) -> tuple[str, dict[str, str]]:
     headers = sign_headers(secret_id=DEFAULT_SECRET_ID, secret_key=DEFAULT_SECRET_KEY, host=f"127.0.0.1:{port}",
                            action="DescribeCaptchaResult", payload=body.encode())
     return body, headers
+
+
+# the rule every run of ours carries: the rule engine is consulted, this rule never fires
+INACTIVE_RULE = {"match": {"service": "captcha", "params": {"Ticket": "never"}}, "effect": {"error": "InternalError"}}
+
+
+def wrk_env(body: str, headers: dict[str, str]) -> dict[str, str]:
+    """What bench/captcha_post.lua reads: the body and the headers of the request it sends."""
+    return {"BENCH_BODY": body, "BENCH_HEADERS": "\n".join(f"{k}: {v}" for k, v in headers.items())}
+
+
+def solver_res_url(control: str, solver: str) -> str:
+    """A res.php?action=get URL for a task just created with in.php (the solver's polling call)."""
+    key = json.loads(urllib.request.urlopen(control + "/solver/config").read())["keys"]
+    key = next(iter(key)) if isinstance(key, dict) else key[0]
+    task = urllib.request.urlopen(f"{solver}/in.php?key={key}&method=userrecaptcha"
+                                  f"&googlekey=k&pageurl=http://x").read().decode().split("|")[1]
+    return f"{solver}/res.php?key={key}&action=get&id={task}"
 
 
 def run_ours(kind: str, seconds: float) -> dict:

@@ -33,6 +33,8 @@ class ApiError(Exception):
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:
+    if type(value) is kind:  # the usual case: already an int / a str
+        return value
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise ApiError("InvalidParameterValue", f"The value of parameter `{name}` must be an integer.",
