@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import orjson
 
@@ -39,7 +39,7 @@ def json_safe(obj: Any) -> Any:
     """Strings that cannot be UTF-8 (lone surrogates) with those characters escaped as ``\\udXXX``,
     integers beyond 64 bits as text."""
     if isinstance(obj, str):
-        return obj.encode("utf-8", "backslashreplace").decode("utf-8")
+        return obj if obj.isascii() else obj.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(obj, int) and not isinstance(obj, bool) and not -(2**63) <= obj < 2**64:
         return str(obj)
     if isinstance(obj, dict):
@@ -103,8 +103,10 @@ class Journal:
     def flush(self) -> None:
         """Write the held events now (a no-op when there are none)."""
         with self._lock:
-            written = self._write_held() if self._held else ()
-        self._tell(written)
+            held, self._held = self._held, []
+            if held:
+                self._write(held)
+        self._tell(held)
 
     def _append(self, event: dict[str, Any], hold: bool) -> int:
         if self.strict:
@@ -114,10 +116,10 @@ class Journal:
                 raise RuntimeError(f"journal {self.path} is closed")
             self._seq += 1
             seq = self._seq
-            # the journal's own keys always win: an event cannot forge its place in the order
             # whole microseconds (from integer nanoseconds: round(x, 6) on floats costs more than the rest)
             record = {"seq": seq, "ts": time.time_ns() // 1000 / 1e6,
                       "t": (time.monotonic_ns() - self._started_ns) // 1000 / 1e6}
+            # the journal's own keys always win: an event cannot forge its place in the order
             if _RESERVED.isdisjoint(event):
                 record.update(event)
             else:
@@ -126,16 +128,17 @@ class Journal:
                 line = orjson.dumps(record, default=_default, option=_OPTS) + b"\n"
             except TypeError:  # from a client: a lone surrogate (JSON "\ud800", a %-escape), a 100-digit int
                 line = orjson.dumps(json_safe(record), default=_default, option=_OPTS) + b"\n"
-            self._held.append((record, line))
             if hold:
+                self._held.append((record, line))
                 return seq
-            written = self._write_held()
-        self._tell(written)
+            held, self._held = self._held, []
+            held.append((record, line))
+            self._write(held)
+        self._tell(held)
         return seq
 
-    def _write_held(self) -> list[dict[str, Any]]:
-        """Under the lock: the held lines in one write(2); returns their records."""
-        held, self._held = self._held, []
+    def _write(self, held: list[tuple[dict[str, Any], bytes]]) -> None:
+        """Under the lock: these lines in one write(2), in order."""
         data = held[0][1] if len(held) == 1 else b"".join(line for _, line in held)
         view = memoryview(data)
         while view:
@@ -145,11 +148,10 @@ class Journal:
             if record["seq"] % self.INDEX_EVERY == 0:
                 self._index.append(self._offset + len(line))
             self._offset += len(line)
-        return [record for record, _ in held]
 
-    def _tell(self, records: Iterable[dict[str, Any]]) -> None:
+    def _tell(self, held: list[tuple[dict[str, Any], bytes]]) -> None:
         if self._listeners:
-            for record in records:
+            for record, _ in held:
                 for listener in tuple(self._listeners):
                     listener(record)
 

@@ -87,14 +87,14 @@ class CaptchaMock(ServiceMock):
     # --- parse -------------------------------------------------------------------------------
     async def parse(self, request: web.Request) -> Call:
         path = request.path
-        if path.lower() == "/tcaptcha.js":
-            return Call(SCRIPT_ACTION, dict(request.query), request, extra={"kind": "script"})
-        if path == "/ticket":
-            params: dict[str, Any] = dict(request.query)
-            if request.method == "POST":
-                params.update(_body_params(await request.read(), request.content_type) or {})
-            return Call(TICKET_ACTION, params, request, extra={"kind": "ticket"})
         if path != "/":
+            if path.lower() == "/tcaptcha.js":
+                return Call(SCRIPT_ACTION, dict(request.query), request, extra={"kind": "script"})
+            if path == "/ticket":
+                params: dict[str, Any] = dict(request.query)
+                if request.method == "POST":
+                    params.update(_body_params(await request.read(), request.content_type) or {})
+                return Call(TICKET_ACTION, params, request, extra={"kind": "ticket"})
             raise BadRequest(Reply.text("404 page not found\n", status=404), action="not_found")
         action = request.headers.get("X-TC-Action", "").strip() or NO_ACTION
         raw = await request.read()
