@@ -6,8 +6,9 @@
 The same setup as `make bench` ("ours, 1 inactive rule"): the mock in this process (uvloop, the
 journal on, one inactive rule), wrk -t1 -c64 on CPU 1 with the signed DescribeCaptchaResult POST
 (or the solver's res.php GET), the server on CPU 0. Prints the share of the profiled time spent in
-the TC3 signature check, the journal writes, the rule engine and the rest of the dispatch path (the
-handler = the mock's outermost middleware, cumulative), then the top functions by own time.
+the TC3 signature check, the journal, the rule engine, the ticket verdict and the rest of the
+dispatch path (the handler = the mock's outermost wrapper, cumulative), then the top functions by
+own time. Also runs against an older checkout: ``python bench/profile_handler.py --tree DIR``.
 cProfile slows Python code several-fold and C code not at all: shares, not absolute figures.
 """
 
@@ -25,26 +26,28 @@ import tempfile
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
-sys.path.insert(0, ROOT)
+# --tree DIR: the mock's code (harness/, mocks/) from that checkout, the bench helpers from this one
+TREE = sys.argv[sys.argv.index("--tree") + 1] if "--tree" in sys.argv[:-1] else ROOT
 sys.path.insert(0, BENCH)
+sys.path.insert(0, os.path.abspath(TREE))
 
 import run as bench  # noqa: E402
 
-# (label, module file suffix, function name): cumulative time of each
+# (label, module file suffix, function names): the summed cumulative time of each
+HANDLER = ("handler (the mock's outermost wrapper)", "mocks/base/service.py", ("_on_the_wire",))
 PARTS = [
-    ("handler (outermost middleware)", "mocks/base/service.py", "_on_the_wire"),
-    ("TC3 signature check", "mocks/captcha/signature.py", "verify"),
-    ("journal writes", "harness/journal/writer.py", "write"),
-    ("rule engine", "harness/faults/engine.py", "decide"),
-    ("ticket verdict + params", "mocks/captcha/verification.py", "verify"),
-    ("solver res.php", "mocks/solver/service.py", "handle"),
+    ("TC3 signature check", "mocks/captcha/signature.py", ("verify",)),
+    ("journal (events built and written)", "harness/journal/writer.py", ("write", "hold")),
+    ("rule engine", "harness/faults/engine.py", ("decide",)),
+    ("ticket verdict + params", "mocks/captcha/verification.py", ("verify", "check_params")),
+    ("solver res.php handler", "mocks/solver/service.py", ("handle",)),
 ]
 
 
-def cumulative(stats: pstats.Stats, suffix: str, func: str) -> float:
+def cumulative(stats: pstats.Stats, suffix: str, funcs: tuple[str, ...]) -> float:
     total = 0.0
     for (path, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        if name == func and path.endswith(suffix):
+        if name in funcs and path.endswith(suffix):
             total += ct
     return total
 
@@ -85,6 +88,7 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=6)
     ap.add_argument("--service", choices=("captcha", "solver"), default="captcha")
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--tree", default=ROOT, help="profile the mock of this checkout (default: this one)")
     args = ap.parse_args()
     if shutil.which("taskset"):
         os.sched_setaffinity(0, {0})
@@ -93,13 +97,16 @@ def main() -> int:
     loops.run(serve_and_load(args, prof))
     stats = pstats.Stats(prof)
     total = stats.total_tt  # type: ignore[attr-defined]
-    handler = cumulative(stats, *PARTS[0][1:])
+    handler = cumulative(stats, *HANDLER[1:])
     print(f"\nprofiled {total:.2f} s of CPU in Python-visible calls; handler {handler:.2f} s "
           f"({100 * handler / total:.0f} % of it)")
-    for label, suffix, func in PARTS[1:]:
-        t = cumulative(stats, suffix, func)
+    rest = handler
+    for label, suffix, funcs in PARTS:
+        t = cumulative(stats, suffix, funcs)
         if t:
-            print(f"  {label:<28} {t:6.2f} s  {100 * t / handler:5.1f} % of the handler")
+            rest -= t
+            print(f"  {label:<36} {t:6.2f} s  {100 * t / handler:5.1f} % of the handler")
+    print(f"  {'the rest: dispatch, parse, answer':<36} {rest:6.2f} s  {100 * rest / handler:5.1f} % of the handler")
     stats.sort_stats("tottime").print_stats(args.top)
     return 0
 

@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterator
 
 from measure import BENCH, OUT, PY, ROOT, measure, post_json, process, wait_port, wrk
 
-sys.path.insert(0, ROOT)
+if ROOT not in sys.path:
+    sys.path.append(ROOT)  # after a tree put first (bench/profile_handler.py --tree)
 
 from harness.ports import free_port  # noqa: E402
 
