@@ -257,7 +257,7 @@ class ServiceMock:
         journal = self.ctx.journal
         journal.hold(kinds.REQUEST.event(service=self.name, action=action, rid=rid, method=request.method,
                                          path=request.path, params=params, peer=request.remote))
-        asyncio.get_running_loop().call_soon(journal.flush)
+        request.task.get_loop().call_soon(journal.flush)  # not asyncio.get_running_loop(): that calls getpid()
 
     def _journal_outcome(self, rid: str, action: str, rule: str | None, outcome: str, **more: Any) -> None:
         self.ctx.record(kinds.RESPONSE.event(**{"service": self.name, "action": action, "rid": rid, "status": None,
