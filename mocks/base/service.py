@@ -155,7 +155,9 @@ class ServiceMock:
         """The route handler around ``dispatch``: tracks the handler (a stop cancels it) and writes
         the answer itself, so that one the peer cut off is journaled again as ``client_gone``. (No
         middleware: a service adds to the answer by overriding ``dispatch``.)"""
-        task = request.task
+        # the handler's own task (aiohttp runs each request in a new one, not in request.task);
+        # given the loop, current_task() spares get_running_loop() and its getpid()
+        task = asyncio.current_task(request.task.get_loop() if request.task is not None else None)
         if self._stopped or task is None:
             raise asyncio.CancelledError()  # the mock is stopping: close without an answer
         self._handlers.add(task)
