@@ -66,7 +66,9 @@ def main() -> int:
                 for rev in (order if r % 2 == 0 else order[::-1]):
                     res = serve_rev(trees[rev], args.duration)
                     results[rev].append(res)
-                    print(f"round {r + 1} {rev:>12}: {res['rps']:8.0f} req/s  p99 {res['p99_ms']:.2f} ms", flush=True)
+                    res["per_cpu_s"] = res["rps"] * 100 / max(res["cpu_pct"], 1)
+                    print(f"round {r + 1} {rev:>12}: {res['rps']:8.0f} req/s  p99 {res['p99_ms']:.2f} ms  "
+                          f"{res['per_cpu_s']:6.0f} req per server CPU-s", flush=True)
         finally:
             for path in trees.values():
                 subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", path], check=False)
@@ -78,6 +80,9 @@ def main() -> int:
         print(f"{rev:>12}: median {med[rev]:.0f} req/s  (rounds {spread})  "
               f"p99 median {statistics.median(r['p99_ms'] for r in rs):.2f} ms")
     print(f"ratio {args.head} / {args.base}: {med[args.head] / med[args.base]:.3f}")
+    per_cpu = {rev: statistics.median(r["per_cpu_s"] for r in rs) for rev, rs in results.items()}
+    print(f"requests per server CPU-second (less moved by other work): {args.base} {per_cpu[args.base]:.0f}, "
+          f"{args.head} {per_cpu[args.head]:.0f}, ratio {per_cpu[args.head] / per_cpu[args.base]:.3f}")
     return 0
 
 

@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
-"""`make bench`: our mocks against WireMock and Mountebank, side by side, in one run.
+"""`make bench`: our mocks against WireMock, Mountebank and the bare-aiohttp ceiling, side by side,
+in one run, each peer in its best configuration (and its default where that differs).
 
-Each server runs alone on CPU 0 (taskset), wrk runs on CPU 1 with the same settings against the same
-DescribeCaptchaResult-style stub; several rounds in alternating order; medians and the ratios of ours
-to each peer from this run only. Then the other figures (pingback rate, proxy hops, fixture reset,
-catalogue -n 2) from their own scripts. Writes bench/RESULTS.md. Bounded: a few minutes.
+Each server runs alone on CPU 0 (taskset; a server kept between rounds is paused with SIGSTOP while
+the others run), `wrk -t1 -c64` on CPU 1 sends the same signed DescribeCaptchaResult POST. Every
+measurement follows a short warm-up of the same load; WireMock's JVM is started once per
+configuration and warmed until two consecutive windows agree within 5 % (at least 100 s), then
+measured in every round. Several rounds in alternating order; medians with their spread; ratios
+only from medians of this run. Then the other figures (pingback rate, proxy hops, fixture reset,
+catalogue -n 2) from their own scripts. Writes bench/RESULTS.md; a `--quick` run writes
+bench/out/RESULTS-quick.md instead (a try-out, not figures to quote).
 
-Options: --duration S (per wrk run, default 8), --rounds N (default 3), --quick (2 s, 1 round, no extras).
+Options: --duration S (per measurement, default 10), --rounds N (default 3), --tickets N (default
+10000), --only NAME[,NAME] (a subset), --no-extras, --quick (3 s, 1 round, short warm-ups, 1000 tickets).
 """
 
 from __future__ import annotations
@@ -15,238 +21,133 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
-from contextlib import contextmanager
-from typing import Iterator
+from contextlib import ExitStack
+from typing import Any, Callable, ContextManager
 
 import psutil
 
-from harness.ports import free_port
+from measure import BENCH, CONNECTIONS, OUT, PY, ROOT, measure, pause, post_json, process, resume  # noqa: F401
+from servers import (INACTIVE_RULE, Target, ceiling, mountebank, ours, signed_request,  # noqa: F401
+                     solver_res_url, warm_until_stable, wiremock, wrk_env)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BENCH = os.path.join(ROOT, "bench")
-PY = sys.executable
-CONNECTIONS = 32
-STUB = {"Response": {"CaptchaCode": 1, "CaptchaMsg": "OK", "EvilLevel": 0, "GetCaptchaTime": 0,
-                     "RequestId": "5b8e4c5e-0d5c-4b5f-9b1e-3f4f5e6a7b8c"}}
+from harness.ports import free_port  # noqa: E402,F401  (bench/compare_revisions.py uses it from here)
 
-
-def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"port {port} never opened")
+HEADLINE = "ours: captcha, 1 inactive rule"
+WM_JOURNAL, WM_NO_JOURNAL = "WireMock, journal on", "WireMock, --no-request-journal"
+MB_KEEP_ALIVE, MB_DEFAULT = "Mountebank, keep-alive, warn log", "Mountebank defaults"
+CEILING = "bare aiohttp, same bytes"
 
 
-@contextmanager
-def process(argv: list[str], cpu: int = 0, **kw) -> Iterator[subprocess.Popen]:
-    taskset = ["taskset", "-c", str(cpu)] if shutil.which("taskset") else []
-    proc = subprocess.Popen(taskset + argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            start_new_session=True, text=True, **kw)
-    try:
-        yield proc
-    finally:
-        try:
-            os.killpg(proc.pid, 15)
-            proc.wait(10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, 9)
-
-
-def post_json(url: str, obj: object) -> bytes:
-    req = urllib.request.Request(url, data=json.dumps(obj).encode(), headers={"Content-Type": "application/json"})
-    return urllib.request.urlopen(req, timeout=10).read()
-
-
-def wrk(url: str, seconds: float, env: dict[str, str], script: str | None) -> dict[str, float]:
-    argv = ["taskset", "-c", "1"] if shutil.which("taskset") else []
-    argv += ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
-    if script:
-        argv += ["-s", script]
-    done = subprocess.run(argv + [url], capture_output=True, text=True, env={**os.environ, **env}, timeout=seconds + 30)
-    out = done.stdout
-    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if found is None:
-        raise RuntimeError(f"wrk against {url} printed no rate (exit {done.returncode}): "
-                           f"{(done.stderr or out).strip()[-300:]}")
-    rps = float(found.group(1))
-    lat = {}
-    for pct, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
-        lat[pct] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50_ms": lat.get("50", float("nan")), "p99_ms": lat.get("99", float("nan")),
-            "non2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(1) if errors else ""}
-
-
-def measure(proc: subprocess.Popen, url: str, seconds: float, env: dict[str, str], script: str | None) -> dict:
-    p = psutil.Process(proc.pid)
-    procs = [p] + p.children(recursive=True)
-    cpu0 = sum(sum(x.cpu_times()[:2]) for x in procs)
-    result = wrk(url, seconds, env, script)
-    cpu1 = sum(sum(x.cpu_times()[:2]) for x in procs if x.is_running())
-    result["cpu_pct"] = round(100 * (cpu1 - cpu0) / seconds, 1)
-    return result
-
-
-# --- the servers ------------------------------------------------------------------------------
-def signed_request(port: int) -> tuple[str, dict[str, str]]:
-    sys.path.insert(0, ROOT)
-    from mocks.captcha.config import DEFAULT_APP_ID, DEFAULT_APP_SECRET_KEY, DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
-    from mocks.captcha.signature import sign_headers
-    body = json.dumps({"CaptchaType": 9, "Ticket": "t03bench", "UserIp": "127.0.0.1", "Randstr": "@abc",
-                       "CaptchaAppId": DEFAULT_APP_ID, "AppSecretKey": DEFAULT_APP_SECRET_KEY})
-    headers = sign_headers(secret_id=DEFAULT_SECRET_ID, secret_key=DEFAULT_SECRET_KEY, host=f"127.0.0.1:{port}",
-                           action="DescribeCaptchaResult", payload=body.encode())
-    return body, headers
-
-
-def run_ours(kind: str, seconds: float) -> dict:
-    port, control = free_port(), free_port()
-    journal = os.path.join(BENCH, "out", f"journal-{kind}.jsonl")
-    os.makedirs(os.path.dirname(journal), exist_ok=True)
-    service = "solver" if kind == "solver res.php" else "captcha"
-    argv = [PY, "-m", "harness", "serve", "--services", service, f"--{service}-port", str(port),
-            "--control-port", str(control), "--journal", journal]
-    with process(argv, cwd=ROOT) as proc:
-        json.loads(proc.stdout.readline())
-        c = f"http://127.0.0.1:{control}"
-        if service == "captcha":
-            post_json(c + "/rules", {"match": {"service": "captcha", "params": {"Ticket": "never"}},
-                                     "effect": {"error": "InternalError"}})
-            if kind == "ours, rule on 10%":
-                post_json(c + "/rules", {"match": {"service": "captcha"}, "effect": {"captcha_code": 26},
-                                         "schedule": {"probability": 0.1}})
-            body, headers = signed_request(port)
-            env = {"BENCH_BODY": body, "BENCH_HEADERS": "\n".join(f"{k}: {v}" for k, v in headers.items())}
-            result = measure(proc, f"http://127.0.0.1:{port}/", seconds, env, os.path.join(BENCH, "captcha_post.lua"))
-        else:
-            key = json.loads(urllib.request.urlopen(c + "/solver/config").read())["keys"]
-            key = next(iter(key)) if isinstance(key, dict) else key[0]
-            task = urllib.request.urlopen(f"http://127.0.0.1:{port}/in.php?key={key}&method=userrecaptcha"
-                                          f"&googlekey=k&pageurl=http://x").read().decode().split("|")[1]
-            result = measure(proc, f"http://127.0.0.1:{port}/res.php?key={key}&action=get&id={task}", seconds, {}, None)
-        events = sum(1 for _ in open(journal, "rb"))
-        result["journal_events"] = events
-    return result
-
-
-def run_wiremock(seconds: float, warmup: float) -> dict:
-    jar = os.path.join(BENCH, "node_modules", "wiremock", "build")
-    jar = os.path.join(jar, next(f for f in os.listdir(jar) if f.endswith(".jar")))
-    port = free_port()
-    root = os.path.join(BENCH, "out", "wiremock")
-    os.makedirs(root, exist_ok=True)
-    with process(["java", "-jar", jar, "--port", str(port), "--disable-banner", "--root-dir", root], cwd=BENCH) as proc:
-        wait_port(port)
-        post_json(f"http://127.0.0.1:{port}/__admin/mappings", {
-            "request": {"method": "POST", "url": "/"},
-            "response": {"status": 200, "jsonBody": STUB, "headers": {"Content-Type": "application/json"}}})
-        body, headers = signed_request(port)
-        env = {"BENCH_BODY": body, "BENCH_HEADERS": "\n".join(f"{k}: {v}" for k, v in headers.items())}
-        if warmup:
-            wrk(f"http://127.0.0.1:{port}/", warmup, env, os.path.join(BENCH, "captcha_post.lua"))
-        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/__admin/requests", method="DELETE"))
-        return measure(proc, f"http://127.0.0.1:{port}/", seconds, env, os.path.join(BENCH, "captcha_post.lua"))
-
-
-def run_mountebank(seconds: float) -> dict:
-    mb = os.path.join(BENCH, "node_modules", ".bin", "mb")
-    admin, port = free_port(), free_port()
-    os.makedirs(os.path.join(BENCH, "out"), exist_ok=True)
-    with process([mb, "start", "--port", str(admin), "--loglevel", "warn", "--logfile",
-                  os.path.join(BENCH, "out", "mb.log"), "--pidfile", os.path.join(BENCH, "out", "mb.pid")],
-                 cwd=BENCH) as proc:
-        wait_port(admin)
-        post_json(f"http://127.0.0.1:{admin}/imposters", {
-            "protocol": "http", "port": port,
-            "stubs": [{"predicates": [{"equals": {"method": "POST", "path": "/"}}],
-                       "responses": [{"is": {"statusCode": 200, "headers": {"Content-Type": "application/json"},
-                                             "body": STUB}}]}]})
-        wait_port(port)
-        body, headers = signed_request(port)
-        env = {"BENCH_BODY": body, "BENCH_HEADERS": "\n".join(f"{k}: {v}" for k, v in headers.items())}
-        return measure(proc, f"http://127.0.0.1:{port}/", seconds, env, os.path.join(BENCH, "captcha_post.lua"))
-
-
-def versions() -> dict[str, str]:
-    def cmd(argv: list[str]) -> str:
-        try:
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
-            return (r.stdout or r.stderr).strip().splitlines()[0]
-        except (OSError, IndexError, subprocess.TimeoutExpired):
-            return "?"
-    def npm_version(name: str) -> str:
-        try:
-            with open(os.path.join(BENCH, "node_modules", name, "package.json")) as f:
-                return json.load(f)["version"]
-        except OSError:
-            return "?"
-    import aiohttp
-
-    from harness import loops
-    loop = loops.name() + (f" {loops.uvloop.__version__}" if loops.name() == "uvloop" else "")
-    return {"python": platform.python_version(), "aiohttp": aiohttp.__version__, "event loop": loop,
-            "java": cmd(["java", "-version"]),
-            "node": cmd(["node", "--version"]), "wiremock": npm_version("wiremock"),
-            "mountebank": npm_version("mountebank"), "wrk": cmd(["wrk", "--version"]).split(" [")[0]}
-
-
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--duration", type=float, default=8)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--warmup", type=float, default=15, help="WireMock JIT warm-up seconds")
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
-    if args.quick:
-        args.duration, args.rounds, args.warmup = 2, 1, 2
-    for tool in ("wrk", "java", "node"):
-        if not shutil.which(tool):
-            print(f"bench: {tool} not found (make bench installs wrk and the npm peers)", file=sys.stderr)
-            return 2
-    servers = {
-        "WireMock": lambda first: run_wiremock(args.duration, args.warmup),  # a fresh JVM every round: warm it
-        "Mountebank": lambda first: run_mountebank(args.duration),
-        "ours, 1 inactive rule": lambda first: run_ours("ours, 1 inactive rule", args.duration),
-        "ours, rule on 10%": lambda first: run_ours("ours, rule on 10%", args.duration),
-        "solver res.php": lambda first: run_ours("solver res.php", args.duration),
+def servers(args: argparse.Namespace) -> dict[str, tuple[str, Callable[[], ContextManager[Target]]]]:
+    """name -> (its configuration, one line; how to start it)."""
+    return {
+        WM_JOURNAL: ("standalone jar, request journal on (cleared before each measurement), JIT warmed",
+                     lambda: wiremock(journal=True)),
+        WM_NO_JOURNAL: ("standalone jar, `--no-request-journal`, JIT warmed", lambda: wiremock(journal=False)),
+        MB_KEEP_ALIVE: ("stub header `Connection: keep-alive`, `--loglevel warn --nologfile`",
+                        lambda: mountebank(keep_alive=True)),
+        MB_DEFAULT: ("as installed: answers `Connection: close`, info log to console and mb.log",
+                     lambda: mountebank(keep_alive=False)),
+        CEILING: ("bench/aiohttp_ceiling.py: the same aiohttp and event loop, pre-built bytes, nothing else",
+                  lambda: ceiling(journal=False)),
+        "bare aiohttp + 1 journal line": ("the same, plus one orjson JSONL line per request (one write(2))",
+                                          lambda: ceiling(journal=True)),
+        HEADLINE: ("TC3 verified, ticket looked up (unknown: CaptchaCode 15), 1 rule that never fires, journal on",
+                   lambda: ours("captcha")),
+        "ours: captcha, a 10 % rule": ("the same plus a rule answering CaptchaCode 26 on 10 % of requests",
+                                       lambda: ours("captcha-10pct")),
+        f"ours: captcha, {args.tickets} tickets": (
+            f"{args.tickets} issued tickets, one pre-signed request each, cycled (bench/captcha_tickets.lua): "
+            "first pass CaptchaCode 1, later passes 9 (reuse)", lambda: ours("captcha-tickets", args.tickets)),
+        "ours: solver res.php": ("GET res.php?action=get for one task (CAPCHA_NOT_READY / OK|…), journal on",
+                                 lambda: ours("solver")),
     }
-    results: dict[str, list[dict]] = {k: [] for k in servers}
-    order = list(servers)
-    for r in range(args.rounds):
-        for name in (order if r % 2 == 0 else list(reversed(order))):
-            res = servers[name](r == 0)
-            results[name].append(res)
-            print(f"round {r + 1} {name:<24} {res['rps']:>9.0f} req/s  p50 {res['p50_ms']:.2f} ms  "
-                  f"p99 {res['p99_ms']:.2f} ms  cpu {res['cpu_pct']}%", flush=True)
-    med = {name: {k: statistics.median(x[k] for x in runs) for k in ("rps", "p50_ms", "p99_ms", "cpu_pct")}
-           for name, runs in results.items()}
-    lines = [f"| server | req/s (median) | p50 ms | p99 ms | server CPU % |", "|---|---|---|---|---|"]
+
+
+KEPT = (WM_JOURNAL, WM_NO_JOURNAL)  # one warmed JVM each for the whole run
+
+
+def run_rounds(args: argparse.Namespace, table: dict[str, tuple[str, Any]]) -> dict[str, list[dict]]:
+    results: dict[str, list[dict]] = {name: [] for name in table}
+    order = list(table)
+    with ExitStack() as stack:
+        kept: dict[str, Target] = {}
+        for name in [n for n in order if n in KEPT]:
+            print(f"{name}: starting and warming up", flush=True)
+            target = stack.enter_context(table[name][1]())
+            warm_until_stable(target, args.window, args.least_warm, args.most_warm)
+            pause(target.proc)
+            kept[name] = target
+        for r in range(args.rounds):
+            for name in (order if r % 2 == 0 else order[::-1]):
+                if name in kept:
+                    resume(kept[name].proc)
+                    res = measure_one(kept[name], args)
+                    pause(kept[name].proc)
+                else:
+                    with table[name][1]() as target:
+                        res = measure_one(target, args)
+                results[name].append(res)
+                print(f"round {r + 1} {name:<38} {res['rps']:>9.0f} req/s  p50 {res['p50_ms']:.2f} ms  "
+                      f"p99 {res['p99_ms']:.2f} ms  cpu {res['cpu_pct']}%{errors(res)}", flush=True)
+    return results
+
+
+def measure_one(target: Target, args: argparse.Namespace) -> dict[str, Any]:
+    target.load(args.warm)
+    res = target.measure(args.duration)
+    res["info"] = target.info
+    return res
+
+
+def errors(res: dict[str, Any]) -> str:
+    bad = [f"non-2xx {res['non2xx']}"] if res["non2xx"] else []
+    bad += [f"socket errors: {res['socket_errors']}"] if res["socket_errors"] else []
+    return f"  ({'; '.join(bad)})" if bad else ""
+
+
+def summary(results: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
+    out = {}
+    for name, runs in results.items():
+        if runs:
+            rps = [x["rps"] for x in runs]
+            out[name] = {"rps": statistics.median(rps), "min": min(rps), "max": max(rps),
+                         **{k: statistics.median(x[k] for x in runs) for k in ("p50_ms", "p99_ms", "cpu_pct")},
+                         # requests per second of the server's own CPU: less sensitive to other work
+                         "per_cpu_s": statistics.median(x["rps"] * 100 / max(x["cpu_pct"], 1) for x in runs)}
+    return out
+
+
+def tables(table: dict[str, tuple[str, Any]], results: dict[str, list[dict]], med: dict[str, dict]) -> str:
+    lines = ["| server | configuration | req/s (median) | spread (min–max) | p50 ms | p99 ms | server CPU % | "
+             "req per server CPU-second | errors |", "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for name, m in med.items():
-        lines.append(f"| {name} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['cpu_pct']:.0f} |")
-    ratios = []
-    for ours in ("ours, 1 inactive rule", "ours, rule on 10%"):
-        for peer in ("WireMock", "Mountebank"):
-            ratios.append(f"| {ours} / {peer} | {med[ours]['rps'] / med[peer]['rps']:.2f}× req/s | "
-                          f"{med[ours]['p99_ms'] / med[peer]['p99_ms']:.2f}× p99 (lower is better) |")
-    table = "\n".join(lines)
-    ratio_table = "| ratio | throughput | tail latency |\n|---|---|---|\n" + "\n".join(ratios)
-    print("\n" + table + "\n\n" + ratio_table)
-    extras = "" if args.quick else run_extras()
-    write_results(table, ratio_table, extras, args)
-    return 0
+        errs = "; ".join(e.strip(" ()") for e in (errors(r) for r in results[name]) if e) or "none"
+        lines.append(f"| {name} | {table[name][0]} | {m['rps']:.0f} | {m['min']:.0f}–{m['max']:.0f} | "
+                     f"{m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['cpu_pct']:.0f} | {m['per_cpu_s']:.0f} | {errs} |")
+    ratios = ["| ratio (medians of this run) | req/s | p99 (lower is better) |", "|---|---:|---:|"]
+    ours_names = [n for n in med if n.startswith("ours: captcha")]
+    for mine in ours_names:
+        for peer in (WM_JOURNAL, WM_NO_JOURNAL, MB_KEEP_ALIVE, MB_DEFAULT, CEILING):
+            if peer in med:
+                ratios.append(f"| {mine} / {peer} | {med[mine]['rps'] / med[peer]['rps']:.2f}× | "
+                              f"{med[mine]['p99_ms'] / med[peer]['p99_ms']:.2f}× |")
+    if "ours: solver res.php" in med and CEILING in med:
+        ratios.append(f"| ours: solver res.php / {CEILING} | {med['ours: solver res.php']['rps'] / med[CEILING]['rps']:.2f}× | "
+                      f"{med['ours: solver res.php']['p99_ms'] / med[CEILING]['p99_ms']:.2f}× |")
+    warm = []
+    for name in KEPT:
+        info = results.get(name) and results[name][0].get("info")
+        if info:
+            state = "settled" if info["settled"] else "NOT settled within the limit"
+            warm.append(f"- {name}: warmed {info['warm_s']:g} s, {state}; windows (req/s): "
+                        f"{', '.join(map(str, info['warm_windows']))}")
+    return "\n".join(lines) + "\n\n" + "\n".join(ratios) + ("\n\nWireMock JIT warm-up:\n" + "\n".join(warm) if warm else "")
 
 
 EXTRA_SCRIPTS = [("pingback dispatch rate", "pingback_rate.py"), ("added latency per proxy hop", "proxy_latency.py"),
@@ -268,30 +169,99 @@ def run_extras() -> str:
     return "\n".join(out)
 
 
-def write_results(table: str, ratio_table: str, extras: str, args: argparse.Namespace) -> None:
+def versions() -> dict[str, str]:
+    def cmd(argv: list[str]) -> str:
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+            return (r.stdout or r.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "?"
+
+    def npm_version(name: str) -> str:
+        try:
+            with open(os.path.join(BENCH, "node_modules", name, "package.json")) as f:
+                return json.load(f)["version"]
+        except OSError:
+            return "?"
+    import aiohttp
+
+    from harness import loops
+    loop = loops.name() + (f" {loops.uvloop.__version__}" if loops.name() == "uvloop" else "")
+    return {"python": platform.python_version(), "aiohttp": aiohttp.__version__, "event loop": loop,
+            "java": cmd(["java", "-version"]), "node": cmd(["node", "--version"]),
+            "wiremock": npm_version("wiremock"), "mountebank": npm_version("mountebank"),
+            "wrk": cmd(["wrk", "--version"]).split(" [")[0]}
+
+
+def write_results(path: str, body: str, extras: str, args: argparse.Namespace, load: tuple[float, float]) -> None:
     v = versions()
     machine = (f"{platform.machine()}, {psutil.cpu_count()} cores, "
                f"{psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.platform()}")
-    text = f"""# Benchmark results
+    text = f"""# Benchmark results{' (--quick: a try-out, not figures to quote)' if args.quick else ''}
 
-Produced by `make bench` (`python bench/run.py`) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.
+Produced by `make bench` (`python bench/run.py{' --quick' if args.quick else ''}`) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.
 Machine: {machine}. Versions: {', '.join(f'{k} {val}' for k, val in v.items())}.
+Load average {load[0]:.2f} before, {load[1]:.2f} after (other work on the machine widens the spreads).
 
-Method: each server alone, pinned to CPU 0; `wrk -t1 -c{CONNECTIONS} -d{args.duration:g}s --latency` pinned
-to CPU 1 sends the same signed DescribeCaptchaResult POST (the peers serve a static stub of the same
-answer; ours verifies the TC3 signature, looks the ticket up, consults the rule engine and journals
-request, decision and response). {args.rounds} round(s), alternating order, medians. WireMock (a fresh
-JVM each round) is warmed up {args.warmup:g} s before every measurement. Server CPU is the server process's CPU time over the wrk run.
+Method: each server alone, pinned to CPU 0; `wrk -t1 -c{CONNECTIONS} -d{args.duration:g}s --latency` pinned to
+CPU 1 sends the same signed DescribeCaptchaResult POST (the peers answer from a static stub of the same
+answer). Before every measurement {args.warm:g} s of the same load. WireMock runs one JVM per
+configuration for the whole run, warmed in {args.window:g} s windows until two consecutive ones agree
+within 5 % (at least {args.least_warm:g} s, at most {args.most_warm:g} s), paused (SIGSTOP) while the others
+are measured. {args.rounds} round(s) in alternating order; medians, the spread of the rounds, and ratios
+only from the medians of this run. Server CPU is the server's CPU time over the wrk run (100 = one core);
+below 100 the server was waiting (for wrk, or for the CPU: other work on the machine), and requests per
+server CPU-second is the figure least moved by that.
 
-{table}
-
-{ratio_table}
+{body}
 
 {extras}
 """
-    with open(os.path.join(BENCH, "RESULTS.md"), "w") as f:
+    with open(path, "w") as f:
         f.write(text)
-    print(f"\nwrote bench/RESULTS.md")
+    print(f"\nwrote {os.path.relpath(path, ROOT)}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duration", type=float, default=10, help="seconds per measurement (default 10)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--warm", type=float, default=3, help="seconds of load before every measurement")
+    ap.add_argument("--window", type=float, default=10, help="WireMock warm-up window, seconds")
+    ap.add_argument("--least-warm", type=float, default=100, help="WireMock warm-up, at least (seconds)")
+    ap.add_argument("--most-warm", type=float, default=300, help="WireMock warm-up, at most (seconds)")
+    ap.add_argument("--tickets", type=int, default=10_000)
+    ap.add_argument("--only", help="comma-separated server names (substrings) to measure")
+    ap.add_argument("--no-extras", action="store_true", help="skip the other figures' scripts")
+    ap.add_argument("--quick", action="store_true", help="a try-out: 3 s, 1 round, short warm-ups, 1000 tickets")
+    args = ap.parse_args()
+    if args.quick:
+        args.duration, args.rounds, args.warm, args.tickets = 3, 1, 1, 1000
+        args.window, args.least_warm, args.most_warm = 3, 6, 12
+    for tool in ("wrk", "java", "node"):
+        if not shutil.which(tool):
+            print(f"bench: {tool} not found (make bench installs wrk and the npm peers)", file=sys.stderr)
+            return 2
+    if not os.path.isdir(os.path.join(BENCH, "node_modules", "wiremock")):
+        print("bench: bench/node_modules/wiremock is missing (make bench runs npm install --prefix bench)",
+              file=sys.stderr)
+        return 2
+    table = servers(args)
+    if args.only:
+        wanted = [w.strip().lower() for w in args.only.split(",")]
+        table = {k: v for k, v in table.items() if any(w in k.lower() for w in wanted)}
+        if not table:
+            print(f"bench: --only {args.only}: no server matches (have: {', '.join(servers(args))})", file=sys.stderr)
+            return 2
+    load0 = os.getloadavg()[0]
+    results = run_rounds(args, table)
+    body = tables(table, results, summary(results))
+    print("\n" + body)
+    extras = "" if args.quick or args.no_extras else run_extras()
+    os.makedirs(OUT, exist_ok=True)
+    path = os.path.join(OUT, "RESULTS-quick.md") if args.quick or args.only else os.path.join(BENCH, "RESULTS.md")
+    write_results(path, body, extras, args, (load0, os.getloadavg()[0]))
+    return 0
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ Each event is serialised with orjson and handed to the kernel with one ``write(2
 is already in the file: killing the process (even SIGKILL) loses nothing that was acknowledged.
 Only the event being written at the instant of a SIGKILL can be cut short (the kernel may stop a
 write that spans pages); its write never returned, nothing was answered for it, and readers skip
-that torn tail (``reader.torn_tail``). No user-space buffer, no flush thread.
+that torn tail (``reader.torn_tail``). No flush thread; the only events kept in user space are
+those ``hold`` numbers (a mock's request until its answer is journaled: one ``write(2)`` for the
+pair), and they go out with the next event, before any answer that follows them.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def json_safe(obj: Any) -> Any:
     """Strings that cannot be UTF-8 (lone surrogates) with those characters escaped as ``\\udXXX``,
     integers beyond 64 bits as text."""
     if isinstance(obj, str):
-        return obj.encode("utf-8", "backslashreplace").decode("utf-8")
+        return obj if obj.isascii() else obj.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(obj, int) and not isinstance(obj, bool) and not -(2**63) <= obj < 2**64:
         return str(obj)
     if isinstance(obj, dict):
@@ -64,7 +66,9 @@ class Journal:
         self._offset = 0
         self._index: list[int] = [0]  # byte offset of event seq k*INDEX_EVERY+1
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._held: list[tuple[dict[str, Any], bytes]] = []  # numbered, not yet written (``hold``)
         self.started = time.monotonic() if start is None else start
+        self._started_ns = round(self.started * 1e9)
         self.strict = kinds.strict_from_env() if strict is None else strict
 
     @property
@@ -85,33 +89,75 @@ class Journal:
         return kinds.problem(event) if self.strict else None
 
     def write(self, event: dict[str, Any]) -> int:
+        return self._append(event, hold=False)
+
+    def hold(self, event: dict[str, Any]) -> int:
+        """Number ``event`` now and write it together with the next event, in the same ``write(2)``,
+        or at ``flush()``, whichever comes first (a mock holds a request until its answer is
+        journaled: one write per request/answer pair). Nothing is reordered: any later event, from
+        any thread, is written after it in the same write. ``read_since`` and ``close`` flush first,
+        listeners hear of it when it is written. A process killed in between loses the held event
+        with no gap: nothing after it was written, and no answer was sent for it."""
+        return self._append(event, hold=True)
+
+    def flush(self) -> None:
+        """Write the held events now (a no-op when there are none)."""
+        with self._lock:
+            held, self._held = self._held, []
+            if held:
+                self._write(held)
+        self._tell(held)
+
+    def _append(self, event: dict[str, Any], hold: bool) -> int:
         if self.strict:
             kinds.check(event)
         with self._lock:
             if self._fd < 0:
                 raise RuntimeError(f"journal {self.path} is closed")
             self._seq += 1
+            seq = self._seq
+            # whole microseconds (from integer nanoseconds: round(x, 6) on floats costs more than the rest)
+            record = {"seq": seq, "ts": time.time_ns() // 1000 / 1e6,
+                      "t": (time.monotonic_ns() - self._started_ns) // 1000 / 1e6}
             # the journal's own keys always win: an event cannot forge its place in the order
-            record = {"seq": self._seq, "ts": round(time.time(), 6),
-                      "t": round(time.monotonic() - self.started, 6)}
-            record.update((k, v) for k, v in event.items() if k not in _RESERVED)
+            if _RESERVED.isdisjoint(event):
+                record.update(event)
+            else:
+                record.update((k, v) for k, v in event.items() if k not in _RESERVED)
             try:
                 line = orjson.dumps(record, default=_default, option=_OPTS) + b"\n"
             except TypeError:  # from a client: a lone surrogate (JSON "\ud800", a %-escape), a 100-digit int
                 line = orjson.dumps(json_safe(record), default=_default, option=_OPTS) + b"\n"
-            view = memoryview(line)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-            if self._seq % self.INDEX_EVERY == 0:
+            if hold:
+                self._held.append((record, line))
+                return seq
+            held, self._held = self._held, []
+            held.append((record, line))
+            self._write(held)
+        self._tell(held)
+        return seq
+
+    def _write(self, held: list[tuple[dict[str, Any], bytes]]) -> None:
+        """Under the lock: these lines in one write(2), in order."""
+        data = held[0][1] if len(held) == 1 else b"".join(line for _, line in held)
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        for record, line in held:
+            if record["seq"] % self.INDEX_EVERY == 0:
                 self._index.append(self._offset + len(line))
             self._offset += len(line)
-        for listener in tuple(self._listeners):
-            listener(record)
-        return record["seq"]
+
+    def _tell(self, held: list[tuple[dict[str, Any], bytes]]) -> None:
+        if self._listeners:
+            for record, _ in held:
+                for listener in tuple(self._listeners):
+                    listener(record)
 
     def read_since(self, since: int = 0, limit: int | None = None) -> bytes:
         """Raw JSONL of events with seq > since (in order), read back from the file."""
+        self.flush()
         with self._lock:
             end = self._offset
         block = min(since // self.INDEX_EVERY, len(self._index) - 1)
@@ -125,6 +171,7 @@ class Journal:
         return b"".join(lines)
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
             if self._fd >= 0:
                 os.fsync(self._fd)

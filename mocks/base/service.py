@@ -146,24 +146,23 @@ class ServiceMock:
 
     # --- the pipeline ----------------------------------------------------------------------
     def app(self) -> web.Application:
-        @web.middleware
-        async def on_the_wire(request: web.Request, handler: Any) -> web.StreamResponse:
-            return await self._on_the_wire(request, handler)
-
-        app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[on_the_wire])
+        app = web.Application(client_max_size=4 * 1024 * 1024)
         for path in self.routes():
-            app.router.add_route("*", path, self.dispatch)
+            app.router.add_route("*", path, self._on_the_wire)
         return app
 
-    async def _on_the_wire(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        """The outermost middleware: tracks the handler (a stop cancels it) and writes the answer
-        itself, so that one the peer cut off is journaled again as ``client_gone``."""
-        task = asyncio.current_task()
+    async def _on_the_wire(self, request: web.Request) -> web.StreamResponse:
+        """The route handler around ``dispatch``: tracks the handler (a stop cancels it) and writes
+        the answer itself, so that one the peer cut off is journaled again as ``client_gone``. (No
+        middleware: a service adds to the answer by overriding ``dispatch``.)"""
+        # the handler's own task (aiohttp runs each request in a new one, not in request.task);
+        # given the loop, current_task() spares get_running_loop() and its getpid()
+        task = asyncio.current_task(request.task.get_loop() if request.task is not None else None)
         if self._stopped or task is None:
             raise asyncio.CancelledError()  # the mock is stopping: close without an answer
         self._handlers.add(task)
         try:
-            response = await handler(request)
+            response = await self.dispatch(request)
             if not response.prepared:
                 try:
                     await response.prepare(request)
@@ -255,8 +254,12 @@ class ServiceMock:
         return reply.to_response()
 
     def _journal_request(self, rid: str, action: str, request: web.Request, params: dict[str, Any]) -> None:
-        self.ctx.record(kinds.REQUEST.event(service=self.name, action=action, rid=rid, method=request.method,
-                                            path=request.path, params=params, peer=request.remote))
+        # held until the next event (usually the answer: one write(2) for the pair); flushed at the
+        # next loop turn at the latest, for a handler that awaits
+        journal = self.ctx.journal
+        journal.hold(kinds.REQUEST.event(service=self.name, action=action, rid=rid, method=request.method,
+                                         path=request.path, params=params, peer=request.remote))
+        request.task.get_loop().call_soon(journal.flush)  # not asyncio.get_running_loop(): that calls getpid()
 
     def _journal_outcome(self, rid: str, action: str, rule: str | None, outcome: str, **more: Any) -> None:
         self.ctx.record(kinds.RESPONSE.event(**{"service": self.name, "action": action, "rid": rid, "status": None,

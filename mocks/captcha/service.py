@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -34,6 +33,9 @@ from mocks.captcha.tickets import TicketStore
 from mocks.captcha.verification import ACTIONS, MINI, ApiError, check_params, verify
 from mocks.captcha.vocabulary import NO_ACTION, SCRIPT_ACTION, SERVICE, TICKET_ACTION
 
+# the variant and version bits uuid.UUID(int=..., version=4) sets
+_UUID4_CLEAR = ~((0xc000 << 48) | (0xf000 << 64))
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
         "Access-Control-Allow-Headers": "Content-Type", "Cache-Control": "no-store"}
 
@@ -69,33 +71,30 @@ class CaptchaMock(ServiceMock):
         return answers.error_reply("InvalidParameter", "The request body could not be read.", self._request_id())
 
     def _request_id(self) -> str:
-        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+        """A version-4 UUID from the seeded generator (``str(uuid.UUID(int=bits, version=4))``, spelt out)."""
+        n = self._ids.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET
+        h = "%032x" % n
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
-    def app(self) -> web.Application:
-        app = super().app()
-
-        @web.middleware
-        async def cors(request: web.Request, handler: Any) -> web.StreamResponse:
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        resp = await super().dispatch(request)
+        if request.path == "/ticket" and not resp.prepared:
             # the loader calls /ticket cross-origin: keep it readable even for rule-shaped answers
-            resp = await handler(request)
-            if request.path == "/ticket" and not resp.prepared:
-                for k, v in CORS.items():
-                    resp.headers.setdefault(k, v)
-            return resp
-        app.middlewares.append(cors)
-        return app
+            for k, v in CORS.items():
+                resp.headers.setdefault(k, v)
+        return resp
 
     # --- parse -------------------------------------------------------------------------------
     async def parse(self, request: web.Request) -> Call:
         path = request.path
-        if path.lower() == "/tcaptcha.js":
-            return Call(SCRIPT_ACTION, dict(request.query), request, extra={"kind": "script"})
-        if path == "/ticket":
-            params: dict[str, Any] = dict(request.query)
-            if request.method == "POST":
-                params.update(_body_params(await request.read(), request.content_type) or {})
-            return Call(TICKET_ACTION, params, request, extra={"kind": "ticket"})
         if path != "/":
+            if path.lower() == "/tcaptcha.js":
+                return Call(SCRIPT_ACTION, dict(request.query), request, extra={"kind": "script"})
+            if path == "/ticket":
+                params: dict[str, Any] = dict(request.query)
+                if request.method == "POST":
+                    params.update(_body_params(await request.read(), request.content_type) or {})
+                return Call(TICKET_ACTION, params, request, extra={"kind": "ticket"})
             raise BadRequest(Reply.text("404 page not found\n", status=404), action="not_found")
         action = request.headers.get("X-TC-Action", "").strip() or NO_ACTION
         raw = await request.read()

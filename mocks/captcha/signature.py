@@ -20,6 +20,7 @@ received, so a wrong key, a changed body or a stale timestamp are still refused.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -61,27 +62,66 @@ class Parsed:
 
 
 def utc_date(ts: int) -> str:
-    t = time.gmtime(ts)  # OverflowError / OSError past the platform's time_t
+    return _day_date(ts // 86400)
+
+
+@functools.lru_cache(maxsize=64)
+def _day_date(day: int) -> str:
+    t = time.gmtime(day * 86400)  # OverflowError / OSError past the platform's time_t
     if not 1 <= t.tm_year <= 9999:
         raise ValueError(f"year {t.tm_year} is out of range")
     return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, msg.encode("utf-8"), "sha256")
+
+
+_SIGNERS: dict[tuple[str, str, str], tuple["hashlib._Hash", "hashlib._Hash"]] = {}
+_SIGNERS_MAX = 1024
+
+
+def signing_key(secret_key: str, date: str, service: str) -> bytes:
+    """The derived key: the HMAC chain over date, service and ``tc3_request``."""
+    k_date = _hmac(("TC3" + secret_key).encode("utf-8"), date)
+    return _hmac(_hmac(k_date, service), "tc3_request")
+
+
+def _signer(secret_key: str, date: str, service: str) -> tuple["hashlib._Hash", "hashlib._Hash"]:
+    """HMAC-SHA256 with the derived key, as its two SHA-256 states after the padded key (RFC 2104).
+    The key depends only on (secret key, date, service), so it is derived once per triple, as the
+    real service can (it changes once a day); every request's signature is still computed in full."""
+    k = (secret_key, date, service)
+    signer = _SIGNERS.get(k)
+    if signer is None:
+        if len(_SIGNERS) >= _SIGNERS_MAX:
+            _SIGNERS.clear()
+        key = signing_key(secret_key, date, service).ljust(64, b"\0")  # 32 bytes: shorter than a block
+        signer = _SIGNERS[k] = (hashlib.sha256(bytes(b ^ 0x36 for b in key)),
+                                hashlib.sha256(bytes(b ^ 0x5C for b in key)))
+    return signer
 
 
 def signature(secret_key: str, date: str, service: str, string_to_sign: str) -> str:
-    k_date = _hmac(("TC3" + secret_key).encode("utf-8"), date)
-    k_service = _hmac(k_date, service)
-    k_signing = _hmac(k_service, "tc3_request")
-    return hmac.new(k_signing, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    inner_pad, outer_pad = _signer(secret_key, date, service)
+    inner = inner_pad.copy()
+    inner.update(string_to_sign.encode("utf-8"))
+    outer = outer_pad.copy()
+    outer.update(inner.digest())
+    return outer.hexdigest()
 
 
 def canonical_request(method: str, path: str, query: str, headers: Mapping[str, str],
                       signed: list[str], payload: bytes, unsigned_payload: bool) -> str:
     canon_headers = "".join(f"{name}:{headers.get(name, '').strip().lower()}\n" for name in signed)
-    digest = hashlib.sha256(UNSIGNED.encode() if unsigned_payload else payload).hexdigest()
+    return _canonical(method, path, query, canon_headers, signed, _payload_digest(payload, unsigned_payload))
+
+
+def _payload_digest(payload: bytes, unsigned_payload: bool) -> str:
+    return hashlib.sha256(UNSIGNED.encode() if unsigned_payload else payload).hexdigest()
+
+
+def _canonical(method: str, path: str, query: str, canon_headers: str, signed: list[str], digest: str) -> str:
     return "\n".join([method.upper(), path or "/", query, canon_headers, ";".join(signed), digest])
 
 
@@ -178,19 +218,22 @@ def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], pa
         date = utc_date(ts)
     except (ValueError, OverflowError, OSError):  # beyond year 9999 (reachable with a huge signature_skew_s)
         raise _bad_timestamp(raw_ts) from None
-    lowered = {k.lower(): v for k, v in headers.items()}
-    host = lowered.get("host", "").strip().lower()
+    host = _last(headers, "host").strip().lower()
     _check_scope(parsed, date, ts, host, sdk_endpoint)
-    unsigned = lowered.get("x-tc-content-sha256", "").strip() == UNSIGNED
+    digest = _payload_digest(payload, _last(headers, "x-tc-content-sha256").strip() == UNSIGNED)
     key = secret_keys[parsed.secret_id]
+    signed = parsed.signed_headers
+    values = {name: _last(headers, name).strip().lower() for name in signed}
 
     def attempt(signed_host: str) -> tuple[str, str, str]:
-        canonical = canonical_request(method, path, query, {**lowered, "host": signed_host},
-                                      parsed.signed_headers, payload, unsigned)
+        canon_headers = "".join(f"{name}:{signed_host if name == 'host' else values[name]}\n" for name in signed)
+        canonical = _canonical(method, path, query, canon_headers, signed, digest)
         to_sign = string_to_sign(ts, date, parsed.service, canonical)
         return signature(key, date, parsed.service, to_sign), canonical, to_sign
 
-    for signed_host in accepted_hosts(host, sdk_endpoint):
+    if hmac.compare_digest(attempt(host)[0], parsed.signature):  # the Host as sent, the usual case
+        return parsed.secret_id
+    for signed_host in accepted_hosts(host, sdk_endpoint)[1:]:
         if hmac.compare_digest(attempt(signed_host)[0], parsed.signature):
             return parsed.secret_id
     bare = without_port(host)
@@ -204,6 +247,15 @@ def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], pa
         f"recomputed with the SecretKey of {parsed.secret_id} over the request as received, whose scope and "
         "timestamp are right: another SecretKey, or the request changed after signing",
         canonical_request=canonical, string_to_sign=to_sign))
+
+
+def _last(headers: Mapping[str, str], name: str) -> str:
+    """The last value of header ``name`` (a repeated header is signed as its last value), "" if absent."""
+    getall = getattr(headers, "getall", None)
+    if getall is None:
+        return headers.get(name, "")
+    values = getall(name, ())
+    return values[-1] if values else ""
 
 
 def _check_scope(parsed: Parsed, date: str, ts: int, host: str, sdk_endpoint: bool) -> None:

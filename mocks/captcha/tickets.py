@@ -79,9 +79,9 @@ def parse_dr(ticket: str, prefixes: list[str], expect_appid: int | None = None) 
     (``terror_1001_1900000011649302812``): the expected appid as a prefix wins, else the last ten
     digits are the timestamp. ``appid`` is None when no appid can be parsed.
     """
-    prefix = next((p for p in sorted(prefixes, key=len, reverse=True) if ticket.startswith(p)), None)
-    if prefix is None:
+    if not ticket.startswith(tuple(prefixes)):
         return None
+    prefix = next(p for p in sorted(prefixes, key=len, reverse=True) if ticket.startswith(p))
     code_s, _, rest = ticket[len(prefix):].partition("_")
     code = int(code_s) if _DIGITS.match(code_s) else None
     appid = ts = None

@@ -54,13 +54,15 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
 def check_params(action: str, params: dict[str, Any], cfg: CaptchaConfig) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, kind in _REQUIRED[action]:
-        if params.get(name) is None:
+        value = params.get(name)
+        if value is None:
             raise ApiError("MissingParameter", f"The request is missing a required parameter `{name}`.",
                            refusal(name, f"present (required by {action})", "missing"))
-        out[name] = _coerce(name, params[name], kind)
+        out[name] = value if type(value) is kind else _coerce(name, value, kind)
     for name, kind in _OPTIONAL:
-        if params.get(name) is not None:
-            out[name] = _coerce(name, params[name], kind)
+        value = params.get(name)
+        if value is not None:
+            out[name] = value if type(value) is kind else _coerce(name, value, kind)
     if cfg.strict_captcha_type and out["CaptchaType"] != 9:
         raise ApiError("InvalidParameterValue",
                        f"The value `{out['CaptchaType']}` of parameter `CaptchaType` is not valid (must be 9).",
