@@ -194,6 +194,25 @@ def test_a_webhook_sent_while_the_target_was_killed_is_not_judged():
     assert [e["t"] for e in r.evidence] == [2.5]
 
 
+def test_back_off_is_judged_only_while_the_process_that_got_the_alarm_runs():
+    alarm = {"ServiceName": "openim", "Command": "sendmsg", "Limit": 5, "Request": 5}
+    j = J()
+    webhook(j, 1, action="Alert.RequestOverLimit", json=alarm)
+    j.add("step", 1.3, step="target_killed")       # the restarted process never got the alarm
+    j.add("step", 1.5, step="target_started")
+    for i in range(20):                            # 20/s after the restart, from 2.1 s
+        j.add("request", 2.1 + i * 0.05, "chat", "openim/sendmsg")
+    r = verdict(j, {"backs_off_after_overlimit_alarm": {"within": "1s", "observe": "3s"}})
+    assert not r["backs_off_after_overlimit_alarm"].exercised
+    assert "the target was killed" in r["backs_off_after_overlimit_alarm"].summary
+    kept = J()
+    webhook(kept, 1, action="Alert.RequestOverLimit", json=alarm)
+    for i in range(20):
+        kept.add("request", 2.1 + i * 0.05, "chat", "openim/sendmsg")
+    assert not verdict(kept, {"backs_off_after_overlimit_alarm": {"within": "1s", "observe": "3s"}}
+                       )["backs_off_after_overlimit_alarm"].ok
+
+
 def test_chat_invariants():
     j = J()
     j.add("rule_added", 0, rule="r1", spec={"effect": {"callback": "bad_sign"}})

@@ -101,6 +101,13 @@ def backs_off_after_overlimit_alarm(facts: Facts, p: BackoffParams) -> Result:
     limit = body.get(ALARM_LIMIT)
     command = rest_action(body.get(ALARM_SERVICE), body.get(ALARM_COMMAND))
     start, end = first.t + p.within, first.t + p.within + p.observe
+    # a target killed after the alarm is a new process that never got it: judge up to the kill
+    killed = min((a for a, _ in facts.target_down_spans if a > first.t), default=None)
+    if killed is not None and killed < end:
+        end = killed
+        if end <= start:
+            return not_exercised("backs_off_after_overlimit_alarm", f"the target was killed {killed - first.t:.2f}s "
+                                 f"after the {OVERLIMIT_ALARM} it acknowledged, before its rate was judged")
     times = [e.t for e in facts.of("request", SERVICE, command) if start <= e.t < end]
     peak = peak_rate(times)
     ok = limit is not None and peak <= limit
