@@ -18,7 +18,10 @@ def parse_duration(value: object) -> float:
     if isinstance(value, (int, float)):
         if value < 0 or value != value or value in (float("inf"),):
             raise ValueError('expected a non-negative duration like "5s"')
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an int of 400 digits
+            raise ValueError("duration too large") from None
     if isinstance(value, str):
         m = _DURATION.match(value)
         if m:

@@ -23,6 +23,7 @@ expect:
 
 CASES = [
     ("timeline:\n  - at: 1s\n    note: a\n  - at: soon\n    note: b\n", ":4: timeline[1].at: expected a duration"),
+    ("timeline:\n  - at: 1" + "0" * 400 + "\n    note: a\n", ":2: timeline[0].at: duration too large"),
     ("links: [integration->solver, nope]\n", ":1: links[1]: expected \"from->to\""),
     ("expect:\n  - no_lost_solutions: {deadline: never}\n", ":2: expect[0].no_lost_solutions.deadline:"),
     ("expect:\n  - no_such_invariant: {}\n", ":2: expect[0].no_such_invariant: unknown invariant"),
