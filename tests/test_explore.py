@@ -76,6 +76,17 @@ def test_generator_makes_only_valid_rules_of_every_kind(everything):
         assert seen[family] > 0, (family, seen)
 
 
+def test_callback_faults_may_aim_at_an_event_the_base_emits():
+    base = Base.load(os.path.join(ROOT, "examples", "explore", "chat_backend.yaml"))
+    assert base.menu.emitted == {"chat": ["State.StateChange"]}
+    aimed = [f for i in range(1, 200) for f in candidate(base.menu, 3, i)
+             if f.rule is not None and "callback" in f.rule["effect"]]
+    actions = collections.Counter(f.rule["match"].get("action") for f in aimed)
+    # both: whichever callbacks come first, and the emitted login webhooks
+    assert actions[None] > 5 and actions["State.StateChange"] > 5 and set(actions) == {None, "State.StateChange"}
+    base.scenario_of([f for f in aimed if f.rule["match"].get("action")][:1], 1)   # a valid rule
+
+
 def _family(fault: Fault) -> str:
     if fault.rule is None:
         return f"{fault.outage} down"

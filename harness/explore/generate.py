@@ -39,6 +39,9 @@ class Menu:
     links: list[tuple[str, bool]] = field(default_factory=list)   # (name, mitm)
     restartable_target: bool = False
     horizon: float = 1.0   # run time (s) in which the traffic happens: faults start within it
+    # service → the callbacks the base's timeline emits (``emit.event``): a callback fault may aim at
+    # one of them, not only at whichever callbacks come first
+    emitted: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, scenario: Scenario) -> "Menu":
@@ -47,7 +50,7 @@ class Menu:
         return cls(services=[s for s in scenario.services if s in SERVICES],
                    links=[(link.name, link.mitm) for link in scenario.links],
                    restartable_target=target is not None and target.command is not None,
-                   horizon=horizon(scenario))
+                   horizon=horizon(scenario), emitted=emitted(scenario))
 
     def families(self) -> list[tuple[int, Callable[[random.Random, float], Fault]]]:
         """(weight, draw) for every kind of fault that applies."""
@@ -57,7 +60,8 @@ class Menu:
             if space.actions:
                 out.append((4, lambda r, at, s=svc: Fault(at, rule=_reply_rule(r, s, at, self.horizon))))
             if calls_back(svc):
-                out.append((3, lambda r, at, s=svc: Fault(at, rule=_callback_rule(r, s, at, self.horizon))))
+                out.append((3, lambda r, at, s=svc: Fault(at, rule=_callback_rule(r, s, at, self.horizon,
+                                                                                  self.emitted.get(s, [])))))
             out.append((1, lambda r, at, s=svc: Fault(at, outage="service", what=s, until=_end(r, at, self.horizon))))
         for name, mitm in self.links:
             if mitm:
@@ -84,6 +88,16 @@ def horizon(scenario: Scenario) -> float:
         ends.append(flow.start + span)
     ends += [s.at for s in scenario.timeline if s.at is not None]
     return round(max(ends), 3)
+
+
+def emitted(scenario: Scenario) -> dict[str, list[str]]:
+    """service → the events the base's timeline emits, in order of first appearance."""
+    out: dict[str, list[str]] = {}
+    for step in scenario.timeline:
+        emit = step.emit
+        if emit is not None and emit.event not in out.setdefault(emit.service, []):
+            out[emit.service].append(emit.event)
+    return out
 
 
 def candidate(menu: Menu, seed: int, index: int) -> list[Fault]:
@@ -163,7 +177,8 @@ def _reply_rule(rng: random.Random, service: str, at: float, horizon: float) -> 
     return _rule(match, effect, _schedule(rng, at, horizon))
 
 
-def _callback_rule(rng: random.Random, service: str, at: float, horizon: float) -> dict[str, Any]:
+def _callback_rule(rng: random.Random, service: str, at: float, horizon: float,
+                   emitted: list[str]) -> dict[str, Any]:
     kinds: list[dict[str, Any]] = [
         {"callback": "drop"},
         {"callback": "duplicate", "count": rng.randint(1, 3)},
@@ -176,7 +191,10 @@ def _callback_rule(rng: random.Random, service: str, at: float, horizon: float) 
     forgeries = [{"callback": f} for f in space_of(service).forgeries]
     # two families, equally likely: delivery faults and forgeries (each forgery checks its own field)
     family = forgeries if forgeries and rng.random() < 0.5 else kinds
-    return _rule({"service": service}, rng.choice(family), _schedule(rng, at, horizon))
+    effect = rng.choice(family)
+    # half of them aim at one event the base emits (else: the first callbacks, often the busiest kind)
+    match = {"service": service, **({"action": rng.choice(emitted)} if emitted and rng.random() < 0.5 else {})}
+    return _rule(match, effect, _schedule(rng, at, horizon))
 
 
 def _proxy_rule(rng: random.Random, link: str, at: float, horizon: float) -> dict[str, Any]:

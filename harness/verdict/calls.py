@@ -27,7 +27,7 @@ class CallsParams(Params):
 
 
 def _span(d: Event) -> tuple[float, float]:
-    return d.t - (d.get("latency_ms") or 0.0) / 1000.0 - EDGE_S, d.t + EDGE_S
+    return d.t - (d.get("latency_ms") or 0.0) / 1000.0, d.t
 
 
 def calls_by_action(facts: Facts, p: CallsParams) -> tuple[dict[int, list[Event]], list[Event], int]:
@@ -39,7 +39,10 @@ def calls_by_action(facts: Facts, p: CallsParams) -> tuple[dict[int, list[Event]
     out: dict[int, list[Event]] = {d.seq: [] for d in actions}
     ambiguous = 0
     for call in calls:
-        owners = [d for d, lo, hi in spans if lo <= call.t <= hi]
+        # the action in flight; only when none was, one that started or ended within EDGE_S (back-to-back
+        # actions of one flow are each within EDGE_S of the next: the edge alone would make them ambiguous)
+        owners = [d for d, lo, hi in spans if lo <= call.t <= hi] or [
+            d for d, lo, hi in spans if lo - EDGE_S <= call.t <= hi + EDGE_S]
         if len(owners) == 1:
             out[owners[0].seq].append(call)
         elif owners:

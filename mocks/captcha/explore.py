@@ -8,17 +8,18 @@ SPACE = FaultSpace(
     # server-side, transient: a correct backend fails open on them (docs/captcha.md)
     errors=("InternalError", "RequestLimitExceeded", "ResourceUnavailable"),
     replies=({"captcha_code": 26},),   # "system busy": fail open too
-    # good and bad logins one at a time (each verification call belongs to one login), and DR tickets
-    # a correct backend refuses whatever the API does: another app's, or stale
+    # good and bad logins one at a time, one flow after the other (a verification call belongs to the
+    # one login in flight: calls_per_action_bounded judges it), then DR tickets a correct backend
+    # refuses whatever the API does: another app's, or stale
     base={
         "traffic": [
             {"name": "login", "count": 6, "concurrency": 1, "vars": {"t": {"captcha_ticket": {}}},
              "request": "${profile.captcha.login}"},
-            {"name": "bad-login", "count": 2, "vars": {"t": {"bad_ticket": {"kind": "unknown"}}},
+            {"name": "bad-login", "count": 2, "start": "1.5s", "vars": {"t": {"bad_ticket": {"kind": "unknown"}}},
              "request": "${profile.captcha.login}"},
-            {"name": "dr-wrong-app", "count": 1, "vars": {"t": {"dr_ticket": {"appid": "wrong"}}},
+            {"name": "dr-wrong-app", "count": 1, "start": "2.5s", "vars": {"t": {"dr_ticket": {"appid": "wrong"}}},
              "request": "${profile.captcha.login}"},
-            {"name": "dr-stale", "count": 1, "vars": {"t": {"dr_ticket": {"age": "2h"}}},
+            {"name": "dr-stale", "count": 1, "start": "2.5s", "vars": {"t": {"dr_ticket": {"age": "2h"}}},
              "request": "${profile.captcha.login}"},
         ],
         "expect": [{"forged_dr_ticket_refused": {}}],

@@ -20,7 +20,17 @@ SPACE = FaultSpace(
             {"at": "0.5s", "emit": {"service": "chat", "event": "State.StateChange",
                                     "body": {"Info": {"Action": "Login", "To_Account": "frank", "Reason": "Register"}}}},
         ],
-        "expect": [{"backs_off_after_overlimit_alarm": {"within": "1s", "observe": "2s"}}],
+        "expect": [
+            {"backs_off_after_overlimit_alarm": {"within": "1s", "observe": "2s"}},
+            # an integration that answers a login with a message sends one per login, whatever copies
+            # of its webhook arrive (as scenarios/chat/webhook-duplicates-concurrent.yaml judges it; a
+            # send a fault rule answered does not count); not exercised for one that sends none
+            {"one_effect_per_inbound_event": {
+                "inbound": {"kind": "callback", "service": "chat", "action": "State.StateChange"},
+                "key": "json.Info.To_Account",
+                "effect": {"kind": "request", "service": "chat", "action": "openim/sendmsg"},
+                "effect_key": "params.To_Account"}},
+        ],
     },
     expect=(
         {"webhook_acknowledged": {}},
