@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-scale", type=types.time_scale, default=1.0, help="multiply scenario durations (e.g. 0.2)")
     p.add_argument("--variant", help="target variant (passed to the target as ${target.variant})")
     p.add_argument("--repeats", type=positive, default=3,
-                   help="runs of each shrink candidate; it still fails if 2/3 of them fail (default 3)")
+                   help="runs of each shrink candidate; it still fails if all of them fail (default 3)")
     p.add_argument("--confirm", type=positive, default=5,
                    help="runs of each minimal scenario to measure its failure rate (default 5)")
     p.add_argument("--report-dir", type=types.report_dir, default="reports",

@@ -6,7 +6,7 @@
    run count is spent; a candidate FAILs when an exercised invariant does not hold;
 3. a FAIL whose invariant is new, or whose faults do not contain a known failure's minimal faults,
    is shrunk (``shrink.shrink``; each step re-runs the candidate ``repeats`` times and keeps it
-   when it fails the same invariant in at least ``need`` of them), written as a plain scenario
+   when it fails the same invariant in every one of them), written as a plain scenario
    file, and confirmed: that file, loaded as ``harness run`` loads it, is run ``confirm`` times
    (the failure rate reported) and the report of a failing run is kept;
 4. failures are told apart by (invariant, minimal fault signature): a repeat counts as ``seen``.
@@ -43,7 +43,13 @@ class Options:
 
     @property
     def need(self) -> int:
-        """Failing runs (of ``repeats``) for a shrink step to count as still failing: two thirds."""
+        """Failing runs (of ``repeats``) for a shrink step to count as still failing: all of them. A
+        simpler version that fails only now and then would trade the reproduction rate for a step."""
+        return max(1, self.repeats)
+
+    @property
+    def most(self) -> int:
+        """Failing runs (of ``repeats``) without faults for an invariant not to be judged: two thirds."""
         return max(1, math.ceil(self.repeats * 2 / 3))
 
 
@@ -194,7 +200,7 @@ class Explorer:
                 failed.setdefault(name, []).append(summary)
         for name, summaries in failed.items():
             self.without_faults[name] = f"{len(summaries)}/{n} runs: {summaries[0]}"
-            if len(summaries) >= self.opts.need:
+            if len(summaries) >= self.opts.most:
                 self.base.skip.add(name)
                 self.say(f"not judged: {name} fails without any fault in {len(summaries)}/{n} runs ({summaries[0]})")
             else:
