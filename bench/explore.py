@@ -5,7 +5,8 @@ without the catalogue scenarios, only each integration's traffic and target?
 For each integration of examples/variants.yaml — its base examples/explore/<integration>.yaml, else
 its target profile (the explore bases of the services it uses) — and each of its variants, runs `harness explore BASE --variant V --budget B -j J` and reads its
 explore.json. A bug variant is FOUND when a failure of the invariant that must catch it
-(`caught_by`) was found and shrunk; a correct variant must give nothing (else FALSE ALARM). The
+(`caught_by`) was found and shrunk (its search stops there: `--until`); a correct variant must give
+nothing in the whole budget (else FALSE ALARM). The
 table: variant, found after (candidates, seconds), minimal fault steps, reproduction rate.
 Writes bench/EXPLORE.md. Not a timed test: the full run takes up to budget × variants.
 
@@ -26,10 +27,12 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def explore(base: str, variant: str, args: argparse.Namespace, out: str) -> dict:
+def explore(base: str, variant: str, want: str | None, args: argparse.Namespace, out: str) -> dict:
     cmd = [sys.executable, "-m", "harness", "explore", base, "--variant", variant, "--budget", args.budget,
            "-j", str(args.jobs), "--time-scale", str(args.time_scale), "--confirm", str(args.confirm),
            "--seed", str(args.seed), "--report-dir", out, "-q"]
+    if want is not None:   # a bug variant: the search ends when the invariant that must catch it failed
+        cmd += ["--until", want]
     subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, check=False)
     folders = sorted(p for p in os.listdir(out) if p.startswith("explore-"))
     with open(os.path.join(out, folders[-1], "explore.json")) as f:
@@ -85,7 +88,8 @@ def main() -> int:
                 continue
             out = os.path.join(args.out, integration, variant)
             os.makedirs(out, exist_ok=True)
-            rows.append(row(integration, variant, spec or {}, explore(base, variant, args, out)))
+            spec = spec or {}
+            rows.append(row(integration, variant, spec, explore(base, variant, spec.get("caught_by"), args, out)))
             print(" | ".join(rows[-1]), flush=True)
     head = ("integration", "variant", "must be caught by", "result", "found after", "minimal steps",
             "reproduced", "minimal faults / notes")

@@ -200,7 +200,7 @@ def harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 def explore(tmp_path, variant: str) -> tuple[subprocess.CompletedProcess, dict]:
     out = tmp_path / variant
     r = harness("explore", CAPTCHA_BASE, "--runs", "4", "--seed", "0", "--variant", variant,
-                "--repeats", "2", "--confirm", "2", "--report-dir", str(out), "-q")
+                "--repeats", "2", "--confirm", "2", "--until", "verification_fail_open", "--report-dir", str(out), "-q")
     folder, = [p for p in out.iterdir() if p.name.startswith("explore-")]
     return r, json.loads((folder / "explore.json").read_text())
 
@@ -212,7 +212,9 @@ def test_explore_finds_shrinks_and_writes_a_failing_scenario_and_nothing_on_the_
 
     r, found = explore(tmp_path, "fail_closed")
     assert r.returncode == 1, r.stdout + r.stderr
-    assert found["state"] == "FOUND" and found["candidates"] == 4
+    # --until: the search stops once that invariant failed (here: at the first pair of candidates)
+    assert found["state"] == "FOUND" and found["stopped_by"] == "verification_fail_open" and found["candidates"] < 4
+    assert "stopped: verification_fail_open failed (--until)" in r.stdout
     failure = found["failures"][0]
     assert failure["invariant"] == "verification_fail_open"
     assert 1 <= len(failure["faults"]) <= failure["original_faults"] and failure["failed"] >= 1
@@ -232,6 +234,7 @@ def test_explore_finds_shrinks_and_writes_a_failing_scenario_and_nothing_on_the_
     r, nothing = explore(tmp_path, "correct")
     assert r.returncode == 0, r.stdout + r.stderr
     assert nothing["state"] == "NOTHING FOUND" and nothing["failures"] == [] and nothing["candidates"] == 4
+    assert nothing["stopped_by"] is None
     assert nothing["run_errors"] == 0
 
 
@@ -245,6 +248,8 @@ def test_bad_input_is_one_line(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no service of this profile has an explore base" in r.stderr
     r = harness("explore", str(tmp_path / "nope.yaml"))
     assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
+    r = harness("explore", CAPTCHA_BASE, "--until", "no_such_invariant")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--until no_such_invariant: unknown invariant" in r.stderr
     r = harness("explore", CAPTCHA_BASE, "--budget", "soon")
     assert r.returncode == 2 and "--budget" in r.stderr and "Traceback" not in r.stderr
 

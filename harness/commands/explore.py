@@ -51,6 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="runs of each shrink candidate; it still fails if all of them fail (default 3)")
     p.add_argument("--confirm", type=positive, default=5,
                    help="runs of each minimal scenario to measure its failure rate (default 5)")
+    p.add_argument("--until", metavar="INVARIANT", action="append", default=[],
+                   help="stop the search once this invariant has failed (shrunk and confirmed); repeatable")
     p.add_argument("--report-dir", type=types.report_dir, default="reports",
                    help="where the exploration's folder goes (default reports/)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
@@ -67,8 +69,13 @@ def main(args: argparse.Namespace) -> int:
 
     from harness.commands.validate import kind_of
 
+    from harness.verdict import REGISTRY
+
     if not os.path.isfile(args.base):
         raise CliError(f"{args.base}: no such file")
+    for name in args.until:
+        if name not in REGISTRY:
+            raise CliError(f"--until {name}: unknown invariant (docs/scenarios.md lists them)")
     try:
         if kind_of(args.base) == "profile":
             if args.profile is not None:
@@ -85,7 +92,7 @@ def main(args: argparse.Namespace) -> int:
     opts = Options(seed=args.seed, runs=args.runs,
                    budget_s=args.budget if args.budget is not None or args.runs is not None else DEFAULT_BUDGET_S,
                    jobs=args.jobs, time_scale=args.time_scale, repeats=args.repeats, confirm=args.confirm,
-                   out_dir=out_dir)
+                   out_dir=out_dir, until=tuple(args.until))
     progress = Progress(quiet=args.quiet)
     explorer = Explorer(base, opts, progress, write=write_failure)
     try:

@@ -85,7 +85,8 @@ def table(explorer: Explorer) -> str:
     spent = explorer.opts.budget_s - (explorer.time_left() or 0) if explorer.opts.budget_s else None
     head = (f"{state(explorer)}: {len(explorer.failures)} distinct failures; {explorer.candidates} candidates, "
             f"{explorer.runs} runs ({explorer.errors} run errors)"
-            + (f", {spent:.0f}s" if spent is not None else ""))
+            + (f", {spent:.0f}s" if spent is not None else "")
+            + (f"; stopped: {explorer.reached()} failed (--until)" if explorer.reached() else ""))
     if not explorer.failures:
         return head + "\n"
     rows = [("#", "invariant", "rate", "seen", "found at", "minimal faults", "file")]
@@ -104,6 +105,7 @@ def as_json(explorer: Explorer) -> dict[str, Any]:
     return {
         "base": explorer.base.path, "variant": explorer.base.variant, "seed": o.seed, "budget_s": o.budget_s,
         "runs_asked": o.runs, "jobs": o.jobs, "time_scale": o.time_scale, "state": state(explorer),
+        "until": list(o.until), "stopped_by": explorer.reached(),
         "candidates": explorer.candidates, "runs": explorer.runs, "run_errors": explorer.errors,
         "not_judged": sorted(explorer.base.skip), "fails_without_faults": explorer.without_faults,
         "failures": [{"invariant": f.invariant, "summary": f.summary, "found_run": f.found_run,

@@ -39,6 +39,7 @@ class Options:
     time_scale: float = 1.0
     repeats: int = 3                  # runs per shrink step
     confirm: int = 5                  # runs of the written minimal scenario
+    until: tuple[str, ...] = ()       # stop the search once one of these invariants has failed
     out_dir: str = "reports/explore"
 
     @property
@@ -207,7 +208,14 @@ class Explorer:
                 self.say(f"flaky: {name} failed without any fault in {len(summaries)}/{n} runs ({summaries[0]}); "
                          "still judged, see the failure rates")
 
+    def reached(self) -> str | None:
+        """The ``until`` invariant found: failed (shrunk and confirmed), or failing without faults."""
+        found = [f.invariant for f in self.failures] + sorted(self.base.skip)
+        return next((name for name in found if name in self.opts.until), None)
+
     def _more(self, index: int) -> bool:
+        if self.reached() is not None:
+            return False
         if self.opts.runs is not None:
             return index <= self.opts.runs
         return not self.out_of_time()
