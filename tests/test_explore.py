@@ -87,6 +87,14 @@ def test_callback_faults_may_aim_at_an_event_the_base_emits():
     base.scenario_of([f for f in aimed if f.rule["match"].get("action")][:1], 1)   # a valid rule
 
 
+def test_an_error_only_one_action_answers_is_drawn_for_that_action_only():
+    base = Base.load(os.path.join(ROOT, "examples", "explore", "solver_client.yaml"))
+    errors = collections.Counter(f.rule["match"].get("action") for i in range(1, 300)
+                                 for f in candidate(base.menu, 5, i)
+                                 if f.rule is not None and "error" in f.rule["effect"])
+    assert errors["in.php"] > 5 and set(errors) == {"in.php"}   # "no slot" answers a submit, never a poll
+
+
 def _family(fault: Fault) -> str:
     if fault.rule is None:
         return f"{fault.outage} down"

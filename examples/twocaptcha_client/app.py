@@ -16,7 +16,8 @@ cannot reach the solver ends the wait and the task's solution is never fetched.
 
 Env: PORT, SOLVER_SERVER (host:port, what the SDK's ``server=`` takes), SOLVER_KEY, SITE_URL,
 POLL_INTERVAL (seconds), SOLVE_TIMEOUT (one task's poll deadline), SUBMIT_BACKOFF (first wait
-before asking a busy or unreachable solver again), VARIANT (a planted bug, below).
+before asking a busy or unreachable solver again), HTTP_TIMEOUT (each of the SDK's HTTP calls; it
+sets none itself), VARIANT (a planted bug, below).
 
 Variants (bugs a real integration of this SDK could have):
 - ``sdk_wait``: waits with ``solver.recaptcha()`` (see above): a poll that meets an outage gives
@@ -25,6 +26,8 @@ Variants (bugs a real integration of this SDK could have):
   ``int()`` to 0 and polls res.php in a tight loop.
 - ``error_as_token``: polls res.php itself (the SDK sets no timeout on its requests) and takes
   whatever the answer says after ``|`` as the token, ``ERROR_CAPTCHA_UNSOLVABLE`` included.
+- ``no_http_timeout``: trusts the SDK's HTTP calls as they are (no timeout): a poll the solver
+  takes and never answers holds the task for ever, and its solution is lost.
 - ``reuses_token``: keeps a fresh token per page for the reCAPTCHA token lifetime (120 s) and uses
   it again for the next request to that page; tokens are single-use.
 """
@@ -48,6 +51,7 @@ SITE_URL = os.environ["SITE_URL"]
 POLL = float(os.environ.get("POLL_INTERVAL", "1"))
 TIMEOUT = float(os.environ.get("SOLVE_TIMEOUT", "20"))
 SUBMIT_BACKOFF = float(os.environ.get("SUBMIT_BACKOFF", "0.3"))
+HTTP_TIMEOUT = float(os.environ.get("HTTP_TIMEOUT", "10"))
 VARIANT = os.environ.get("VARIANT", "")
 RESUBMITS = 2          # a captcha the solver could not solve is submitted again at most twice
 TOKEN_LIFETIME = 120   # reuses_token: how long it keeps a token per page
@@ -55,6 +59,27 @@ TOKEN_LIFETIME = 120   # reuses_token: how long it keeps a token per page
 NETWORK = (twocaptcha.NetworkException, twocaptcha.api.NetworkException)
 API = (twocaptcha.ApiException, twocaptcha.api.ApiException)
 GIVE_UP = (*NETWORK, *API, twocaptcha.TimeoutException)
+
+
+
+class _TimedRequests:
+    """``requests`` as the SDK's HTTP layer sees it, with a timeout on every call. The SDK sets none:
+    a solver that accepts a poll and never answers would hold that poll, and the user waiting on it,
+    forever (``harness explore`` found it: a hung res.php lost the task's solution)."""
+
+    RequestException = requests.RequestException
+
+    @staticmethod
+    def get(*args, **kwargs):
+        return requests.get(*args, timeout=HTTP_TIMEOUT, **kwargs)
+
+    @staticmethod
+    def post(*args, **kwargs):
+        return requests.post(*args, timeout=HTTP_TIMEOUT, **kwargs)
+
+
+if VARIANT != "no_http_timeout":
+    twocaptcha.api.requests = _TimedRequests   # the SDK itself is unmodified
 
 _fresh: dict[str, tuple[float, dict]] = {}  # reuses_token: page → (solved at, result)
 _fresh_lock = threading.Lock()

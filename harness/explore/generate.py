@@ -157,7 +157,9 @@ def _rule(match: dict[str, Any], effect: dict[str, Any], schedule: dict[str, Any
 
 def _reply_rule(rng: random.Random, service: str, at: float, horizon: float) -> dict[str, Any]:
     space = space_of(service)
-    protocol = [{"error": e} for e in space.errors] + [dict(r) for r in space.replies]
+    action = rng.choice(space.actions)
+    errors = space.errors + (space.action_errors.get(action, ()) if action is not None else ())
+    protocol = [{"error": e} for e in errors] + [dict(r) for r in space.replies]
     kind = rng.choice(("protocol", "protocol", "status", "delay", "hang", "reset", "partial")
                       if protocol else ("status", "delay", "hang", "reset", "partial"))
     if kind == "protocol":
@@ -172,7 +174,6 @@ def _reply_rule(rng: random.Random, service: str, at: float, horizon: float) -> 
         effect = {"partial_body": True}
     else:
         effect = {kind: True}
-    action = rng.choice(space.actions)
     match = {"service": service, **({"action": action} if action is not None else {})}
     return _rule(match, effect, _schedule(rng, at, horizon))
 

@@ -14,8 +14,12 @@ from mocks.registry import SERVICES
 class FaultSpace:
     #: the integration's requests to fault (``match.action``); None: any request of the service
     actions: tuple[str | None, ...] = (None,)
-    #: protocol errors a correct integration must survive (``effect.error``: transient, server-side)
+    #: protocol errors a correct integration must survive (``effect.error``: transient, server-side),
+    #: on any of its actions …
     errors: tuple[str, ...] = ()
+    #: … and on one action only (the real service answers it there alone, e.g. a solver's "no slot"
+    #: to a submit, never to a poll)
+    action_errors: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: other protocol answers worth trying (effect fields, e.g. ``{"captcha_code": 26}``)
     replies: tuple[dict[str, Any], ...] = ()
     #: forged callbacks the service can send (``effect.callback``: ``wrong_id``, ``bad_sign`` …)

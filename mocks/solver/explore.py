@@ -5,7 +5,7 @@ from mocks.solver.vocabulary import POLL, SUBMIT
 
 SPACE = FaultSpace(
     actions=(SUBMIT, POLL),
-    errors=("ERROR_NO_SLOT_AVAILABLE",),   # transient: retry later
+    action_errors={SUBMIT: ("ERROR_NO_SLOT_AVAILABLE",)},   # transient: submit again later (never a poll's answer)
     forgeries=("wrong_id",),
     base={
         "traffic": [{"name": "solve", "count": 6, "rate": 4, "request": "${profile.solver.submit}"}],
