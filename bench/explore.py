@@ -10,7 +10,8 @@ nothing in the whole budget (else FALSE ALARM). The
 table: variant, found after (candidates, seconds), minimal fault steps, reproduction rate.
 Writes bench/EXPLORE.md. Not a timed test: the full run takes up to budget × variants.
 
-Options: --budget 10m, -j 2, --time-scale 1, --confirm 10, --seed 0, --only INTEGRATION[/VARIANT] (repeatable).
+Options: --budget 10m, -j 2, --time-scale 1, --confirm 10, --seed 0, --only INTEGRATION[/VARIANT] (repeatable),
+--bugs-only.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def main() -> int:
     p.add_argument("--confirm", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", action="append", default=[], help="INTEGRATION or INTEGRATION/VARIANT")
+    p.add_argument("--bugs-only", action="store_true", help="skip the correct variants")
     p.add_argument("--out", default=os.path.join(ROOT, "reports", "bench-explore"))
     p.add_argument("--md", default=os.path.join(ROOT, "bench", "EXPLORE.md"), help="where the table goes")
     args = p.parse_args()
@@ -85,6 +87,8 @@ def main() -> int:
             base = os.path.join("examples", entry["profile"])
         for variant, spec in entry["variants"].items():
             if args.only and integration not in args.only and f"{integration}/{variant}" not in args.only:
+                continue
+            if args.bugs_only and not (spec or {}).get("caught_by"):
                 continue
             out = os.path.join(args.out, integration, variant)
             os.makedirs(out, exist_ok=True)
