@@ -174,21 +174,22 @@ class Facts:
     @cached_property
     def target_down_spans(self) -> list[tuple[float, float]]:
         """When the timeline had the target killed: from ``target_killed`` to the next
-        ``target_started`` (or the end), widened by TARGET_EDGE_S (a kill is journaled just after it)."""
+        ``target_started`` (or the end), as journaled (``target_down_during`` widens them)."""
         spans, since = [], None
         for e in self.by_kind.get(kinds.STEP.name, ()):
             if e.get("step") == "target_killed" and since is None:
-                since = e.t - TARGET_EDGE_S
+                since = e.t
             elif e.get("step") == "target_started" and since is not None:
-                spans.append((since, e.t + TARGET_EDGE_S))
+                spans.append((since, e.t))
                 since = None
         if since is not None:
             spans.append((since, float("inf")))
         return spans
 
-    def target_down_during(self, start: float, end: float) -> bool:
-        """Was the target killed by the timeline at some moment of [start, end]?"""
-        return any(a <= end and start <= b for a, b in self.target_down_spans)
+    def target_down_during(self, start: float, end: float, edge: float = TARGET_EDGE_S) -> bool:
+        """Was the target killed by the timeline at some moment of [start, end]? The spans are
+        widened by ``edge`` on both sides (a kill is journaled just after it is made)."""
+        return any(a - edge <= end and start <= b + edge for a, b in self.target_down_spans)
 
     @cached_property
     def responses(self) -> dict[tuple[str | None, str], Event]:

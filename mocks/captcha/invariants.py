@@ -156,22 +156,7 @@ def request_span(d: Any) -> tuple[float, float]:
 def killed_unanswered(facts: Facts, d: Any) -> bool:
     """The request got no answer while the timeline had the target killed (from ``target_killed``
     to the next ``target_started``) at some moment of it: the target decided nothing."""
-    if d.get("status") is not None:
-        return False
-    start, end = request_span(d)
-    down_since = None
-    for e in facts.of("step"):
-        if e.t > end:
-            break
-        if e.get("step") == "target_killed":
-            down_since = e.t if down_since is None else down_since
-            if e.t >= start:
-                return True
-        elif e.get("step") == "target_started" and down_since is not None:
-            if e.t >= start:
-                return True
-            down_since = None
-    return down_since is not None
+    return d.get("status") is None and facts.target_down_during(*request_span(d), edge=0.0)
 
 
 class FlowParams(Params):

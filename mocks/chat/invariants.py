@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import Field
 
 from harness.durations import Duration
-from harness.verdict.base import Facts, Params, Result, brief, invariant, not_exercised, peak_rate
+from harness.verdict.base import TARGET_EDGE_S, Facts, Params, Result, brief, invariant, not_exercised, peak_rate
 from mocks.chat.vocabulary import (ALARM_COMMAND, ALARM_LIMIT, ALARM_SERVICE, FORGERIES, OVERLIMIT_ALARM, SERVICE,
                                    rest_action)
 
@@ -102,7 +102,7 @@ def backs_off_after_overlimit_alarm(facts: Facts, p: BackoffParams) -> Result:
     command = rest_action(body.get(ALARM_SERVICE), body.get(ALARM_COMMAND))
     start, end = first.t + p.within, first.t + p.within + p.observe
     # a target killed after the alarm is a new process that never got it: judge up to the kill
-    killed = min((a for a, _ in facts.target_down_spans if a > first.t), default=None)
+    killed = min((a - TARGET_EDGE_S for a, _ in facts.target_down_spans if a - TARGET_EDGE_S > first.t), default=None)
     if killed is not None and killed < end:
         end = killed
         if end <= start:
