@@ -84,3 +84,32 @@ def test_replay_of_a_folder_without_summary_is_one_line(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "no summary.json" in out.stderr, out.stderr
     assert len(os.listdir(tmp_path)) == 1  # nothing was run
+
+
+def test_ctrl_c_in_demo_reports_the_variants_done(tmp_path):
+    """`harness demo` interrupted in its second variant: the first one's results are in the suite
+    report (marked INTERRUPTED), exit 130, nothing left running."""
+    reports = tmp_path / "r"
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "demo", "--integration", "captcha_backend",
+                             "--variant", "correct", "--variant", "fail_closed", "--report-dir", str(reports)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    try:
+        for line in proc.stdout:   # the progress lines
+            seen.append(line)
+            if "captcha_backend / fail_closed" in line:
+                break
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = "".join(seen) + out
+    assert proc.returncode == 130, out
+    assert "INTERRUPTED (SIGINT during captcha_backend / fail_closed): 1 of 2 variants ran" in out
+    summary = json.loads((reports / "latest" / "summary.json").read_text())
+    assert summary["state"] == "INTERRUPTED"
+    assert len(summary["runs"]) == 12 and all(r["ok"] for r in summary["runs"])   # the correct variant's
+    assert "variants as expected; INTERRUPTED" in (reports / "latest" / "report.html").read_text()

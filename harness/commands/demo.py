@@ -5,6 +5,7 @@ correct variants and their bug variants — with the verdict table and the detec
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import time
@@ -52,15 +53,24 @@ def main(args: argparse.Namespace) -> int:
               if (not args.integration or v.integration in args.integration)
               and (not args.variant or v.name in args.variant)]
 
-    async def all_variants() -> list[Any]:
-        outcomes = []
+    outcomes: list[Any] = []
+    interrupted: list[str] = []
+
+    async def all_variants() -> None:
+        # Ctrl-C (or SIGTERM) ends the variant in flight; the variants done before it are reported
         for v in chosen:
             progress.line(f"[bold]▶ {v.integration} / {v.name}[/bold] ({len(scenarios.get(v.integration, []))} scenarios)")
-            outcomes.append(await matrix.run_variant(v, scenarios.get(v.integration, []), suite_dir,
-                                                     concurrency=args.concurrency, progress=progress))
-        return outcomes
+            try:
+                outcomes.append(await matrix.run_variant(v, scenarios.get(v.integration, []), suite_dir,
+                                                         concurrency=args.concurrency, progress=progress))
+            except asyncio.CancelledError as e:
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+                interrupted.append(f"{e.args[0] if e.args else 'SIGINT'} during {v.integration} / {v.name}")
+                return
 
-    outcomes = run_guarded(all_variants)
+    run_guarded(all_variants)
     summaries = []
     for o in outcomes:
         for c in o.cells:
@@ -75,9 +85,12 @@ def main(args: argparse.Namespace) -> int:
             summaries.append(s)
     elapsed = time.monotonic() - started
     expected = sum(o.as_expected for o in outcomes)
+    stopped = f"; INTERRUPTED ({interrupted[0]}): {len(outcomes)} of {len(chosen)} variants ran" if interrupted else ""
     write_suite_report(suite_dir, f"demo: catalogue × reference integrations ({elapsed:.0f} s)", summaries,
-                       matrix.observed_html(outcomes), {"elapsed_s": round(elapsed, 1)},
-                       headline=(expected == len(outcomes), f"{expected}/{len(outcomes)} variants as expected"))
+                       matrix.observed_html(outcomes), {"elapsed_s": round(elapsed, 1),
+                                                        **({"state": "INTERRUPTED"} if interrupted else {})},
+                       headline=(expected == len(outcomes) and not interrupted,
+                                 f"{expected}/{len(outcomes)} variants as expected{stopped}"))
     print()
     width = max([len("integration"), *(len(o.variant.integration) for o in outcomes)])
     print(f"{'integration':<{width}} {'variant':<22} {'expected':<10} result")
@@ -90,6 +103,8 @@ def main(args: argparse.Namespace) -> int:
             result = f"caught by {v.caught_by} in {len(o.caught_in)}/{len(o.cells)}: {', '.join(o.caught_in) or '-'}"
         good += o.as_expected
         print(f"{v.integration:<{width}} {v.name:<22} {'OK' if o.as_expected else 'MISSED':<10} {result}")
-    print(f"\n{good}/{len(outcomes)} variants as expected in {elapsed:.0f} s; report: "
+    print(f"\n{good}/{len(outcomes)} variants as expected in {elapsed:.0f} s{stopped}; report: "
           f"{os.path.join(args.report_dir, 'latest', 'report.html')}")
+    if interrupted:
+        return 130
     return 0 if good == len(outcomes) else 1
