@@ -187,6 +187,20 @@ def test_a_stopped_captcha_service_counts_as_degraded():
     assert not evaluate([{"verification_fail_open": {}}], blocked).results[0].ok
 
 
+def test_a_request_that_never_reached_the_target_is_not_judged():
+    # the target starting again (not listening yet) while the captcha service is down: the driver
+    # could not connect, so the integration decided nothing (explore found this as a false alarm)
+    stop, start = ({"step": "service_stopped", "service": "captcha"}, {"step": "service_started", "service": "captcha"})
+    refused_connection = ("driver", 0.4, {**driver(0.4, None)[2], "latency_ms": 1,
+                                          "error": "ClientConnectorError: Cannot connect", "unreached": True})
+    r = evaluate([{"verification_fail_open": {}}], journal(("step", 0.1, stop), refused_connection,
+                                                            ("step", 0.9, start))).results[0]
+    assert not r.exercised
+    timed_out = ("driver", 0.4, {**driver(0.4, None)[2], "error": "timeout"})   # it connected: a blocked user
+    r = evaluate([{"verification_fail_open": {}}], journal(("step", 0.1, stop), timed_out, ("step", 0.9, start))).results[0]
+    assert r.exercised and not r.ok
+
+
 def test_a_request_the_killed_target_never_answered_is_not_judged():
     svc = "captcha"
     verified = [("request", 0.25, {"service": svc, "action": "DescribeCaptchaResult", "rid": "r1",

@@ -16,7 +16,7 @@ from harness.commands.load import build_argv, default_run_time
 from harness.host import HostThread
 from harness.journal import read_events
 from harness.load.driver_journal import DriverJournal
-from harness.load.flows import build_request, class_name, error_text, weight_of
+from harness.load.flows import build_request, class_name, error_text, unreached, weight_of
 from harness.load.vars_sync import SyncVarMaker
 from harness.scenario.model import Flow, Scenario
 
@@ -63,6 +63,22 @@ def test_error_text():
     assert error_text(TimeoutError()) == "timeout"
     assert error_text(ConnectionRefusedError(111, "refused")).startswith("ConnectionRefusedError")
     assert error_text(None) == "no answer"
+
+
+def test_unreached_is_a_failed_connect_only():
+    import socket
+
+    import requests
+    with socket.socket() as s:   # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    try:
+        requests.get(f"http://127.0.0.1:{port}/", timeout=2)
+    except requests.ConnectionError as e:
+        refused = e
+    assert unreached(refused)
+    assert not unreached(TimeoutError()) and not unreached(None)
+    assert not unreached(requests.ConnectionError("Connection aborted: RemoteDisconnected"))
 
 
 @pytest.fixture()

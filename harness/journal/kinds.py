@@ -198,9 +198,9 @@ STEP = declare("step", ("step",),
                "a harness step: host / service / target / proxies started or stopped, timeline entries, "
                "run started / finished")
 DRIVER = declare("driver", ("flow", "n", "method", "url", "vars", "var_kinds", "intent", "labels"),
-                 ("status", "response", "error", "latency_ms", "driver", "worker"),
+                 ("status", "response", "error", "unreached", "latency_ms", "driver", "worker"),
                  "a request the traffic driver (or a locust user, `driver: locust`) sent to the target, "
-                 "and what it saw")
+                 "and what it saw; `unreached: true` when it could not connect (the target decided nothing)")
 PROXY_FLOW = declare("proxy.flow", ("link", "service", "fid", "method", "path", "action", "status", "upstream_status",
                                     "rule", "outcome", "ms"),
                      ("replay_of", "error", "duplicates"),

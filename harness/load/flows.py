@@ -51,6 +51,11 @@ def build_request(flow: Flow, ctx: dict[str, Any]) -> tuple[str, dict[str, Any]]
     return url, kwargs
 
 
+def unreached(error: Any) -> bool:
+    """The request never connected (``requests`` wraps urllib3's NewConnectionError)."""
+    return error is not None and "NewConnectionError" in f"{type(error).__name__}: {error}"
+
+
 def error_text(error: Any) -> str:
     if isinstance(error, (socket.timeout, TimeoutError)) or type(error).__name__ == "Timeout":
         return "timeout"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import gevent
 from locust import FastHttpUser, task
 
-from harness.load.flows import build_request, class_name, error_text, weight_of
+from harness.load.flows import build_request, class_name, error_text, unreached, weight_of
 from harness.run.driver_event import driver_event
 from harness.run.traffic import body_of
 from harness.scenario.model import Flow
@@ -74,7 +74,8 @@ class FlowUser(FastHttpUser):
             event.update(status=resp.status_code,
                          response=body_of(body, (resp.headers or {}).get("Content-Type", "") or ""))
         else:
-            event.update(status=None, error=error_text(getattr(resp, "error", None)))
+            error = getattr(resp, "error", None)
+            event.update(status=None, error=error_text(error), **({"unreached": True} if unreached(error) else {}))
         h.journal.add(event)
 
 

@@ -122,6 +122,8 @@ class Driver:
             event.update(status=None, error="timeout")
         except (aiohttp.ClientError, OSError) as e:
             event.update(status=None, error=f"{type(e).__name__}: {e}"[:300])
+            if isinstance(e, aiohttp.ClientConnectorError):
+                event["unreached"] = True   # never connected: the target decided nothing
         event["latency_ms"] = round((time.monotonic() - start) * 1000, 3)
         self.sent += 1
         if event.get("status") is None or event["status"] >= 400:

@@ -154,9 +154,11 @@ def request_span(d: Any) -> tuple[float, float]:
 
 
 def killed_unanswered(facts: Facts, d: Any) -> bool:
-    """The request got no answer while the timeline had the target killed (from ``target_killed``
-    to the next ``target_started``) at some moment of it: the target decided nothing."""
-    return d.get("status") is None and facts.target_down_during(*request_span(d), edge=0.0)
+    """The request got no answer and the target decided nothing: it never connected (a target
+    starting again is not listening yet), or the timeline had the target killed (from
+    ``target_killed`` to the next ``target_started``) at some moment of it."""
+    return d.get("status") is None and (bool(d.get("unreached"))
+                                        or facts.target_down_during(*request_span(d), edge=0.0))
 
 
 class FlowParams(Params):
