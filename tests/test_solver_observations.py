@@ -335,3 +335,21 @@ def test_a_profiles_links_join_the_scenarios(tmp_path):
                         "traffic: [{name: a, request: '${profile.solver.submit}'}]\n")
     assert [(k.name, k.upstream) for k in load_scenario(str(scenario), profile=str(profile)).links] == [
         ("integration->shop", "127.0.0.1:1")]  # the scenario's own declaration wins
+
+
+def test_settling_does_not_wait_for_a_stalled_task_but_watches_its_polls():
+    """A task the solver will never finish (planned stalled) has no outcome to wait for; its polls
+    are watched like an unsolvable task's (a client polling it for ever shows itself)."""
+    deadline = [{"no_lost_solutions": {"deadline": "30s"}}]
+    watch = [{"poll_rate_bounded": {"max_per_task": 4, "watch": "3s"}}]
+    j = J().add("response", 0, "solver", "in.php", rid="s9", status=200, body="OK|9", outcome="delivered")
+    assert not settled(deadline, j.events, now=3)    # an ordinary task: its outcome is awaited
+    j.add("task_accepted", 0, "solver", None, task="9", n=1, planned="stalled", solve_s=None, profile=None,
+          pingback=False)
+    assert settled(deadline, j.events, now=3)
+    j.poll("9", 1)
+    assert not settled(watch, j.events, now=2)       # polled 1 s ago: watch on
+    assert settled(watch, j.events, now=4.5)         # quiet for 3 s: the client gave it up
+    for k in range(4):
+        j.poll("9", 5 + k)
+    assert settled(watch, j.events, now=9)           # 5 polls > 4: caught, nothing more to wait for

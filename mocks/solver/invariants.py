@@ -27,6 +27,7 @@ from pydantic import Field
 from harness.durations import Duration
 from harness.verdict.base import Facts, Params, Result, brief, delivered, invariant, not_exercised, peak_rate
 from harness.verdict.text_body import register_text_reader
+from mocks.solver.events import TASK_ACCEPTED
 from mocks.solver.observed import instead
 from mocks.solver.plain_text import text_as_json
 from mocks.solver.vocabulary import PINGBACK, POLL, SERVICE, SUBMIT, TASK_ID_PARAM, TASK_IDS_PARAM, TOKEN_PARAM, USE
@@ -194,11 +195,18 @@ def submitted_tasks(facts: Facts) -> dict[str, float]:
     return {tid: e.t for tid, e in submit_answers(facts).items()}
 
 
+def stalled_tasks(facts: Facts) -> dict[str, float]:
+    """Task id → when the solver accepted it, for the tasks it will never finish (planned ``stalled``)."""
+    return {str(e.get("task")): e.t for e in facts.of(TASK_ACCEPTED, SERVICE) if e.get("planned") == "stalled"}
+
+
 def _all_used_or_late(facts: Facts, p: DeadlineParams) -> bool:
     """Settled when every submitted task has its outcome (however long solving takes: the deadline
-    counts from the solution) and every solution was used — or its deadline has passed."""
+    counts from the solution; a task the solver will never finish has none to wait for) and every
+    solution was used — or its deadline has passed."""
     book = SolutionBook(facts)
-    if any(tid not in book.tasks for tid in submitted_tasks(facts)):
+    stalled = stalled_tasks(facts)
+    if any(tid not in book.tasks and tid not in stalled for tid in submitted_tasks(facts)):
         return False
     return all(t.uses or not t.claimed or facts.now - t.produced_at > p.deadline for t in book.solved)
 
@@ -263,8 +271,9 @@ class PollParams(Params):
 
 
 def _unsolvable_watched(facts: Facts, p: PollParams) -> bool:
-    """Settled when every task that ended unsolvable has gone unpolled for ``watch`` — or was
-    already polled more than ``max_per_task`` times (the verdict is known)."""
+    """Settled when every task that ended unsolvable, and every task the solver will never finish
+    (stalled), has gone unpolled for ``watch`` — or was already polled more than ``max_per_task``
+    times (the verdict is known)."""
     if p.max_per_task is None:
         return True
     for t in SolutionBook(facts).tasks.values():
@@ -272,6 +281,16 @@ def _unsolvable_watched(facts: Facts, p: PollParams) -> bool:
             continue
         if facts.now - max([t.produced_at] + [e.t for e in t.polls]) < p.watch:
             return False
+    stalled = stalled_tasks(facts)
+    if stalled:
+        polled: dict[str, list[float]] = {tid: [] for tid in stalled}
+        for e in facts.of("request", SERVICE, POLL):
+            for tid in polled_ids(e):
+                if tid in polled:
+                    polled[tid].append(e.t)
+        for tid, since in stalled.items():
+            if len(polled[tid]) <= p.max_per_task and facts.now - max([since, *polled[tid]]) < p.watch:
+                return False
     return True
 
 
