@@ -7,7 +7,10 @@ SPACE = FaultSpace(
     actions=(SUBMIT, POLL),
     action_errors={SUBMIT: ("ERROR_NO_SLOT_AVAILABLE",)},   # transient: submit again later (never a poll's answer)
     forgeries=("wrong_id",),
+    # six solves, one of which the solver cannot solve (ERROR_CAPTCHA_UNSOLVABLE is an ordinary answer,
+    # not a fault: a correct client never uses it as a token, and may submit the job again)
     base={
+        "config": {"unsolvable_tasks": [3]},
         "traffic": [{"name": "solve", "count": 6, "rate": 4, "request": "${profile.solver.submit}"}],
     },
     expect=(
