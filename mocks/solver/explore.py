@@ -13,9 +13,12 @@ SPACE = FaultSpace(
         "config": {"unsolvable_tasks": [3]},
         "traffic": [{"name": "solve", "count": 6, "rate": 4, "request": "${profile.solver.submit}"}],
     },
+    # a deadline of 10 s, not the catalogue's 5 s: explore delays polls by up to 6 s, several times
+    # over, and a client polling its tasks one at a time is held that long; a lost solution is one
+    # never used, and that still shows
     expect=(
-        {"no_lost_solutions": {"deadline": "5s"}},
-        {"solutions_used_exactly_once": {"deadline": "5s"}},
+        {"no_lost_solutions": {"deadline": "10s"}},
+        {"solutions_used_exactly_once": {"deadline": "10s"}},
         {"poll_rate_bounded": {"max_per_task": 8, "max_rate": 20}},
     ),
 )
