@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.ports import free_port
 from harness.proxy.errors import ProxyError, ProxyOptionError
@@ -102,6 +103,10 @@ class MitmProxy:
             argv += ["--set", f"certs=*={self.client_cert}"]
         for r in self.routes:
             argv += ["--mode", f"reverse:{r.upstream}@{self.listen_host}:{r.port}"]
+        if all(_loopback(r.upstream) for r in self.routes):
+            # the Host header as the client sent it: a mock checks signatures made over it (TC3 signs
+            # Host); a reverse proxy's default is the upstream's, which a real remote service needs
+            argv += ["--set", "keep_host_header=true"]
         if not self.addon:
             return argv
         routes = {str(r.port): {"link": r.link, "service": r.service, "parser": _parser_ref(r.service)}
@@ -153,3 +158,8 @@ class MitmProxy:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def _loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
