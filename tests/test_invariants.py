@@ -194,6 +194,21 @@ def test_a_webhook_sent_while_the_target_was_killed_is_not_judged():
     assert [e["t"] for e in r.evidence] == [2.5]
 
 
+def test_a_webhook_a_rule_sent_elsewhere_is_not_judged():
+    # `refused` (a port nobody listens on) and `wrong_url` keep the webhook from the integration:
+    # nobody there could acknowledge it (explore found it as a false alarm)
+    j = J()
+    j.add("rule_added", 0, rule="r1", spec={"effect": {"callback": "refused"}})
+    j.add("rule_added", 0, rule="r2", spec={"effect": {"callback": "wrong_url", "url": "http://127.0.0.1:9/x"}})
+    webhook(j, 1)
+    webhook(j, 1.5, rule="r1", status=None, response="")
+    webhook(j, 2, rule="r2", status=404, response="not found")
+    r = verdict(j, {"webhook_acknowledged": {}})["webhook_acknowledged"]
+    assert r.ok and r.counts == {"sent": 1, "bad": 0}
+    webhook(j, 3, status=None, response="")        # no rule: the integration did not answer
+    assert not verdict(j, {"webhook_acknowledged": {}})["webhook_acknowledged"].ok
+
+
 def test_back_off_is_judged_only_while_the_process_that_got_the_alarm_runs():
     alarm = {"ServiceName": "openim", "Command": "sendmsg", "Limit": 5, "Request": 5}
     j = J()

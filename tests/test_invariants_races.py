@@ -72,10 +72,10 @@ def pingback(j, tid, t, copy, outcome="delivered"):
     return j.add("callback", t, "solver", "pingback", params={"id": tid, "code": "tok"}, copy=copy, outcome=outcome)
 
 
-def use(j, tid, t, rule=None):
+def use(j, tid, t, rule=None, **answer):
     rid = f"u{len(j.events)}"
     j.add("request", t, "solver", "site.submit", rid=rid, params={"task": tid, "token": "tok"})
-    j.add("response", t + 0.01, "solver", "site.submit", rid=rid, rule=rule, status=200)
+    j.add("response", t + 0.01, "solver", "site.submit", rid=rid, rule=rule, status=200, **answer)
     return j
 
 
@@ -102,6 +102,11 @@ def test_dropped_copies_and_faulted_effects_do_not_count():
     pingback(j, "7", 1.0, 2)
     use(j, "7", 1.3, rule="site-503")      # the site never took it: a retry is no second effect
     assert judge(j, PINGBACKS).ok
+    # nor one the service refused (a rate limit: the answer says so), then retried
+    use(j, "7", 1.4, refused={"check": "requests per second", "expected": "at most 10", "got": "more", "why": "…"})
+    assert judge(j, PINGBACKS).ok
+    use(j, "7", 1.5)                       # a second effect the service took
+    assert not judge(j, PINGBACKS).ok
 
 
 def test_polls_of_a_task_that_never_finished_count_against_the_bound():

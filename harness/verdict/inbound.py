@@ -28,7 +28,8 @@ class InboundParams(Params):
 @invariant("one_effect_per_inbound_event", InboundParams)
 def one_effect_per_inbound_event(facts: Facts, p: InboundParams) -> Result:
     """Every inbound event (all copies with the same ``key``) caused at most ``max`` side effects.
-    A side effect a fault rule answered (the service never took it) does not count."""
+    A side effect a fault rule answered, or the service refused (a rate limit, a bad signature: the
+    answer carries ``refused``), took no effect and does not count."""
     copies: dict[str, list[Any]] = defaultdict(list)
     for e in facts.events:
         if e.get("outcome") in NOT_ON_THE_WIRE or not event_matches(e, p.inbound):
@@ -44,7 +45,7 @@ def one_effect_per_inbound_event(facts: Facts, p: InboundParams) -> Result:
         if not event_matches(e, p.effect):
             continue
         response = facts.response_to(e) if e.kind == "request" else None
-        if response is not None and response.get("rule"):
+        if response is not None and (response.get("rule") or response.get("refused")):
             continue
         key = lookup(p.effect_key or p.key, e.to_dict())
         if key is not None and str(key) in copies:

@@ -29,13 +29,20 @@ def acknowledged(cb: Any) -> bool:
             and a.get("ActionStatus") == "OK" and a.get("ErrorCode") == 0)
 
 
+# delivery faults that keep a webhook from the integration: sent to a port nobody listens on, or to
+# another URL — nobody there could acknowledge it
+MISDELIVERED = ("refused", "wrong_url")
+
+
 def _webhooks(facts: Facts) -> list[tuple[Any, str | None]]:
-    """Chat callback attempts with the forgery applied to each (None for genuine ones)."""
+    """Chat callback attempts that reached the integration, with the forgery applied to each (None
+    for genuine ones)."""
     out = []
     for cb in facts.of("callback", SERVICE):
-        if cb.get("outcome") == "dropped":
+        kind = facts.effect_of(cb.get("rule")).get("callback")
+        if cb.get("outcome") == "dropped" or kind in MISDELIVERED:
             continue
-        out.append((cb, facts.effect_of(cb.get("rule")).get("callback")))
+        out.append((cb, kind))
     return out
 
 

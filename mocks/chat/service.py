@@ -95,6 +95,14 @@ class ChatMock(ServiceMock):
         reply.refused = refused
         return reply
 
+    def _rate_limited(self, name: str, rid: str | None, what: str, limit: Any, observed: Any) -> Reply:
+        """Over a rate limit: an ordinary answer (not logged as a refused request), journaled with
+        ``refused`` so that readers know the command took no effect."""
+        reply = self._fail(name, rid, refusal(f"{what} per second", f"at most {limit}", "more",
+                                              f"{observed} in the last second"))
+        reply.refusal_is_answer = True
+        return reply
+
     async def handle(self, call: Call) -> Reply:
         cfg = self.config
         rid = self.next_request_id()
@@ -121,15 +129,15 @@ class ChatMock(ServiceMock):
             return self._fail("bad_resource", rid)
         client_ip = call.request.remote or "127.0.0.1"
         if cfg.app_qps_limit is not None:
-            admitted, _ = self.rates.hit("*", cfg.app_qps_limit)
+            admitted, observed = self.rates.hit("*", cfg.app_qps_limit)
             if not admitted:
-                return self._fail("app_rate_limit", rid)
+                return self._rate_limited("app_rate_limit", rid, "requests of the app", cfg.app_qps_limit, observed)
         limit = cfg.limit_for(call.action)
         admitted, observed = self.rates.hit(call.action, limit)
         if limit is not None and observed > cfg.alarm_threshold * limit:
             self._alarm(call.action, observed, limit, client_ip)
         if not admitted:
-            return self._fail("command_rate_limit", rid)
+            return self._rate_limited("command_rate_limit", rid, call.action, limit, observed)
         return await handler(self, call, call.extra["body"], Caller(identifier, client_ip, rid))
 
     def fault_reply(self, effect: Effect, call: Call) -> Reply | None:
