@@ -19,6 +19,8 @@ SPACE = FaultSpace(
     expect=(
         {"no_lost_solutions": {"deadline": "10s"}},
         {"solutions_used_exactly_once": {"deadline": "10s"}},
-        {"poll_rate_bounded": {"max_per_task": 8, "max_rate": 20}},
+        # watch 2 s (not 5): a client that stops polling an unsolvable task ends the run sooner; one that
+        # polls it for ever polls on, past max_per_task
+        {"poll_rate_bounded": {"max_per_task": 8, "max_rate": 20, "watch": "2s"}},
     ),
 )
