@@ -140,7 +140,9 @@ def _solve_once(solver: TwoCaptcha, sitekey: str, pageurl: str) -> dict:
                 raise
         except NETWORK:
             pass  # in.php unreachable (or, sdk_wait, a poll that was)
-        if time.monotonic() + backoff > deadline:
+        # submit again only while a new task can still be waited for (two polls): one that cannot
+        # would be solved and never used — a solution paid for and lost (harness explore found it)
+        if time.monotonic() + backoff + 2 * POLL > deadline:
             raise twocaptcha.TimeoutException("the solver stayed busy or unreachable")
         time.sleep(backoff)
         backoff = min(backoff * 2, 2.0)
