@@ -109,7 +109,8 @@ def backs_off_after_overlimit_alarm(facts: Facts, p: BackoffParams) -> Result:
     command = rest_action(body.get(ALARM_SERVICE), body.get(ALARM_COMMAND))
     start, end = first.t + p.within, first.t + p.within + p.observe
     # a target killed after the alarm is a new process that never got it: judge up to the kill
-    killed = min((a - TARGET_EDGE_S for a, _ in facts.target_down_spans if a - TARGET_EDGE_S > first.t), default=None)
+    kills = [a - TARGET_EDGE_S for a, _ in facts.target_down_spans]   # a kill is journaled just after it
+    killed = min((k for k in kills if k > first.t), default=None)
     if killed is not None and killed < end:
         end = killed
         if end <= start:

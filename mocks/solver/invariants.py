@@ -276,22 +276,16 @@ def _unsolvable_watched(facts: Facts, p: PollParams) -> bool:
     times (the verdict is known)."""
     if p.max_per_task is None:
         return True
-    for t in SolutionBook(facts).tasks.values():
-        if t.outcome != "unsolvable" or len(t.polls) > p.max_per_task:
-            continue
-        if facts.now - max([t.produced_at] + [e.t for e in t.polls]) < p.watch:
-            return False
-    stalled = stalled_tasks(facts)
-    if stalled:
-        polled: dict[str, list[float]] = {tid: [] for tid in stalled}
-        for e in facts.of("request", SERVICE, POLL):
-            for tid in polled_ids(e):
-                if tid in polled:
-                    polled[tid].append(e.t)
-        for tid, since in stalled.items():
-            if len(polled[tid]) <= p.max_per_task and facts.now - max([since, *polled[tid]]) < p.watch:
-                return False
-    return True
+    # task id → when it ended (unsolvable) or was accepted (stalled): watched from then on
+    watched = {t.task: t.produced_at for t in SolutionBook(facts).tasks.values() if t.outcome == "unsolvable"}
+    watched.update(stalled_tasks(facts))
+    polled: dict[str, list[float]] = {tid: [] for tid in watched}
+    for e in facts.of("request", SERVICE, POLL):
+        for tid in polled_ids(e):
+            if tid in polled:
+                polled[tid].append(e.t)
+    return all(len(times) > p.max_per_task or facts.now - max([watched[tid], *times]) >= p.watch
+               for tid, times in polled.items())
 
 
 @invariant("poll_rate_bounded", PollParams, settled=_unsolvable_watched)
