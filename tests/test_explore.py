@@ -76,6 +76,17 @@ def test_generator_makes_only_valid_rules_of_every_kind(everything):
         assert seen[family] > 0, (family, seen)
 
 
+def test_a_target_whose_work_does_not_survive_a_restart_is_never_restarted():
+    profile = Base.from_profile(os.path.join(ROOT, "examples", "twocaptcha_client", "profile.yaml"))
+    assert profile.scenario.target.survives_restart is False and not profile.menu.restartable_target
+    drawn = collections.Counter(f.outage for i in range(1, 300) for f in candidate(profile.menu, 2, i))
+    assert drawn["service"] > 5 and drawn["target"] == 0
+    # the same target, restartable: target outages are drawn
+    solver = Base.load(os.path.join(ROOT, "examples", "explore", "solver_client.yaml"))
+    assert solver.menu.restartable_target
+    assert any(f.outage == "target" for i in range(1, 300) for f in candidate(solver.menu, 2, i))
+
+
 def test_callback_faults_may_aim_at_an_event_the_base_emits():
     base = Base.load(os.path.join(ROOT, "examples", "explore", "chat_backend.yaml"))
     assert base.menu.emitted == {"chat": ["State.StateChange"]}

@@ -108,6 +108,36 @@ def test_a_task_whose_in_php_answer_never_reached_the_client_is_not_lost():
     assert not settled([{"no_lost_solutions": {"deadline": "30s"}}], j.events, now=3)
 
 
+def _polls(j, tid, answers, start=1.0):
+    for i, (status, body, extra) in enumerate(answers):
+        rid = f"p{tid}-{i}"
+        j.add("request", start + i, "solver", "res.php", rid=rid, params={"action": "get", "id": tid})
+        j.add("response", start + i, "solver", "res.php", rid=rid, status=status, body=body, **extra)
+    return j
+
+
+REFUSED = (500, "", {"outcome": "delivered", "rule": "x1"})
+
+
+def test_a_solution_the_solver_refused_to_every_poll_is_withheld_not_lost():
+    """A client that asked for a solution again and again and was refused every time (its own
+    deadline then ran out) did not lose it; one that was refused less often, or was given it, did."""
+    j = J()
+    _polls(j.task("1", "tok1"), "1", [REFUSED] * 3)                         # withheld
+    _polls(j.task("2", "tok2"), "2", [REFUSED] * 2)                         # gave up after 2: lost
+    _polls(j.task("3", "tok3"), "3", [REFUSED, REFUSED, (200, "OK|tok3", {"outcome": "delivered"})])  # given: lost
+    _polls(j.task("4", "tok4"), "4", [REFUSED, REFUSED, (200, "OK|tok4", {"outcome": "client_gone"})])  # withheld
+    # the ask before it existed does not count: 2 refusals, lost
+    _polls(j.task("5", "tok5"), "5", [(200, "CAPCHA_NOT_READY", {"outcome": "delivered"}), REFUSED, REFUSED],
+           start=0.1)
+    r = results(j, {"no_lost_solutions": {"deadline": "5s"}})["no_lost_solutions"]
+    assert [e["task"] for e in r.evidence] == ["2", "3", "5"]
+    assert r.counts["withheld"] == 2 and r.counts["lost"] == 3
+    assert "2 not judged (withheld: the solver refused every one of the 3 or more polls" in r.summary
+    # nothing but withheld solutions: nothing was judged, so no PASS
+    r = results(_polls(J().task("1", "tok1"), "1", [REFUSED] * 3), {"no_lost_solutions": {}})["no_lost_solutions"]
+    assert not r.exercised and "none of the 1 solutions could be judged" in r.summary
+
 def test_journal_count_matches_body_request_of_plain_text_replies_and_says_what_it_saw():
     j = J()
     for i, body in enumerate(["ERROR_NO_SLOT_AVAILABLE", "ERROR_NO_SLOT_AVAILABLE", "OK|7"]):

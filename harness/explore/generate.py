@@ -49,7 +49,8 @@ class Menu:
         target = scenario.target
         return cls(services=[s for s in scenario.services if s in SERVICES],
                    links=[(link.name, link.mitm) for link in scenario.links],
-                   restartable_target=target is not None and target.command is not None,
+                   restartable_target=target is not None and target.command is not None
+                   and target.survives_restart,
                    horizon=horizon(scenario), emitted=emitted(scenario))
 
     def families(self) -> list[tuple[int, Callable[[random.Random, float], Fault]]]:

@@ -55,6 +55,9 @@ class Target(_Strict):
     cwd: str | None = None
     ready: Ready = Field(default_factory=Ready)
     stop_timeout: Duration = 5.0
+    survives_restart: bool = Field(default=True, description="false for an integration that keeps its work in "
+                                   "flight in memory only: a restart loses it by design, so `harness explore` "
+                                   "does not stop and restart it")
     build: Annotated[Build | None, BeforeValidator(lambda v: {"command": v} if isinstance(v, (str, list)) else v),
                      WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}},
                                                Build.model_json_schema(), {"type": "null"}]})] = Field(

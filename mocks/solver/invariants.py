@@ -13,6 +13,11 @@ Facts come from the journal: ``solution`` events (solver mock), ``callback`` eve
 ``solution_seen`` events (a use seen on a mitm link, config ``use_on_mitm_links``). A solution whose
 ``in.php`` answer never reached the integration (its ``response`` outcome not ``delivered``: the
 client timed out, the answer was cut) is ``unclaimed``, not lost: the client never had its task id.
+A solution the solver *withheld* — none of the at least ``WITHHELD_ASKS`` polls the integration made
+for it after it was produced got an answer with the token (a fault answered instead, or the answer
+never reached the client), and no pingback of it was delivered — is ``withheld``, not lost: the integration asked
+again and again and was never given it; giving such a task up at its own deadline is no bug. A
+client that gives up after fewer refusals, or stops polling, still loses it.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from mocks.solver.vocabulary import PINGBACK, POLL, SERVICE, SUBMIT, TASK_ID_PAR
 register_text_reader(SERVICE, text_as_json)  # ``body.request`` matches plain-text replies too
 
 MAYBE_RECEIVED = ("timeout", "error", "http_error")
+WITHHELD_ASKS = 3   # refused polls after a solution was produced that excuse its loss
 # a flow on a mitm link that never reached its upstream: the solution it carried was not used
 NOT_FORWARDED = ("replaced", "hang", "reset", "upstream_error", "client_error")
 
@@ -59,6 +65,19 @@ class Task:
     @property
     def pingback_delivered(self) -> bool:
         return any(p.get("outcome") == "delivered" for p in self.pingbacks)
+
+    def withheld(self, facts: Facts) -> bool:
+        """Never given to the integration although it kept asking: at least ``WITHHELD_ASKS`` polls
+        after the solution existed, every one answered by a fault or never answered, and no pingback
+        that may have reached it."""
+        if any(p.get("outcome") == "delivered" or p.get("outcome") in MAYBE_RECEIVED for p in self.pingbacks):
+            return False
+        asked = [p for p in self.polls if p.t >= self.produced_at]
+        return len(asked) >= WITHHELD_ASKS and not any(self._given(facts.response_to(p)) for p in asked)
+
+    def _given(self, response: Any) -> bool:
+        """A res.php answer that reached the client with this solution's token in it."""
+        return delivered(response) and bool(self.token) and self.token in str(response.get("body"))
 
 
 def _task_id(e: Any) -> str | None:
@@ -136,7 +155,9 @@ class SolutionBook:
     def classify(self, task: Task, deadline: float) -> str:
         uses = [u for u in task.uses if u.t - task.produced_at <= deadline]
         if not uses:
-            return "lost" if task.claimed else "unclaimed"
+            if not task.claimed:
+                return "unclaimed"
+            return "withheld" if task.withheld(self.facts) else "lost"
         if task.used_twice:
             return "duplicated"
         return "ok" if task.pingback_delivered else "recovered"
@@ -145,7 +166,7 @@ class SolutionBook:
         c = Counter(self.classify(t, deadline) for t in self.solved)
         return {k: c.get(k, 0) for k in ("ok", "recovered", "lost", "duplicated")} | {
             "unexpected": len(self.unexpected), "produced": len(self.solved)} | (
-            {"unclaimed": c["unclaimed"]} if c["unclaimed"] else {})
+            {k: c[k] for k in ("unclaimed", "withheld") if c[k]})
 
     def history(self, task: Task) -> list[dict[str, Any]]:
         rows = [{"t": round(task.produced_at, 3), "kind": "solution", "token": task.token}]
@@ -218,12 +239,18 @@ def no_lost_solutions(facts: Facts, p: DeadlineParams) -> Result:
     counts = book.counts(p.deadline)
     if not book.solved:
         return not_exercised("no_lost_solutions", "the solver produced no solution")
+    if counts["produced"] == counts.get("unclaimed", 0) + counts.get("withheld", 0):
+        return not_exercised("no_lost_solutions", f"none of the {counts['produced']} solutions could be judged "
+                             "(their task id never reached the integration, or the solver withheld them)")
     lost = [t for t in book.solved if book.classify(t, p.deadline) == "lost"]
     evidence = [{"task": t.task, "history": book.history(t)} for t in lost]
     summary = (f"{counts['produced']} produced: {counts['ok']} ok, {counts['recovered']} recovered, "
                f"{counts['lost']} lost, {counts['duplicated']} duplicated, {counts['unexpected']} unexpected")
     if counts.get("unclaimed"):
         summary += f"; {counts['unclaimed']} not judged (their in.php answer never reached the integration)"
+    if counts.get("withheld"):
+        summary += (f"; {counts['withheld']} not judged (withheld: the solver refused every one of the "
+                    f"{WITHHELD_ASKS} or more polls for them after solving them)")
     if lost:
         summary += f" — {instead(facts)}"
     return Result("no_lost_solutions", not lost, summary, evidence, counts)
