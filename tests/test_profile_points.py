@@ -1,0 +1,291 @@
+"""Issue 22, points of the second set, each against one of the new reference integrations through its
+profile (real processes, real mocks; scenario files in tests/profile_points/):
+
+- 5.3 an app's own scenario overrides a catalogue flow by name (examples/node_login, Node.js);
+- 5.4 a ``journal_count`` on ``body.request`` matches the plain-text replies of the 2captcha SDK
+  (examples/twocaptcha_client), and a wrong count fails;
+- 5.5 settling watches a task that ended ERROR_CAPTCHA_UNSOLVABLE, so a client that polls it on is
+  caught after the traffic is over (examples/twocaptcha_client, with a planted bug);
+- ``harness load SCENARIO --profile P`` runs to the end against the profile's target;
+- a catalogue scenario against a url-only profile: the integration already runs (started here), and
+  reaches this run's captcha mock through a relay at a fixed address, since the harness gives a
+  mock a new port in every run and has no way to pin it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+import yaml
+
+from harness.journal import read_events
+from harness.ports import free_port
+from harness.scenario import load_scenario
+from harness.verdict import evaluate
+from tests.test_load_runs import leftovers
+from tests.test_load_runs import run as harness_load
+from tests.test_profiles import harness
+from tests.waiting import wait_until
+
+REPO = Path(__file__).resolve().parent.parent
+POINTS = REPO / "tests" / "profile_points"
+NODE_LOGIN = REPO / "examples" / "node_login"
+CATALOGUE_LOGIN = REPO / "scenarios" / "captcha" / "healthy-enforces.yaml"
+
+
+@pytest.fixture()
+def node_modules():
+    if not (NODE_LOGIN / "node_modules" / ".installed").exists():
+        pytest.fail(f"{NODE_LOGIN / 'node_modules'} is missing: run `make example-apps` (part of `make setup`)")
+
+
+def results(outcome):
+    return {r.name: r for r in outcome.verdict.results}
+
+
+def steps(events, name):
+    return [e for e in events if e.kind == "step" and e.get("step") == name]
+
+
+# --- 5.3: flows mergeable by name --------------------------------------------------------------
+
+def test_an_apps_scenario_overrides_a_catalogue_flow_by_name(run_scenario, node_modules):
+    """node-login-good-flow-merged.yaml extends the catalogue's healthy-enforces and gives only
+    ``{name: good, count: 2}``: the run sends 2 good logins (the catalogue's flow has 5) with the flow's
+    inherited vars and request (the profile's POST /api/session), and the other flows unchanged."""
+    parent = load_scenario(str(CATALOGUE_LOGIN), profile=str(NODE_LOGIN / "profile.yaml"))
+    catalogue = {f.name: f for f in parent.traffic}
+    assert catalogue["good"].count == 5
+    outcome = run_scenario(str(POINTS / "node-login-good-flow-merged.yaml"))
+    assert outcome.ok, outcome.explain()
+    events = outcome.events()
+    assert steps(events, "target_started")[0]["argv"] == ["node", "server.js"]
+    driver = [e for e in events if e.kind == "driver"]
+    others = {n: f.count for n, f in catalogue.items() if n != "good"}
+    assert Counter(e["flow"] for e in driver) == {"good": 2, **others}
+    for e in driver:  # every flow, the overridden one too, drives the profile's login route
+        assert (e["method"], urlsplit(e["url"]).path) == ("POST", "/api/session"), e
+        assert e["status"] == (201 if e["flow"] == "good" else 422), e
+    assert {e["var_kinds"]["t"] for e in driver if e["flow"] == "good"} == {"captcha_ticket"}  # inherited vars
+    ran = {f["name"]: f for f in json.loads((Path(outcome.run_dir) / "scenario.json").read_text())["traffic"]}
+    assert ran["good"]["count"] == 2 and ran["good"]["vars"] == {"t": {"captcha_ticket": {}}}
+    assert ran["good"]["request"] == catalogue["good"].request.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert results(outcome)["verification_enforced"].counts == {"checked": len(driver), "wrong": 0}
+
+
+# --- 5.4: body.request on plain-text replies --------------------------------------------------
+
+def test_journal_count_on_body_request_matches_the_sdks_plain_text_replies(run_scenario):
+    outcome = run_scenario(str(POINTS / "twocaptcha-plain-text-replies.yaml"))
+    assert outcome.ok, outcome.explain()
+    events = outcome.events()
+    answers = [e for e in events if e.kind == "response" and e.get("action") in ("in.php", "res.php")]
+    # the SDK speaks plain text: every answer it got is a string, none a JSON object
+    assert answers and all(isinstance(e["body"], str) for e in answers), [e["body"] for e in answers]
+    assert sorted(e["body"] for e in answers if e["action"] == "in.php" and e.get("rule") == "busy") == \
+        ["ERROR_NO_SLOT_AVAILABLE"] * 2
+    counts = [r for r in outcome.verdict.results if r.name == "journal_count"]
+    assert [r.ok for r in counts] == [True, True, True]
+    # body.request of `OK|<id>` is the id: each task the solver took is found by its id
+    where = {"kind": "response", "service": "solver", "action": "in.php"}
+    tasks = [str(e["task"]) for e in events if e.kind == "solution"]
+    assert len(tasks) == 2
+    by_id = evaluate([{"journal_count": {"where": {**where, "body.request": t}, "min": 1, "max": 1}} for t in tasks],
+                     events).results
+    assert [r.ok for r in by_id] == [True, True]
+    # a wrong count on the same journal fails, naming what it saw
+    busy = {**where, "body.request": "ERROR_NO_SLOT_AVAILABLE"}
+    too_many, too_few = evaluate([{"journal_count": {"where": busy, "min": 3}},
+                                  {"journal_count": {"where": busy, "max": 1}}], events).results
+    assert not too_many.ok and not too_few.ok
+    assert too_many.summary.startswith("2 events match") and too_few.summary.startswith("2 events match")
+
+
+# --- 5.5: settling watches polls of tasks that ended unsolvable ---------------------------------
+
+def unsolvable_polls(events):
+    """(when the unsolvable task ended, the times it was polled, when the caller's request ended)."""
+    (end,) = [e for e in events if e.kind == "solution" and e.get("outcome") == "unsolvable"]
+    polls = [e.t for e in events if e.kind == "request" and e.get("action") == "res.php"
+             and str((e.get("params") or {}).get("id")) == str(end["task"])]
+    (driver,) = [e for e in events if e.kind == "driver"]
+    return end.t, polls, driver.t
+
+
+def driver_timed_out(events):
+    return [e.get("error") for e in events if e.kind == "driver"] == ["timeout"]
+
+
+@pytest.mark.parametrize("variant", ["", "unsolvable_as_not_ready"])
+def test_settling_watches_a_task_that_ended_unsolvable(run_scenario, variant):
+    """The caller gives up after 1 s; poll_rate_bounded {max_per_task: 3, watch: 2s} keeps the run
+    open. The correct client polls the task once after its end (to learn it) and the run still
+    watches it for 2 s; the planted bug polls it on, and its polls after the traffic was over exceed
+    the bound."""
+    outcome = run_scenario(str(POINTS / "twocaptcha-unsolvable-polled.yaml"), variant=variant)
+    events = outcome.events()
+    ended, polls, caller_gone = unsolvable_polls(events)
+    finished = steps(events, "run_finished")[0].t
+    bound = results(outcome)["poll_rate_bounded"]
+    assert driver_timed_out(events)
+    if not variant:
+        assert outcome.ok, outcome.explain()
+        assert len([t for t in polls if t > ended]) == 1, polls
+        assert finished - max(polls) >= 1.95, (finished, polls)   # watched for 2 s after its last poll
+        return
+    assert not bound.ok, outcome.explain()
+    (item,) = bound.evidence
+    assert item["polls"] == len(polls) > 3 and item["after_unsolvable"] == len([t for t in polls if t > ended]) >= 3
+    assert len([t for t in polls if t > caller_gone]) >= 2, (polls, caller_gone)  # seen only while settling
+
+
+# --- harness load --profile ---------------------------------------------------------------------
+
+def test_load_runs_a_catalogue_scenario_against_a_profile_from_the_command_line(tmp_path, node_modules):
+    reports = tmp_path / "reports"
+    code, out = harness_load([str(CATALOGUE_LOGIN), "--profile", str(NODE_LOGIN / "profile.yaml"), "--users", "3",
+                              "--run-time", "3s", "--wait", "0.1:0.3", "--report-dir", str(reports), "-q"])
+    assert code == 0, out
+    run_dir = (reports / "latest").resolve()
+    load = json.loads((run_dir / "load.json").read_text())
+    assert load["state"] == "PASS" and load["complete"] is True
+    events = read_events(str(run_dir / "journal.jsonl"))
+    (started,) = steps(events, "target_started")
+    assert started["argv"] == ["node", "server.js"]              # the profile's target, not the catalogue's
+    (ready,) = steps(events, "run_ready")
+    driver = [e for e in events if e.kind == "driver"]
+    assert len(driver) == load["load"]["locust"]["requests"] > 10
+    assert {e.get("driver") for e in driver} == {"locust"}
+    for e in driver:
+        assert e["url"] == ready["target"] + "/api/session" and e["method"] == "POST", e
+        assert e["status"] == (201 if e["flow"] == "good" else 422), e
+    enforced = next(i for i in load["invariants"] if i["name"] == "verification_enforced")
+    assert enforced["ok"] and enforced["params"] == {"allowed_status": [201], "denied_status": [422]}
+    assert enforced["counts"]["checked"] == len(driver)
+    assert not leftovers(str(tmp_path))
+
+
+# --- a url-only profile -----------------------------------------------------------------------
+
+class Relay:
+    """A fixed address for the captcha mock, whose port is new in every run (the harness cannot pin
+    a mock's port): each connection is spliced through to the port that the run under ``reports``
+    journaled for the mock (step ``host_started``). It stands for whatever the user's own setup does
+    to give an already running app a stable address for the mock."""
+
+    def __init__(self, reports: Path, service: str):
+        self.reports, self.service, self.connections = reports, service, 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def mock_address(self) -> tuple[str, int]:
+        for journal in sorted(self.reports.glob("*/journal.jsonl")):
+            for line in journal.read_text().splitlines():
+                if '"host_started"' in line:
+                    url = urlsplit(json.loads(line)["urls"][self.service])
+                    return url.hostname, url.port
+        raise ConnectionError("no run has started its mocks yet")
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return  # closed
+            try:
+                upstream = socket.create_connection(self.mock_address(), timeout=5)
+            except OSError:
+                conn.close()
+                continue
+            self.connections += 1
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@pytest.fixture()
+def running_node_login(tmp_path, node_modules):
+    """examples/node_login started here, as its profile would start it, on a free port, with the
+    captcha mock at a relay's fixed address; yields (its url, the relay, the process)."""
+    relay = Relay(tmp_path / "reports", "captcha")
+    port = free_port()
+    env = yaml.safe_load((NODE_LOGIN / "profile.yaml").read_text())["target"]["env"]
+    templated = {k for k, v in env.items() if "${" in v}
+    assert templated == {"LISTEN_PORT", "LOGIN_VARIANT", "TC_CAPTCHA_HOST"}, templated  # the ones filled in here
+    env = {**os.environ, **{k: v for k, v in env.items() if k not in templated},
+           "LISTEN_PORT": str(port), "LOGIN_VARIANT": "correct", "TC_CAPTCHA_HOST": f"127.0.0.1:{relay.port}"}
+    proc = subprocess.Popen(["node", "server.js"], cwd=NODE_LOGIN, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_until(lambda: proc.poll() is not None or _answers(f"http://127.0.0.1:{port}/healthz"), timeout=20,
+                   what="node_login to listen")
+        assert proc.poll() is None, f"node_login exited with {proc.returncode}"
+        yield f"http://127.0.0.1:{port}", relay, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        relay.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def test_a_catalogue_scenario_runs_against_a_url_only_profile(tmp_path, running_node_login):
+    url, relay, proc = running_node_login
+    profile = yaml.safe_load((NODE_LOGIN / "profile.yaml").read_text())
+    profile["target"] = {"url": url, "ready": {"path": "/healthz", "status": 200, "timeout": "10s"}}
+    (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    r = harness("run", str(CATALOGUE_LOGIN), "--profile", "profile.yaml", "-q", "--report-dir", "reports",
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    run_dir = (tmp_path / "reports" / "latest").resolve()
+    events = read_events(str(run_dir / "journal.jsonl"))
+    assert steps(events, "target_started") == [] and steps(events, "run_ready")[0]["target"] == url
+    driver = [e for e in events if e.kind == "driver"]
+    catalogue = load_scenario(str(CATALOGUE_LOGIN))
+    assert len(driver) == sum(f.count for f in catalogue.traffic)
+    for e in driver:
+        assert e["url"] == url + "/api/session" and e["status"] == (201 if e["flow"] == "good" else 422), e
+    # the running app verified every login at this run's captcha mock (through the relay)
+    calls = [e for e in events if e.kind == "request" and e.get("action") == "DescribeCaptchaResult"]
+    assert len(calls) >= len(driver) and relay.connections >= 1
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert {i["name"]: i["ok"] for i in summary["invariants"]} == {"verification_enforced": True,
+                                                                   "all_requests_succeeded": True}
+    assert proc.poll() is None        # not the harness's process: it is still running after the run
