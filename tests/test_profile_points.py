@@ -8,8 +8,8 @@ profile (real processes, real mocks; scenario files in tests/profile_points/):
   caught after the traffic is over (examples/twocaptcha_client, with a planted bug);
 - ``harness load SCENARIO --profile P`` runs to the end against the profile's target;
 - a catalogue scenario against a url-only profile: the integration already runs (started here), and
-  reaches this run's captcha mock through a relay at a fixed address, since the harness gives a
-  mock a new port in every run and has no way to pin it.
+  reaches this run's captcha mock at the fixed port the profile gives it (``services.captcha.port``);
+  a port already taken is exit 2 naming the profile's line.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import threading
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -177,77 +175,23 @@ def test_load_runs_a_catalogue_scenario_against_a_profile_from_the_command_line(
 
 # --- a url-only profile -----------------------------------------------------------------------
 
-class Relay:
-    """A fixed address for the captcha mock, whose port is new in every run (the harness cannot pin
-    a mock's port): each connection is spliced through to the port that the run under ``reports``
-    journaled for the mock (step ``host_started``). It stands for whatever the user's own setup does
-    to give an already running app a stable address for the mock."""
-
-    def __init__(self, reports: Path, service: str):
-        self.reports, self.service, self.connections = reports, service, 0
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def mock_address(self) -> tuple[str, int]:
-        for journal in sorted(self.reports.glob("*/journal.jsonl")):
-            for line in journal.read_text().splitlines():
-                if '"host_started"' in line:
-                    url = urlsplit(json.loads(line)["urls"][self.service])
-                    return url.hostname, url.port
-        raise ConnectionError("no run has started its mocks yet")
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return  # closed
-            try:
-                upstream = socket.create_connection(self.mock_address(), timeout=5)
-            except OSError:
-                conn.close()
-                continue
-            self.connections += 1
-            for a, b in ((conn, upstream), (upstream, conn)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.server.close()
-
-
 @pytest.fixture()
 def running_node_login(tmp_path, node_modules):
-    """examples/node_login started here, as its profile would start it, on a free port, with the
-    captcha mock at a relay's fixed address; yields (its url, the relay, the process)."""
-    relay = Relay(tmp_path / "reports", "captcha")
-    port = free_port()
+    """examples/node_login started here, as its profile would start it, on a free port, its captcha
+    mock expected at a fixed port; yields (its url, that port, the process)."""
+    port, mock_port = free_port(), free_port()
     env = yaml.safe_load((NODE_LOGIN / "profile.yaml").read_text())["target"]["env"]
     templated = {k for k, v in env.items() if "${" in v}
     assert templated == {"LISTEN_PORT", "LOGIN_VARIANT", "TC_CAPTCHA_HOST"}, templated  # the ones filled in here
     env = {**os.environ, **{k: v for k, v in env.items() if k not in templated},
-           "LISTEN_PORT": str(port), "LOGIN_VARIANT": "correct", "TC_CAPTCHA_HOST": f"127.0.0.1:{relay.port}"}
+           "LISTEN_PORT": str(port), "LOGIN_VARIANT": "correct", "TC_CAPTCHA_HOST": f"127.0.0.1:{mock_port}"}
     proc = subprocess.Popen(["node", "server.js"], cwd=NODE_LOGIN, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_until(lambda: proc.poll() is not None or _answers(f"http://127.0.0.1:{port}/healthz"), timeout=20,
                    what="node_login to listen")
         assert proc.poll() is None, f"node_login exited with {proc.returncode}"
-        yield f"http://127.0.0.1:{port}", relay, proc
+        yield f"http://127.0.0.1:{port}", mock_port, proc
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -256,7 +200,6 @@ def running_node_login(tmp_path, node_modules):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-        relay.close()
 
 
 def _answers(url: str) -> bool:
@@ -267,9 +210,10 @@ def _answers(url: str) -> bool:
 
 
 def test_a_catalogue_scenario_runs_against_a_url_only_profile(tmp_path, running_node_login):
-    url, relay, proc = running_node_login
+    url, mock_port, proc = running_node_login
     profile = yaml.safe_load((NODE_LOGIN / "profile.yaml").read_text())
     profile["target"] = {"url": url, "ready": {"path": "/healthz", "status": 200, "timeout": "10s"}}
+    profile["services"]["captcha"]["port"] = mock_port   # where the running app looks for it
     (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
     r = harness("run", str(CATALOGUE_LOGIN), "--profile", "profile.yaml", "-q", "--report-dir", "reports",
                 cwd=tmp_path)
@@ -282,10 +226,29 @@ def test_a_catalogue_scenario_runs_against_a_url_only_profile(tmp_path, running_
     assert len(driver) == sum(f.count for f in catalogue.traffic)
     for e in driver:
         assert e["url"] == url + "/api/session" and e["status"] == (201 if e["flow"] == "good" else 422), e
-    # the running app verified every login at this run's captcha mock (through the relay)
+    # the running app verified every login at this run's captcha mock, on the fixed port
+    assert steps(events, "host_started")[0]["urls"]["captcha"] == f"http://127.0.0.1:{mock_port}"
     calls = [e for e in events if e.kind == "request" and e.get("action") == "DescribeCaptchaResult"]
-    assert len(calls) >= len(driver) and relay.connections >= 1
+    assert len(calls) >= len(driver)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert {i["name"]: i["ok"] for i in summary["invariants"]} == {"verification_enforced": True,
                                                                    "all_requests_succeeded": True}
     assert proc.poll() is None        # not the harness's process: it is still running after the run
+    # the fixed port taken (by the app itself here): one line naming the profile's line, nothing run
+    profile["services"]["captcha"]["port"] = int(url.rsplit(":", 1)[1])
+    (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    r = harness("run", str(CATALOGUE_LOGIN), "--profile", "profile.yaml", "-q", "--report-dir", "reports2",
+                cwd=tmp_path)
+    assert r.returncode == 2 and "Address already in use" in r.stderr, r.stdout + r.stderr
+    assert "harness run: profile.yaml:" in r.stderr and ": services.captcha.port: cannot listen on" in r.stderr
+    assert not list((tmp_path / "reports2").glob("*/journal.jsonl"))   # nothing was run
+
+
+def test_fixed_ports_must_name_a_mock_of_the_scenario(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nservices:\n  captcha: {}\nports:\n  solver: 18081\ntarget: {url: 'http://127.0.0.1:1'}\n")
+    with pytest.raises(Exception, match=r"s\.yaml:5: ports\.solver: not a mock of this scenario \(captcha\)"):
+        load_scenario(str(path))
+    path.write_text("name: s\nservices:\n  captcha: {}\nports:\n  captcha: 70000\ntarget: {url: 'http://127.0.0.1:1'}\n")
+    with pytest.raises(Exception, match=r"s\.yaml:5: ports\.captcha: .*65535"):
+        load_scenario(str(path))

@@ -57,6 +57,11 @@ def script(argv: list[str], cwd: str) -> None:
         raise FileNotFoundError(f"no such file: {path} (the target's working folder is {cwd})")
 
 
+def port_free(port: int) -> None:
+    from harness.host import bind
+    bind("127.0.0.1", port).close()   # OSError: "cannot listen on 127.0.0.1:<port>: Address already in use"
+
+
 def proxies(toxiproxy_url: str | None, mitm: bool) -> None:
     """``harness serve --proxies``: the binaries its proxy stack starts."""
     checks: list[Callable[[], None]] = [] if toxiproxy_url else [toxiproxy_server]
@@ -80,6 +85,7 @@ def scenario(path: str, sc: Any, target_given: bool) -> None:
     if sc.links:
         needs.append((("links",), toxiproxy_server))
     needs += [(("links", i, "mitm"), mitmdump) for i, link in enumerate(sc.links) if link.mitm][:1]
+    needs += [(("ports", svc), lambda p=port: port_free(p)) for svc, port in sc.ports.items()]
     if sc.target is not None and sc.target.command is not None and not target_given:
         argv = split_command(sc.target.command)
         cwd = sc.target.cwd or os.getcwd()
@@ -96,19 +102,25 @@ def scenario(path: str, sc: Any, target_given: bool) -> None:
         try:
             check()
         except Exception as e:
-            raise CliError(f"{_where(path, field, sc.profile)}: {_field(field)}: {e}") from None
+            raise CliError(f"{_where(path, field, sc.profile)}: {e}") from None
 
 
 def _where(path: str, field: tuple[Any, ...], profile: str | None = None) -> str:
+    """``file:line: field`` of the scenario (or of the profile, for what came from it)."""
     from harness.scenario.loader import load_document
     from harness.scenario.yamlpos import ScenarioError, load_yaml, relpath, where
+    if profile is not None and field[:1] == ("ports",):  # a fixed port the profile gives?
+        _, ppos = load_yaml(relpath(profile))
+        own = ("services", field[1], "port")
+        if own in ppos:
+            return f"{where(ppos, own, relpath(profile))}: {_field(own)}"
     if profile is not None and field[:1] == ("target",):  # the target came from the profile
         path = profile
     try:
         _, positions = load_yaml(relpath(path)) if path == profile else load_document(path)
     except (ScenarioError, OSError):
-        return relpath(path)
-    return where(positions, field, relpath(path))
+        return f"{relpath(path)}: {_field(field)}"
+    return f"{where(positions, field, relpath(path))}: {_field(field)}"
 
 
 def _field(field: tuple[Any, ...]) -> str:

@@ -204,7 +204,8 @@ class Runner:
         services = {n: c for n, c in sc.services.items() if n in SERVICES}
         static = {n: {k: v for k, v in c.items() if not has_template(v)} for n, c in services.items()}
         self.host = MockHost(seed=self.seed, journal_path=os.path.join(self.run_dir, "journal.jsonl"),
-                             services=static, run_dir=self.run_dir, time_scale=self.time_scale, tls=sc.tls)
+                             services=static, ports=sc.ports, run_dir=self.run_dir, time_scale=self.time_scale,
+                             tls=sc.tls)
         await self.host.start()
         stack.push_async_callback(self.host.stop)
         self.ctx = {"run": {"id": self.run_id, "dir": os.path.abspath(self.run_dir), "seed": self.seed,

@@ -39,6 +39,10 @@ def check(scenario: Scenario, data: dict[str, Any], positions: Positions, name: 
     for svc, config in scenario.services.items():
         if svc in mocks:
             check_config(mocks[svc], config, ("services", svc), positions, name)
+    for svc in scenario.ports:
+        if svc not in mocks:
+            raise _fail(positions, name, ("ports", svc),
+                        f"not a mock of this scenario ({', '.join(mocks) or 'none'})")
     _check_timeline(scenario, mocks, positions, name)
     _check_templates(scenario, data, mocks, positions, name)
     reach.check(scenario, positions, name)

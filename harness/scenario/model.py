@@ -228,6 +228,9 @@ class Scenario(_Strict):
     extends: Union[str, list[str], None] = None
     profile: str | None = Field(default=None, description="a target profile file (docs/profiles.md): its "
                                 "target replaces this one, its parts fill ${profile.<service>.<role>}")
+    ports: dict[str, Annotated[int, Field(ge=1, le=65535)]] = Field(
+        default_factory=dict, description="fixed ports for mocks (service → port), for an integration that runs "
+        "already and reads the mocks' URLs from its own configuration; default: a free port per run")
 
     @field_validator("expect")
     @classmethod

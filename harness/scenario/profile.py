@@ -39,6 +39,9 @@ class ServiceProfile(_Strict):
                              "calls (documentation, checked against the service's vocabulary)")
     expect: dict[str, Any] = Field(default_factory=dict, description="defaults for the parameters of this "
                                    "service's invariants (e.g. allowed_status: what counts as let in)")
+    port: int | None = Field(default=None, ge=1, le=65535, description="a fixed port for this service's mock, "
+                             "for an integration that runs already (target.url) and reads the mock's URL from "
+                             "its own configuration; default: a free port per run")
 
 
 class Profile(_Strict):
@@ -115,6 +118,11 @@ def apply_profile(data: dict[str, Any], positions: Positions, name: str, path: s
     for svc, part in profile.services.items():
         services[svc] = merge(services.get(svc) or {}, copy.deepcopy(raw["services"][svc].get("config") or {}))
     out["services"] = services
+    fixed = {svc: part.port for svc, part in profile.services.items() if part.port is not None}
+    if fixed:
+        out["ports"] = {**(out.get("ports") or {}), **fixed}
+        positions.update({("ports", svc): ppos[("services", svc, "port")] for svc in fixed
+                          if ("services", svc, "port") in ppos})
     if raw.get("links"):  # the integration's own links join the scenario's
         declared = {k if isinstance(k, str) else k.get("name") for k in out.get("links") or []}
         out["links"] = list(out.get("links") or []) + [copy.deepcopy(k) for k in raw["links"]
