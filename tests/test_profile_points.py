@@ -252,3 +252,18 @@ def test_fixed_ports_must_name_a_mock_of_the_scenario(tmp_path):
     path.write_text("name: s\nservices:\n  captcha: {}\nports:\n  captcha: 70000\ntarget: {url: 'http://127.0.0.1:1'}\n")
     with pytest.raises(Exception, match=r"s\.yaml:5: ports\.captcha: .*65535"):
         load_scenario(str(path))
+
+
+def test_part_of_a_profile_request_cannot_be_merged_silently(tmp_path):
+    """A catalogue flow's request is ``${profile.captcha.login}``, filled in after ``extends``: a child
+    flow giving only a header would have replaced the whole request (a GET /) without a word."""
+    path = tmp_path / "s.yaml"
+    path.write_text(f"extends: {CATALOGUE_LOGIN}\nname: s\ntraffic:\n  - name: good\n"
+                    "    request: {headers: {X-Trace: '1'}}\n")
+    with pytest.raises(Exception, match=r"s\.yaml:5: traffic\[0\]\.request: flow 'good' inherits "
+                                        r"\$\{profile\.captcha\.login\}.*give the whole request"):
+        load_scenario(str(path), profile=str(NODE_LOGIN / "profile.yaml"))
+    # the whole request is fine
+    path.write_text(f"extends: {CATALOGUE_LOGIN}\nname: s\ntraffic:\n  - name: good\n"
+                    "    request: {method: POST, path: /api/session}\n")
+    assert load_scenario(str(path), profile=str(NODE_LOGIN / "profile.yaml")).traffic[0].request.path == "/api/session"

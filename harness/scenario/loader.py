@@ -78,9 +78,21 @@ def _without_nulls(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+class PartialRequest(ValueError):
+    """A child flow's ``request`` mapping over a parent's ``${profile.…}`` request: that one is only
+    filled in from the profile after ``extends`` is merged, so there is nothing to merge into."""
+
+    def __init__(self, index: int, flow: str, template: str):
+        super().__init__(f"traffic[{index}].request: flow {flow!r} inherits {template}, filled in from the "
+                         "profile only later, so a part of a request cannot be merged into it: give the whole "
+                         "request (with its path or url), or change the profile's")
+        self.index = index
+
+
 def merge_flows(base: Any, over: Any) -> Any:
     """``traffic`` lists merge by flow ``name``: a child's flow of a parent's name merges into it (its
-    ``request`` too), a new name is appended, ``{name: x, drop: true}`` removes flow ``x``."""
+    ``request`` too; over a ``${profile.…}`` request only a whole one, with path or url), a new name is
+    appended, ``{name: x, drop: true}`` removes flow ``x``."""
     if not (isinstance(base, list) and isinstance(over, list)):
         return merge(base, over)
     out = list(base)
@@ -90,6 +102,11 @@ def merge_flows(base: Any, over: Any) -> Any:
         if name in index and flow.get("drop") is True:
             out[index[name]] = None
         elif name in index:
+            inherited, own = out[index[name]].get("request"), flow.get("request")
+            if isinstance(inherited, str) and "${profile." in inherited and isinstance(own, dict):
+                if not {"path", "url"} & set(own):
+                    raise PartialRequest(over.index(flow), name, inherited)
+                out[index[name]] = {**out[index[name]], "request": None}  # a whole request replaces it
             out[index[name]] = merge(out[index[name]], flow)
         else:
             out.append(_without_nulls(flow))
@@ -204,7 +221,10 @@ def load_document(path: str, _chain: tuple[str, ...] = ()) -> tuple[dict[str, An
         merged = merge_document(merged, pdata)
         merged_pos.update(ppos)
     own = {k: v for k, v in data.items() if k != "extends"}
-    merged = merge_document(merged, own)
+    try:
+        merged = merge_document(merged, own)
+    except PartialRequest as e:
+        raise ScenarioError(f"{where(positions, ('traffic', e.index, 'request'), name)}: {e}") from None
     merged_pos.update(positions)
     return merged, merged_pos
 
@@ -223,7 +243,10 @@ def resolve_extends(data: dict[str, Any], base_dir: str) -> dict[str, Any]:
         pdata, ppos = load_document(path)
         pdata.pop("extends", None)
         merged = merge_document(merged, pdata)
-    return merge_document(merged, data)
+    try:
+        return merge_document(merged, data)
+    except PartialRequest as e:
+        raise ScenarioError(str(e)) from None
 
 
 def validate(data: Any, positions: Positions, name: str) -> Scenario:
