@@ -3,10 +3,13 @@
 the mocks) answering every request with the same pre-built bytes, nothing else: no parsing, no
 signature check, no rule engine, no journal.
 
-    python bench/aiohttp_ceiling.py PORT [--journal PATH]
+    python bench/aiohttp_ceiling.py PORT [--journal PATH] [--raw]
 
 ``--journal``: also append one orjson line per request to PATH with one write(2) (what a journal
-costs at the least). Prints one line ``ready`` on stdout once listening.
+costs at the least). ``--raw``: no aiohttp at all — an asyncio protocol on the same event loop that
+parses each request with ``httptools`` (the parser uvicorn uses) and writes the same bytes: the
+ceiling of a Python HTTP/1.1 server without aiohttp's request and response objects. Prints one
+line ``ready`` on stdout once listening.
 """
 
 from __future__ import annotations
@@ -45,6 +48,33 @@ def app(journal: str | None) -> web.Application:
     return a
 
 
+def raw_protocol() -> type:
+    import httptools  # `make bench` installs it (not a dependency of the harness)
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(BODY), BODY)
+
+    class Raw(loops.asyncio.Protocol):
+        def connection_made(self, transport: loops.asyncio.BaseTransport) -> None:
+            self.transport, self.parser = transport, httptools.HttpRequestParser(self)
+
+        def on_message_complete(self) -> None:
+            self.transport.write(answer)
+
+        def data_received(self, data: bytes) -> None:
+            try:
+                self.parser.feed_data(data)
+            except httptools.HttpParserError:
+                self.transport.close()
+
+    return Raw
+
+
+async def serve_raw(port: int) -> None:
+    await loops.asyncio.get_running_loop().create_server(raw_protocol(), "127.0.0.1", port, backlog=1024)
+    print("ready", flush=True)
+    await loops.asyncio.Event().wait()
+
+
 async def serve(port: int, journal: str | None) -> None:
     runner = web.AppRunner(app(journal), access_log=None)
     await runner.setup()
@@ -57,9 +87,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("port", type=int)
     ap.add_argument("--journal")
+    ap.add_argument("--raw", action="store_true", help="an asyncio protocol with httptools, no aiohttp")
     args = ap.parse_args()
     try:
-        loops.run(serve(args.port, args.journal))
+        loops.run(serve_raw(args.port) if args.raw else serve(args.port, args.journal))
     except KeyboardInterrupt:
         pass
     return 0

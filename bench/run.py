@@ -41,6 +41,7 @@ HEADLINE = "ours: captcha, 1 inactive rule"
 WM_JOURNAL, WM_NO_JOURNAL = "WireMock, journal on", "WireMock, --no-request-journal"
 MB_KEEP_ALIVE, MB_DEFAULT = "Mountebank, keep-alive, warn log", "Mountebank defaults"
 CEILING = "bare aiohttp, same bytes"
+RAW = "bare asyncio + httptools, same bytes"   # the ceiling without aiohttp's request/response objects
 
 
 def servers(args: argparse.Namespace) -> dict[str, tuple[str, Callable[[], ContextManager[Target]]]]:
@@ -57,6 +58,8 @@ def servers(args: argparse.Namespace) -> dict[str, tuple[str, Callable[[], Conte
                   lambda: ceiling(journal=False)),
         "bare aiohttp + 1 journal line": ("the same, plus one orjson JSONL line per request (one write(2))",
                                           lambda: ceiling(journal=True)),
+        RAW: ("bench/aiohttp_ceiling.py --raw: no aiohttp, an asyncio protocol on the same loop parsing with "
+              "httptools, the same bytes", lambda: ceiling(journal=False, raw=True)),
         HEADLINE: ("TC3 verified, ticket looked up (unknown: CaptchaCode 15), 1 rule that never fires, journal on",
                    lambda: ours("captcha")),
         "ours: captcha, a 10 % rule": ("the same plus a rule answering CaptchaCode 26 on 10 % of requests",
@@ -133,7 +136,7 @@ def tables(table: dict[str, tuple[str, Any]], results: dict[str, list[dict]], me
     ratios = ["| ratio (medians of this run) | req/s | p99 (lower is better) |", "|---|---:|---:|"]
     ours_names = [n for n in med if n.startswith("ours: captcha")]
     for mine in ours_names:
-        for peer in (WM_JOURNAL, WM_NO_JOURNAL, MB_KEEP_ALIVE, MB_DEFAULT, CEILING):
+        for peer in (WM_JOURNAL, WM_NO_JOURNAL, MB_KEEP_ALIVE, MB_DEFAULT, CEILING, RAW):
             if peer in med:
                 ratios.append(f"| {mine} / {peer} | {med[mine]['rps'] / med[peer]['rps']:.2f}× | "
                               f"{med[mine]['p99_ms'] / med[peer]['p99_ms']:.2f}× |")

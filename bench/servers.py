@@ -132,11 +132,11 @@ def ours(kind: str, tickets: int = 0) -> Iterator[Target]:
 
 # --- the ceiling ---------------------------------------------------------------------------------
 @contextmanager
-def ceiling(journal: bool) -> Iterator[Target]:
+def ceiling(journal: bool, raw: bool = False) -> Iterator[Target]:
     """bench/aiohttp_ceiling.py: the same aiohttp and loop, the same bytes, nothing else (``journal``:
-    plus one orjson line per request, one write(2))."""
+    plus one orjson line per request, one write(2); ``raw``: no aiohttp, an httptools protocol)."""
     port = free_port()
-    argv = [PY, os.path.join(BENCH, "aiohttp_ceiling.py"), str(port)]
+    argv = [PY, os.path.join(BENCH, "aiohttp_ceiling.py"), str(port)] + (["--raw"] if raw else [])
     if journal:
         argv += ["--journal", os.path.join(OUT, "journal-ceiling.jsonl")]
     with process(argv, cwd=ROOT) as proc:
