@@ -387,3 +387,22 @@ def test_a_definite_answer_before_the_service_stopped_is_no_degraded_service():
     stopped = ("step", 0.35, {"step": "service_stopped", "service": "captcha"})
     refused = journal(*call, stopped, driver(0.4, 403, latency_ms=250))
     assert not evaluate([{"verification_fail_open": {}}], refused).results[0].exercised
+
+
+def test_until_stops_only_at_a_failure_that_reproduces_nine_times_in_ten():
+    from types import SimpleNamespace
+
+    from harness.explore.search import Explorer, Failure
+    fault = [Fault(0.0, outage="target", until=1.0)]
+
+    def failure(fails, tries):
+        return Failure("verification_fail_open", "x", 1, 1.0, 1, fault, fault, fails=fails, tries=tries)
+    search = SimpleNamespace(failures=[failure(4, 10)], base=SimpleNamespace(skip=set()),
+                             opts=SimpleNamespace(until=("verification_fail_open",)))
+    assert Explorer.reached(search) is None                    # 4/10: kept, the search goes on
+    search.failures.append(failure(9, 10))
+    assert Explorer.reached(search) == "verification_fail_open"
+    search.failures = [failure(0, 0)]                          # not confirmed (--confirm 0): as found
+    assert Explorer.reached(search) == "verification_fail_open"
+    search.failures, search.base.skip = [], {"verification_fail_open"}   # fails without faults
+    assert Explorer.reached(search) == "verification_fail_open"
