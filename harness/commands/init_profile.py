@@ -25,7 +25,7 @@ target:
     PORT: "${{target.port}}"          # a free port chosen for the target
     VARIANT: "${{target.variant}}"    # --variant NAME ("" is a variant too)
 {env}  # ... or where it already runs (then no command):
-  # url: http://127.0.0.1:8000
+  # url: http://127.0.0.1:8000    (point it at fixed mock ports: `port:` under each service below)
   ready: {{path: /health, status: 200, timeout: 20s}}   # GET path answers status: it is up
 services:                         # the services it uses (delete the others)
 """
@@ -65,6 +65,7 @@ def starter(path: str) -> str:
         if not roles.get(svc):
             out += "      {}\n"
         out += "    expect: {}                  # defaults for its invariants' parameters (e.g. allowed_status)\n"
+        out += f"    # port: 18081                # a fixed port for the {svc} mock: for an app that runs already (url)\n"
     out += "  # redis: {}                    # a Redis started for it (${redis.url})\n"
     out += "# tls: [<service>]               # the mocks it only reaches over https (an SDK that hard-codes https://)\n"
     return out
