@@ -196,6 +196,11 @@ def versions() -> dict[str, str]:
             "wrk": cmd(["wrk", "--version"]).split(" [")[0]}
 
 
+EXPLORE_NOTE = ("### harness explore: does it find every bug variant?\n\nHours, not minutes, so not part of "
+                "`make bench`: `python bench/explore.py` writes its table to [bench/EXPLORE.md](EXPLORE.md) "
+                "(summary in docs/explore.md).")
+
+
 def write_results(path: str, body: str, extras: str, args: argparse.Namespace, load: tuple[float, float]) -> None:
     v = versions()
     machine = (f"{platform.machine()}, {psutil.cpu_count()} cores, "
@@ -219,6 +224,8 @@ server CPU-second is the figure least moved by that.
 {body}
 
 {extras}
+
+{EXPLORE_NOTE}
 """
     with open(path, "w") as f:
         f.write(text)
