@@ -95,6 +95,7 @@ def start_client(solver, redis_server, tmp_path):
         wait_until(healthy, 20, "the client to listen")
         return url
 
+    start.procs = procs
     yield start
     for proc, log in procs:
         proc.kill()
@@ -212,6 +213,29 @@ def test_redis_down_parks_in_dlq_and_reprocessing_saves_it(solver, redis_server,
     redis_server.start()  # same port: the database is back (empty: a fresh server)
     wait_until(lambda: tasks(solver)[task]["used"] == 1, what="the DLQ to be reprocessed")
     assert status(url)["dlq"]["recovered_total"] == 1
+
+
+@pytest.mark.parametrize("spool", [True, False], ids=["spooled", "memory-only"])
+def test_a_task_submitted_while_redis_is_away_survives_a_crash_through_the_spool(solver, redis_server,
+                                                                                start_client, tmp_path, spool):
+    """Redis away, a task submitted, the process killed before Redis is back: with SPOOL_PATH the
+    restarted client finds the task in its spool, polls it and uses it; memory only, it is lost
+    (harness explore found that double fault)."""
+    env = {"SPOOL_PATH": str(tmp_path / "spool.json")} if spool else {}
+    url = start_client(**env)
+    redis_server.stop()
+    task = solve(url)                                   # in.php answered; Redis could not take it
+    assert status(url)["unsaved"] == [task]
+    proc, _ = start_client.procs[-1]
+    proc.kill()                                         # crashed before Redis is back
+    proc.wait(5)
+    redis_server.start()
+    start_client(**env)                                 # a new process, the same spool
+    if spool:
+        wait_until(lambda: tasks(solver)[task]["used"] == 1, what="the spooled task's solution to be used")
+    else:
+        time.sleep(2.0)                                 # polls would have used it by now
+        assert tasks(solver)[task]["used"] == 0
 
 
 def test_dlq_never_reprocessed_keeps_the_result_parked(solver, redis_server, start_client):

@@ -7,7 +7,9 @@ The bug variants (``VARIANT``) change one decision each; see ``settings.Settings
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -82,6 +84,29 @@ class SolverClient:
         except db.Error:
             with self.lock:
                 self.unsaved.add(task)
+            self._spool()
+
+    def _spool(self) -> None:
+        """The tasks Redis has not got yet, in a local file (SPOOL_PATH), rewritten whole on each
+        change: a task submitted while the database was away survives a crash before it is back
+        (``harness explore`` found it lost: the database cut, then the process killed)."""
+        if not self.s.spool_path:
+            return
+        with self.lock:
+            doc = {t: self.pending[t].info for t in self.unsaved if t in self.pending}
+        tmp = f"{self.s.spool_path}.{threading.get_ident()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(doc, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.s.spool_path)
+
+    def _unspooled(self) -> dict[str, dict[str, Any]]:
+        try:
+            with open(self.s.spool_path) as f:
+                return dict(json.load(f))
+        except (OSError, ValueError, TypeError):
+            return {}
 
     # --- pingbacks -------------------------------------------------------------------------------
     def is_known(self, task: str) -> bool:
@@ -121,8 +146,11 @@ class SolverClient:
             return "parked"
         with self.lock:
             self.pending.pop(task, None)
+            spooled = task in self.unsaved
             self.unsaved.discard(task)
             self.handled.add(task)
+        if spooled:
+            self._spool()
         if new:
             self.count(f"stored_via_{via}")
             return "stored"
@@ -222,20 +250,26 @@ class SolverClient:
             try:
                 self.store.add_pending(task, info)
             except db.Error:
-                return
+                break
             with self.lock:
                 self.unsaved.discard(task)
+        if todo:
+            self._spool()
 
     # --- using solutions ---------------------------------------------------------------------------
     def recover(self) -> None:
         """After a (re)start: what was being used is queued again; pending tasks are loaded."""
         requeued = self.store.requeue_using()
         loaded = self.store.all_pending()
+        spooled = {t: info for t, info in self._unspooled().items() if t not in loaded and not self.store.is_known(t)}
         with self.lock:
             for task, info in loaded.items():
                 self.pending.setdefault(task, Pending(task, info))
+            for task, info in spooled.items():  # submitted while Redis was away, then the process died
+                self.pending.setdefault(task, Pending(task, info))
+                self.unsaved.add(task)
         self.recovered = True
-        log.info("recovered: %d pending, %d requeued for use", len(loaded), requeued)
+        log.info("recovered: %d pending, %d from the spool, %d requeued for use", len(loaded), len(spooled), requeued)
 
     def use_next(self) -> bool:
         """Use one queued solution, waiting briefly for one. False when there was nothing to do. Several

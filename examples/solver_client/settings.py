@@ -45,6 +45,7 @@ class Settings:
     write_behind_delay: float  # ack_before_store only: results are written this long after the ack
     use_workers: int           # threads that take stored results and use them (each POST waits on the site)
     server_threads: int        # request handler threads (a /solve holds one for the whole in.php call)
+    spool_path: str = ""       # a local file for tasks submitted while Redis was away ("": memory only)
 
     @property
     def pingback_url(self) -> str:
@@ -94,6 +95,7 @@ class Settings:
             write_behind_delay=_float("WRITE_BEHIND_DELAY", 1.0) * scale,
             use_workers=max(1, int(_float("USE_WORKERS", 16))),
             server_threads=max(1, int(_float("SERVER_THREADS", 8))),
+            spool_path=os.environ.get("SPOOL_PATH", ""),
         )
         if variant == "unbounded_polling":  # the bug: poll at once, in a tight loop
             s = cls(**{**s.__dict__, "callback_timeout": 0.0, "poll_interval": TIGHT_LOOP_S})
