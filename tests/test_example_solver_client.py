@@ -238,6 +238,21 @@ def test_a_task_submitted_while_redis_is_away_survives_a_crash_through_the_spool
         assert tasks(solver)[task]["used"] == 0
 
 
+def test_a_hung_poll_holds_its_own_task_only(solver, start_client):
+    """Two tasks whose pingbacks were lost, the first two polls held by the solver until the client's
+    3 s HTTP timeout: polled side by side, both are used about 3 s later; one after the other (the
+    poller before explore found it), the second waited for the first's hung poll, both ~6 s later."""
+    url = start_client()
+    add_rule(solver, {"match": {"service": "solver", "action": "pingback"}, "effect": {"callback": "drop"}})
+    add_rule(solver, {"match": {"service": "solver", "action": "res.php"}, "effect": {"hang": True},
+                      "schedule": {"times": 2}})
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        ids = list(pool.map(lambda _: solve(url), range(2)))
+    wait_until(lambda: all(tasks(solver)[t]["used"] == 1 for t in ids), timeout=15, what="both solutions")
+    assert time.monotonic() - started < 5.5
+
+
 def test_dlq_never_reprocessed_keeps_the_result_parked(solver, redis_server, start_client):
     url = start_client("dlq_never_reprocessed")
     add_rule(solver, LATE_PINGBACK)

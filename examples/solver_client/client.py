@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -22,6 +23,7 @@ from solver_api import SolverApi
 
 log = logging.getLogger("solver_client")
 IDLE_WAIT_S = 0.2
+POLLERS = 16   # fallback polls in flight at once (one per task)
 
 
 class SubmitError(Exception):
@@ -54,6 +56,8 @@ class SolverClient:
         self.recover_lock = threading.Lock()
         self.write_behind: list[tuple[float, str, str]] = []   # (due, task, token)
         self.counters: dict[str, int] = {}
+        self.polling: set[str] = set()           # tasks whose poll is in flight
+        self.pollers = ThreadPoolExecutor(max_workers=POLLERS, thread_name_prefix="poll")
 
     def count(self, what: str) -> None:
         with self.lock:
@@ -221,27 +225,46 @@ class SolverClient:
         with self.lock:
             due = [p for p in self.pending.values()
                    if now - p.submitted_at >= self.s.callback_timeout and now >= p.next_poll]
+        # each due task polled on a thread of its own, in the background: a poll the solver holds (up
+        # to HTTP_TIMEOUT) delays that task only, not every task behind it (harness explore found four
+        # hung polls, one after another, holding a task whose pingback was lost past its deadline)
         for p in due:
             with self.lock:
-                settled = p.task not in self.pending  # a pingback came while earlier tasks were polled
-            if settled or p.task in self.dlq:
-                continue
-            if now - p.submitted_at > self.s.poll_give_up:
-                self.give_up(p.task, "no result before the poll deadline")
-                continue
-            p.next_poll = now + self.s.poll_interval
-            p.polls += 1
-            ans = self.api.poll(p.task)
-            if ans.kind == "ready":
-                self.accept(p.task, ans.value, via="poll")
-            elif ans.kind == "unsolvable":
-                self.task_failed(p.task, ans.value)
-            elif ans.kind == "not_ready" and self.s.variant == "gives_up_not_ready":
-                self.give_up(p.task, "not ready")  # the bug: "not ready" read as a failure
-            elif ans.kind == "gone":
-                self.give_up(p.task, ans.value)
-            elif ans.kind == "retry":
-                log.warning("res.php for %s: %s", p.task, ans.value)
+                if p.task in self.polling:
+                    continue
+                self.polling.add(p.task)
+            self.pollers.submit(self._poll_one, p, now)
+
+    def _poll_one(self, p: Pending, now: float) -> None:
+        try:
+            self._poll(p, now)
+        except Exception:  # a thread of the pool: log it, the task is polled again when due
+            log.exception("polling %s", p.task)
+        finally:
+            with self.lock:
+                self.polling.discard(p.task)
+
+    def _poll(self, p: Pending, now: float) -> None:
+        with self.lock:
+            settled = p.task not in self.pending  # a pingback came while it waited
+        if settled or p.task in self.dlq:
+            return
+        if now - p.submitted_at > self.s.poll_give_up:
+            self.give_up(p.task, "no result before the poll deadline")
+            return
+        p.next_poll = now + self.s.poll_interval
+        p.polls += 1
+        ans = self.api.poll(p.task)
+        if ans.kind == "ready":
+            self.accept(p.task, ans.value, via="poll")
+        elif ans.kind == "unsolvable":
+            self.task_failed(p.task, ans.value)
+        elif ans.kind == "not_ready" and self.s.variant == "gives_up_not_ready":
+            self.give_up(p.task, "not ready")  # the bug: "not ready" read as a failure
+        elif ans.kind == "gone":
+            self.give_up(p.task, ans.value)
+        elif ans.kind == "retry":
+            log.warning("res.php for %s: %s", p.task, ans.value)
 
     def _save_unsaved(self) -> None:
         with self.lock:
