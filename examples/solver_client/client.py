@@ -83,17 +83,23 @@ class SolverClient:
         info = {"job": job, "submitted_at": time.time(), "resubmits": resubmits}
         with self.lock:
             self.pending[task] = Pending(task, info)
+            self.unsaved.add(task)
+        if self.s.spool_path:
+            self._spool()   # first the local spool (a millisecond), then Redis: a crash in between loses nothing
         try:
             self.store.add_pending(task, info)
         except db.Error:
-            with self.lock:
-                self.unsaved.add(task)
+            return
+        with self.lock:
+            self.unsaved.discard(task)
+        if self.s.spool_path:
             self._spool()
 
     def _spool(self) -> None:
         """The tasks Redis has not got yet, in a local file (SPOOL_PATH), rewritten whole on each
-        change: a task submitted while the database was away survives a crash before it is back
-        (``harness explore`` found it lost: the database cut, then the process killed)."""
+        change: a task submitted while the database was away (or slow) survives a crash before it
+        is back (``harness explore`` found it lost: the database cut, or slow, then the process
+        killed)."""
         if not self.s.spool_path:
             return
         with self.lock:
