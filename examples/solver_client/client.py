@@ -56,6 +56,7 @@ class SolverClient:
         self.recover_lock = threading.Lock()
         self.write_behind: list[tuple[float, str, str]] = []   # (due, task, token)
         self.counters: dict[str, int] = {}
+        self.spool_lock = threading.Lock()       # serializes rewrites of the spool file
         self.polling: set[str] = set()           # tasks whose poll is in flight
         self.pollers = ThreadPoolExecutor(max_workers=POLLERS, thread_name_prefix="poll")
 
@@ -84,16 +85,14 @@ class SolverClient:
         with self.lock:
             self.pending[task] = Pending(task, info)
             self.unsaved.add(task)
-        if self.s.spool_path:
-            self._spool()   # first the local spool (a millisecond), then Redis: a crash in between loses nothing
+        self._spool()   # first the local spool (a millisecond), then Redis: a crash in between loses nothing
         try:
             self.store.add_pending(task, info)
         except db.Error:
             return
         with self.lock:
             self.unsaved.discard(task)
-        if self.s.spool_path:
-            self._spool()
+        self._spool()
 
     def _spool(self) -> None:
         """The tasks Redis has not got yet, in a local file (SPOOL_PATH), rewritten whole on each
@@ -102,14 +101,15 @@ class SolverClient:
         killed)."""
         if not self.s.spool_path:
             return
-        with self.lock:
-            doc = {t: self.pending[t].info for t in self.unsaved if t in self.pending}
-        tmp = f"{self.s.spool_path}.{threading.get_ident()}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(doc, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.s.spool_path)
+        with self.spool_lock:  # one writer at a time: an older snapshot never replaces a newer one
+            with self.lock:
+                doc = {t: self.pending[t].info for t in self.unsaved if t in self.pending}
+            tmp = f"{self.s.spool_path}.tmp"
+            with open(tmp, "w") as f:
+                json.dump(doc, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.s.spool_path)
 
     def _unspooled(self) -> dict[str, dict[str, Any]]:
         try:
@@ -275,6 +275,7 @@ class SolverClient:
     def _save_unsaved(self) -> None:
         with self.lock:
             todo = [(t, self.pending[t].info) for t in self.unsaved if t in self.pending]
+        saved = 0
         for task, info in todo:
             try:
                 self.store.add_pending(task, info)
@@ -282,7 +283,8 @@ class SolverClient:
                 break
             with self.lock:
                 self.unsaved.discard(task)
-        if todo:
+            saved += 1
+        if saved:  # not on every poller tick while Redis is still away
             self._spool()
 
     # --- using solutions ---------------------------------------------------------------------------

@@ -66,11 +66,16 @@ class Task:
     def pingback_delivered(self) -> bool:
         return any(p.get("outcome") == "delivered" for p in self.pingbacks)
 
+    @property
+    def pingback_maybe_received(self) -> bool:
+        """A pingback that timed out or failed on the way back may still have been received."""
+        return any(p.get("outcome") in MAYBE_RECEIVED for p in self.pingbacks)
+
     def withheld(self, facts: Facts) -> bool:
         """Never given to the integration although it kept asking: at least ``WITHHELD_ASKS`` polls
         after the solution existed, every one answered by a fault or never answered, and no pingback
         that may have reached it."""
-        if any(p.get("outcome") == "delivered" or p.get("outcome") in MAYBE_RECEIVED for p in self.pingbacks):
+        if self.pingback_delivered or self.pingback_maybe_received:
             return False
         asked = [p for p in self.polls if p.t >= self.produced_at]
         return len(asked) >= WITHHELD_ASKS and not any(self._given(facts.response_to(p)) for p in asked)
@@ -280,9 +285,7 @@ def fallback_polling_used(facts: Facts, p: DeadlineParams) -> Result:
     bad = []
     for t in undelivered:
         lost = book.classify(t, p.deadline) == "lost"
-        # a pingback that timed out or failed on the way back may still have been received
-        maybe_received = any(pb.get("outcome") in MAYBE_RECEIVED for pb in t.pingbacks)
-        if lost or (not t.polls and not maybe_received):
+        if lost or (not t.polls and not t.pingback_maybe_received):
             bad.append({"task": t.task, "polled": len(t.polls), "history": book.history(t)})
     summary = f"{len(undelivered) - len(bad)} of {len(undelivered)} undelivered pingbacks recovered by polling"
     return Result("fallback_polling_used", not bad, summary, bad, {"undelivered": len(undelivered),
