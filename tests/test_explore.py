@@ -65,6 +65,8 @@ def test_generator_makes_only_valid_rules_of_every_kind(everything):
             scenario = everything.scenario_of(faults, run_seed(seed, i))  # the loader `harness run` uses
             added = [r for s in scenario.timeline if s.add_rules for r in s.add_rules]
             assert len(added) == sum(f.rule is not None for f in faults)
+            patched = [s.set_config for s in scenario.timeline if s.set_config]   # checked against the mock's config
+            assert patched == [{f.what: f.config} for f in faults if f.config is not None]
             for f in faults:
                 seen[_family(f)] += 1
                 for smaller in simpler(f):  # the shrinker's versions are valid too
@@ -72,7 +74,7 @@ def test_generator_makes_only_valid_rules_of_every_kind(everything):
             for rule in added:
                 seen[rule.applier.value] += 1
     for family in ("callback", "toxic", "mitm", "mock", "link down", "service down", "target down",
-                   "error", "captcha_code", "forgery"):
+                   "error", "captcha_code", "forgery", "condition"):
         assert seen[family] > 0, (family, seen)
 
 
@@ -107,6 +109,8 @@ def test_an_error_only_one_action_answers_is_drawn_for_that_action_only():
 
 
 def _family(fault: Fault) -> str:
+    if fault.config is not None:
+        return "condition"
     if fault.rule is None:
         return f"{fault.outage} down"
     effect = fault.rule["effect"]

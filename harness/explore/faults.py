@@ -1,8 +1,9 @@
 """One fault of a candidate timeline, and how it becomes scenario steps.
 
 A ``Fault`` is the unit the generator draws and the shrinker removes or simplifies: a rule added at
-``at`` (any rule of the fault language: a reply, a callback fault, a proxy fault, a toxic), or an
-outage — a link cut, a service or the target stopped at ``at`` and back at ``until``. Times are run
+``at`` (any rule of the fault language: a reply, a callback fault, a proxy fault, a toxic), an
+outage — a link cut, a service or the target stopped at ``at`` and back at ``until`` — or a
+condition: a service degraded (its config patched) from ``at`` on, e.g. a solver solving slowly. Times are run
 time in seconds as the scenario writes them (``--time-scale`` compresses them at run time).
 """
 
@@ -29,8 +30,12 @@ class Fault:
     outage: str | None = None               # "link" | "service" | "target"
     what: str = ""                          # the link or service it stops
     until: float | None = None
+    condition: str = ""                     # the name of a degraded state of service ``what`` …
+    config: dict[str, Any] | None = None    # … and the patch of its mock's config that makes it
 
     def steps(self) -> list[dict[str, Any]]:
+        if self.config is not None:
+            return [{"at": seconds(self.at), "set_config": {self.what: self.config}}]
         if self.rule is not None:
             return [{"at": seconds(self.at), "add_rules": [self.rule]}]
         start, end = OUTAGES[self.outage or ""]
@@ -43,6 +48,8 @@ class Fault:
     @property
     def signature(self) -> str:
         """What kind of fault this is, without its numbers: failures are told apart by it."""
+        if self.config is not None:
+            return f"{self.what} {self.condition}"
         if self.rule is None:
             return f"{self.outage} down" + (f" {self.what}" if self.what else "")
         match, effect = self.rule.get("match", {}), self.rule.get("effect", {})
@@ -55,6 +62,9 @@ class Fault:
 
     def describe(self) -> str:
         """One line a person reads: when, what, how often."""
+        if self.config is not None:
+            patch = json.dumps(self.config, separators=(", ", ": "))
+            return f"at {seconds(self.at)}: {self.signature} ({patch}) for the rest of the run"
         if self.rule is None:
             back = f", back at {seconds(self.until)}" if self.until is not None else ", never back"
             return f"at {seconds(self.at)}: {self.signature}{back}"
@@ -109,7 +119,7 @@ def simpler(fault: Fault) -> Iterator[Fault]:
     if fault.at > 0:
         span = (fault.until - fault.at) if fault.until is not None else None
         yield replace(fault, at=0.0, until=span)
-    if fault.rule is None:
+    if fault.rule is None:  # an outage: a shorter one; a condition: only the earlier start
         if fault.until is not None and fault.until - fault.at >= 2 * MIN_SPAN_S:
             yield replace(fault, until=round(fault.at + (fault.until - fault.at) / 2, 3))
         return

@@ -64,13 +64,17 @@ class Menu:
                 out.append((3, lambda r, at, s=svc: Fault(at, rule=_callback_rule(r, s, at, self.horizon,
                                                                                   self.emitted.get(s, [])))))
             out.append((1, lambda r, at, s=svc: Fault(at, outage="service", what=s, until=_end(r, at, self.horizon))))
+            if space.conditions:
+                out.append((1, lambda r, at, s=svc, c=space.conditions: _condition(r, at, s, c)))
         for name, mitm in self.links:
             if mitm:
                 out.append((2, lambda r, at, n=name: Fault(at, rule=_proxy_rule(r, n, at, self.horizon))))
             out.append((2, lambda r, at, n=name: Fault(at, rule=_toxic_rule(r, n, at, self.horizon))))
             out.append((1, lambda r, at, n=name: Fault(at, outage="link", what=n, until=_end(r, at, self.horizon))))
         if self.restartable_target:
-            out.append((1, lambda r, at: Fault(at, outage="target", until=_end(r, at, self.horizon))))
+            # a crash tests something only while work is in flight: not at 0, but anywhere in the
+            # traffic's time (whatever the candidate's start drew), and as often as a reply fault
+            out.append((2, lambda r, at: _crash(r, self.horizon)))
         return out
 
 
@@ -114,8 +118,9 @@ def candidate(menu: Menu, seed: int, index: int) -> list[Fault]:
     for i in range(n):
         at = 0.0 if rng.random() < 0.5 else round(rng.uniform(0, menu.horizon * 0.6), 1)
         fault = rng.choices(draws, dweights)[0](rng, at)
-        if fault.outage is not None and any((f.outage, f.what) == (fault.outage, fault.what) for f in faults):
-            continue  # one outage of a thing per candidate: a second would only overlap the first
+        if fault.rule is None and any((f.outage, f.condition, f.what) == (fault.outage, fault.condition, fault.what)
+                                      for f in faults):
+            continue  # one outage (condition) of a thing per candidate: a second would only overlap the first
         if fault.rule is not None:
             fault = Fault(fault.at, rule={"id": f"x{i + 1}", **fault.rule})
         faults.append(fault)
@@ -197,6 +202,16 @@ def _callback_rule(rng: random.Random, service: str, at: float, horizon: float,
     # half of them aim at one event the base emits (else: the first callbacks, often the busiest kind)
     match = {"service": service, **({"action": rng.choice(emitted)} if emitted and rng.random() < 0.5 else {})}
     return _rule(match, effect, _schedule(rng, at, horizon))
+
+
+def _crash(rng: random.Random, horizon: float) -> Fault:
+    at = round(rng.uniform(0.15, 1.0) * horizon, 1)
+    return Fault(at, outage="target", until=_end(rng, at, horizon))
+
+
+def _condition(rng: random.Random, at: float, service: str, conditions: dict[str, dict[str, Any]]) -> Fault:
+    name = rng.choice(sorted(conditions))
+    return Fault(at, what=service, condition=name, config=conditions[name])
 
 
 def _proxy_rule(rng: random.Random, link: str, at: float, horizon: float) -> dict[str, Any]:

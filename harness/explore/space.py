@@ -24,6 +24,9 @@ class FaultSpace:
     replies: tuple[dict[str, Any], ...] = ()
     #: forged callbacks the service can send (``effect.callback``: ``wrong_id``, ``bad_sign`` …)
     forgeries: tuple[str, ...] = ()
+    #: a degraded service, not an error (name → a patch of the mock's config, set at a time for the rest
+    #: of the run): e.g. a solver that solves slowly today. A correct integration must ride it out.
+    conditions: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: invariants that apply whenever the service runs: ``expect:`` entries with their parameters
     expect: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     #: the base ``harness explore PROFILE`` starts from: scenario parts (``config``: the service's mock

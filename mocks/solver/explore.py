@@ -7,6 +7,9 @@ SPACE = FaultSpace(
     actions=(SUBMIT, POLL),
     action_errors={SUBMIT: ("ERROR_NO_SLOT_AVAILABLE",)},   # transient: submit again later (never a poll's answer)
     forgeries=("wrong_id",),
+    # a busy solver: every task submitted from then on takes 2.5–3.5 s, longer than a client's usual
+    # pingback wait, so fallback polls meet CAPCHA_NOT_READY (as the catalogue's slow-solving scenario)
+    conditions={"slow solving": {"profiles": [{"solve_min_s": 2.5, "solve_max_s": 3.5}]}},
     # six solves, one of which the solver cannot solve (ERROR_CAPTCHA_UNSOLVABLE is an ordinary answer,
     # not a fault: a correct client never uses it as a token, and may submit the job again)
     base={
