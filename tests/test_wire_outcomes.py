@@ -53,6 +53,30 @@ def test_an_answer_the_client_left_before_is_client_gone_not_delivered(echo):
     assert (last["outcome"], last["status"]) == ("delivered", 200)
 
 
+def _raw_get(url: str, read: bool) -> None:
+    """GET with a raw socket; wait until the delayed answer has surely arrived; read it or not, close."""
+    import socket
+    from urllib.parse import urlsplit
+    u = urlsplit(url)
+    with socket.create_connection((u.hostname, u.port), timeout=5) as s:
+        s.sendall(f"GET {u.path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        time.sleep(0.6)   # the answer (delayed 300 ms) is in this socket's buffer now
+        if read:
+            assert s.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize("read", [False, True])
+def test_a_late_answer_the_client_closed_on_unread_is_client_gone(echo, read):
+    """The client's timeout fires as the delayed answer arrives: it closes with the answer unread
+    (the kernel sends RST). That answer did not reach the integration; one it read did."""
+    add(echo, {"effect": {"delay_ms": 300}, "schedule": {"times": 1}})
+    _raw_get(echo.host.urls["echo"] + "/late", read)
+    expected = ["delivered", "client_gone"] if not read else ["delivered"]
+    wait_until(lambda: [e["outcome"] for e in responses(echo)] == expected, 3.0, f"outcomes {expected}")
+    time.sleep(0.3)
+    assert [e["outcome"] for e in responses(echo)] == expected
+
+
 def test_a_reset_is_journaled_before_the_rst(echo):
     add(echo, {"effect": {"reset": True}})
     with pytest.raises(requests.ConnectionError):

@@ -172,7 +172,8 @@ RESPONSE = declare("response", ("service", "action", "rid", "status", "rule", "o
                    ("body", "hung_s", "sent_bytes", "full_bytes", "refused"),
                    "a mock answered; `outcome`: what reached the wire — delivered (`body`, parsed), client_gone "
                    "(the peer closed first: nothing sent), reset, partial (`sent_bytes` of `full_bytes`), hung "
-                   "(`hung_s`); a second event for the same `rid` corrects it when the write failed; `refused`: why the "
+                   "(`hung_s`); a second event for the same `rid` corrects it when the write failed or a delayed answer was "
+                   "left unread (the client reset the connection at once); `refused`: why the "
                    "mock refused the request (check, expected, got, why)")
 DECISION = declare("decision", ("rule", "service", "action", "n", "fired", "reason", "ref", "fingerprint", "matched"),
                    ("link",),

@@ -7,6 +7,7 @@ import asyncio
 import socket
 import struct
 import time
+from typing import Callable
 
 from aiohttp import web
 
@@ -37,6 +38,50 @@ async def hang(request: web.Request, limit_s: float) -> float:
     while not client_gone(request) and time.monotonic() - start < limit_s:
         await asyncio.sleep(0.02)
     return time.monotonic() - start
+
+
+UNREAD_WINDOW_S = 0.5  # a reset this soon after a late answer: the client gave up as it arrived
+
+
+def on_unread(request: web.Request, unread: Callable[[], None], within_s: float = UNREAD_WINDOW_S) -> None:
+    """Call ``unread()`` if the client resets the connection within ``within_s`` of now. An answer
+    written just as the client's timeout fires lands in a socket it is closing; the kernel answers a
+    close with unread data by RST, not FIN. (A client that read the answer closes with FIN, or keeps
+    the connection.) For late answers only: the connection's protocol is wrapped for ``within_s``."""
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return
+    watch = _ResetWatch(transport.get_protocol(), unread, asyncio.get_running_loop().time() + within_s)
+    transport.set_protocol(watch)
+    asyncio.get_running_loop().call_later(within_s, watch.unwrap, transport)
+
+
+class _ResetWatch(asyncio.Protocol):
+    """Passes everything to the connection's own protocol; notes a reset before ``deadline``."""
+
+    def __init__(self, inner: asyncio.BaseProtocol, unread: Callable[[], None], deadline: float):
+        self.inner, self.unread, self.deadline = inner, unread, deadline
+
+    def unwrap(self, transport: asyncio.BaseTransport) -> None:
+        if not transport.is_closing() and transport.get_protocol() is self:
+            transport.set_protocol(self.inner)
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)  # type: ignore[attr-defined]
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()  # type: ignore[attr-defined]
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if isinstance(exc, ConnectionResetError) and asyncio.get_running_loop().time() <= self.deadline:
+            self.unread()
+        self.inner.connection_lost(exc)
 
 
 def reset(request: web.Request) -> None:

@@ -6,7 +6,8 @@
 
 Every ``response`` event says what reached the wire (``outcome``): ``delivered``, ``client_gone``
 (the peer closed before the answer was written: nothing was sent), ``reset``, ``partial`` (with
-``sent_bytes``), ``hung``. It is written just before the bytes go out; where the outcome is only
+``sent_bytes``), ``hung``. A delayed answer the client resets the connection on at once (it gave up
+as the answer arrived, and closed with it unread) becomes ``client_gone`` too. It is written just before the bytes go out; where the outcome is only
 known afterwards (a hang's length, a write the peer cut off) a second ``response`` event for the same
 ``rid`` follows at once, and readers take the last. A delay ends early when its client leaves.
 Stopping the mock cancels its handlers: nothing is journaled after a stop.
@@ -37,6 +38,7 @@ JOURNAL_BODY_LIMIT = 4096
 log = logging.getLogger("harness.mocks")
 # the answer journaled as delivered: (rid, action, rule)
 _ANSWER = web.RequestKey("harness.answer", tuple)
+_LATE = web.RequestKey("harness.late", bool)   # the answer was delayed: it may meet the client's timeout
 
 
 @dataclass
@@ -164,14 +166,16 @@ class ServiceMock:
         try:
             response = await self.dispatch(request)
             if not response.prepared:
+                answer = request.get(_ANSWER)
                 try:
                     await response.prepare(request)
                     await response.write_eof()
                 except ConnectionError:
-                    answer = request.get(_ANSWER)
                     if answer is not None:
                         self._journal_outcome(*answer, CLIENT_GONE)
                     raise asyncio.CancelledError() from None  # nothing more to send, nothing to log
+                if answer is not None and request.get(_LATE):
+                    effects.on_unread(request, lambda: self._stopped or self._journal_outcome(*answer, CLIENT_GONE))
             return response
         finally:
             self._handlers.discard(task)
@@ -201,6 +205,8 @@ class ServiceMock:
         if decision is None:
             return self._send(request, rid, call.action, await self.handle(call), None)
         effect, rule = decision.effect, decision.rule_id
+        if effect.delay_ms:
+            request[_LATE] = True
         if effect.delay_ms and not await effects.sleep_unless_gone(request, scaled_s(effect.delay_ms,
                                                                                        self.ctx.time_scale)):
             self._gone(rid, call.action, rule)
