@@ -18,7 +18,7 @@ from harness.explore.candidate import Base
 from harness.explore.faults import Fault, simpler, timeline
 from harness.explore.generate import candidate, run_seed
 from harness.explore.shrink import Stop, shrink
-from harness.journal import Event, kinds
+from harness.journal import Event, kinds, read_events
 from harness.verdict import evaluate
 from mocks.registry import SERVICES
 
@@ -86,7 +86,10 @@ def test_a_target_whose_work_does_not_survive_a_restart_is_never_restarted():
     # the same target, restartable: target outages are drawn
     solver = Base.load(os.path.join(ROOT, "examples", "explore", "solver_client.yaml"))
     assert solver.menu.restartable_target
-    assert any(f.outage == "target" for i in range(1, 300) for f in candidate(solver.menu, 2, i))
+    crashes = [f for i in range(1, 300) for f in candidate(solver.menu, 2, i) if f.outage == "target"]
+    assert len(crashes) > 20
+    # while the traffic is in flight: never at 0 (nothing to lose yet), never after the horizon
+    assert all(0 < f.at <= solver.menu.horizon and f.until > f.at for f in crashes)
 
 
 def test_callback_faults_may_aim_at_an_event_the_base_emits():
@@ -410,3 +413,37 @@ def test_until_stops_only_at_a_failure_that_reproduces_nine_times_in_ten():
     assert Explorer.reached(search) == "verification_fail_open"
     search.failures, search.base.skip = [], {"verification_fail_open"}   # fails without faults
     assert Explorer.reached(search) == "verification_fail_open"
+
+
+def test_a_slow_solver_is_a_condition_the_correct_client_rides_out_and_a_quitter_does_not(tmp_path):
+    """The solver's ``slow solving`` condition, as explore injects it, with every pingback lost:
+    fallback polls meet CAPCHA_NOT_READY. The correct client polls on; the one that gives a task up on
+    "not ready" loses solutions (explore found it so, in two steps)."""
+    from harness.explore.space import space_of
+    slow = space_of("solver").conditions["slow solving"]
+    faults = [Fault(0.0, what="solver", condition="slow solving", config=slow),
+              Fault(0.0, rule={"id": "x1", "match": {"service": "solver", "action": "pingback"},
+                               "effect": {"callback": "drop"}})]
+    assert faults[0].steps() == [{"at": "0s", "set_config": {"solver": slow}}]
+    assert faults[0].signature == "solver slow solving" and list(simpler(faults[0])) == []
+    verdicts = {}
+    for variant in ("correct", "gives_up_not_ready"):
+        base = Base.load(os.path.join(ROOT, "examples", "explore", "solver_client.yaml"), variant)
+        path = tmp_path / f"{variant}.yaml"
+        path.write_text(yaml.safe_dump(base.document(faults, seed=3)))
+        r = harness("run", str(path), "--report-dir", str(tmp_path / variant), "-q")
+        summary = json.loads((tmp_path / variant / "latest" / "summary.json").read_text())
+        verdicts[variant] = (r.returncode, {i["name"]: i["ok"] for i in summary["invariants"] if i["exercised"]})
+        events = read_journal(tmp_path / variant / "latest")
+        not_ready = [e for e in events if e.kind == "response" and e.action == "res.php"
+                     and "CAPCHA_NOT_READY" in str(e.get("body"))]
+        assert len(not_ready) >= 3, variant   # the condition held: polls met a busy solver
+    # INCONCLUSIVE, not PASS: with every pingback lost, the base's one_effect_per_inbound_event has
+    # nothing to judge; every invariant that was exercised holds
+    assert verdicts["correct"][0] == 3 and all(verdicts["correct"][1].values()), verdicts
+    assert "one_effect_per_inbound_event" not in verdicts["correct"][1]
+    assert verdicts["gives_up_not_ready"][0] == 1 and not verdicts["gives_up_not_ready"][1]["no_lost_solutions"]
+
+
+def read_journal(run_dir):
+    return read_events((run_dir / "journal.jsonl").read_bytes())
