@@ -77,6 +77,52 @@ def test_a_late_answer_the_client_closed_on_unread_is_client_gone(echo, read):
     assert [e["outcome"] for e in responses(echo)] == expected
 
 
+class BlockingEcho(EchoMock):
+    """``/block`` holds the event loop for 0.4 s in ``handle``: whatever the client does meanwhile,
+    the loop has not seen it when the answer is sent (as when a delay's timer and the client's
+    timeout fire together)."""
+
+    async def handle(self, call):
+        if call.action == "block":
+            time.sleep(0.4)
+        return await super().handle(call)
+
+
+def test_a_late_answer_to_a_client_that_closed_unseen_is_client_gone(tmp_path):
+    import socket
+    with HostThread(services={"echo": {}}, service_classes={"echo": BlockingEcho}, run_dir=str(tmp_path),
+                    seed=1) as ht:
+        add(ht, {"match": {"action": "block"}, "effect": {"delay_ms": 50}, "schedule": {"times": 1}})
+        port = int(ht.host.urls["echo"].rsplit(":", 1)[1])
+        for n in (1, 2):   # the first one late (the rule), the second not
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
+                time.sleep(0.2)   # closed (FIN) while the loop is held
+            wait_until(lambda: len(responses(ht)) >= n, 3.0, f"answer {n}")
+        time.sleep(0.3)
+        late, *plain = responses(ht)
+        assert (late["outcome"], late["rule"]) == ("client_gone", "r1")
+        # only late answers look below the loop: an ordinary answer is judged as before (it was
+        # written before the loop saw the close)
+        assert [e["outcome"] for e in plain] == ["delivered"]
+
+
+def test_peer_closed_sees_a_close_the_loop_has_not(tmp_path):
+    import socket
+    from types import SimpleNamespace
+    from mocks.base.effects import peer_closed
+    ours, theirs = socket.socketpair()
+    transport = SimpleNamespace(is_closing=lambda: False, get_extra_info=lambda name: ours)
+    request = SimpleNamespace(transport=transport)
+    assert not peer_closed(request)
+    theirs.sendall(b"GET /next HTTP/1.1\r\n")      # a pipelined request is no close
+    assert not peer_closed(request)
+    assert ours.recv(100) == b"GET /next HTTP/1.1\r\n"  # peeking consumed nothing
+    theirs.close()
+    assert peer_closed(request)
+    ours.close()
+
+
 def test_a_reset_is_journaled_before_the_rst(echo):
     add(echo, {"effect": {"reset": True}})
     with pytest.raises(requests.ConnectionError):

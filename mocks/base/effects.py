@@ -4,6 +4,7 @@ the client is still there (a delay that outlives it ends early)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import struct
 import time
@@ -15,6 +16,26 @@ from aiohttp import web
 def client_gone(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
+
+
+def peer_closed(request: web.Request) -> bool:
+    """Has the client closed (FIN or RST) in a way the event loop has not seen yet? A late answer's
+    timer and its client's timeout fire together: the loop runs the timer before it polls the socket,
+    so the FIN already there is not yet ``client_gone``. One non-blocking ``MSG_PEEK`` (on a dup of
+    the fd: uvloop's socket object cannot read) tells. For late answers only."""
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return True
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    try:
+        with socket.socket(fileno=os.dup(sock.fileno())) as peek:
+            return peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False   # open, nothing sent: still waiting for its answer
+    except OSError:
+        return True    # reset
 
 
 GONE_POLL_S = 0.05  # how often a delay looks whether its client is still connected

@@ -246,7 +246,7 @@ class ServiceMock:
         raise asyncio.CancelledError()
 
     def _send(self, request: web.Request, rid: str, action: str, reply: Reply, rule: str | None) -> web.Response:
-        if effects.client_gone(request):
+        if effects.client_gone(request) or (request.get(_LATE) and effects.peer_closed(request)):
             self._gone(rid, action, rule)
         data = reply.data
         if data is None or (isinstance(data, str) and len(data) > JOURNAL_BODY_LIMIT):
