@@ -123,6 +123,27 @@ def test_peer_closed_sees_a_close_the_loop_has_not(tmp_path):
     ours.close()
 
 
+def test_answers_at_the_clients_timeout_are_journaled_as_the_client_saw_them(echo):
+    """A rule delays every answer by the client's own timeout (±1 ms): some answers it reads, some
+    it gave up on as they arrived. The journal must say which (explore found the correct solver
+    client "losing" a task whose in.php answer was journaled delivered as its timeout fired)."""
+    add(echo, {"effect": {"delay_ms": 300}})
+    session, seen = requests.Session(), []
+    for i in range(30):
+        try:
+            session.post(echo.host.urls["echo"] + f"/x{i}", data={"k": "v"}, timeout=0.3 + (i % 5 - 2) * 0.0005)
+            seen.append("delivered")
+        except requests.ReadTimeout:
+            seen.append("client_gone")
+        time.sleep(0.05)
+    time.sleep(0.7)   # past the watch of the last answer
+    last = {}
+    for e in responses(echo):
+        last[e["rid"]] = e["outcome"]   # readers take the last event of a rid
+    assert "delivered" in seen and "client_gone" in seen, seen   # both sides of the boundary were met
+    assert list(last.values()) == seen
+
+
 def test_a_reset_is_journaled_before_the_rst(echo):
     add(echo, {"effect": {"reset": True}})
     with pytest.raises(requests.ConnectionError):

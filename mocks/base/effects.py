@@ -8,7 +8,7 @@ import os
 import socket
 import struct
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -65,32 +65,48 @@ UNREAD_WINDOW_S = 0.5  # a reset this soon after a late answer: the client gave 
 
 
 def on_unread(request: web.Request, unread: Callable[[], None], within_s: float = UNREAD_WINDOW_S) -> None:
-    """Call ``unread()`` if the client resets the connection within ``within_s`` of now. An answer
-    written just as the client's timeout fires lands in a socket it is closing; the kernel answers a
-    close with unread data by RST, not FIN. (A client that read the answer closes with FIN, or keeps
-    the connection.) For late answers only: the connection's protocol is wrapped for ``within_s``."""
+    """Call ``unread()`` if, within ``within_s`` of now, the connection ends in a way that shows the
+    client never read the answer just written. Its timeout fired as the answer went out:
+    - it closes with the answer unread in its buffer: the kernel sends RST, not FIN;
+    - it had closed (FIN) a moment before the answer arrived: its kernel answers the data with RST,
+      which leaves an error (EPIPE) on our socket behind the FIN.
+    A client that read the answer closes with a plain FIN, or keeps the connection. For late answers
+    only: the connection's protocol is wrapped for ``within_s``."""
     transport = request.transport
     if transport is None or transport.is_closing():
         return
-    watch = _ResetWatch(transport.get_protocol(), unread, asyncio.get_running_loop().time() + within_s)
+    loop = asyncio.get_running_loop()
+    watch = _ResetWatch(transport.get_protocol(), unread, loop.time() + within_s, transport.get_extra_info("socket"))
     transport.set_protocol(watch)
-    asyncio.get_running_loop().call_later(within_s, watch.unwrap, transport)
+    loop.call_later(within_s, watch.unwrap, transport)
 
 
 class _ResetWatch(asyncio.Protocol):
     """Passes everything to the connection's own protocol; notes a reset before ``deadline``."""
 
-    def __init__(self, inner: asyncio.BaseProtocol, unread: Callable[[], None], deadline: float):
-        self.inner, self.unread, self.deadline = inner, unread, deadline
+    def __init__(self, inner: asyncio.BaseProtocol, unread: Callable[[], None], deadline: float, sock: Any):
+        self.inner, self.unread, self.deadline, self.sock = inner, unread, deadline, sock
+        self.armed = True
+
+    def _tell(self) -> None:
+        if self.armed and asyncio.get_running_loop().time() <= self.deadline:
+            self.armed = False
+            self.unread()
 
     def unwrap(self, transport: asyncio.BaseTransport) -> None:
         if not transport.is_closing() and transport.get_protocol() is self:
             transport.set_protocol(self.inner)
 
     def data_received(self, data: bytes) -> None:
+        self.armed = False   # the next request on this connection: the client was done with the answer
         self.inner.data_received(data)  # type: ignore[attr-defined]
 
     def eof_received(self) -> bool | None:
+        try:
+            if self.sock is not None and self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                self._tell()   # a reset came behind the FIN: our answer reached a closed socket
+        except OSError:
+            pass
         return self.inner.eof_received()  # type: ignore[attr-defined]
 
     def pause_writing(self) -> None:
@@ -100,8 +116,8 @@ class _ResetWatch(asyncio.Protocol):
         self.inner.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if isinstance(exc, ConnectionResetError) and asyncio.get_running_loop().time() <= self.deadline:
-            self.unread()
+        if isinstance(exc, ConnectionResetError):
+            self._tell()
         self.inner.connection_lost(exc)
 
 
