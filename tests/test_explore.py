@@ -205,6 +205,25 @@ def test_a_stopped_captcha_service_counts_as_degraded():
     assert not evaluate([{"verification_fail_open": {}}], blocked).results[0].ok
 
 
+def test_a_refused_call_after_an_outage_is_the_backends_policy_not_a_blocked_user():
+    # the Node app's first call met the stopped service, its retry got RequestLimitExceeded and it
+    # refused the login (explore's false alarm on the correct node_login): its policy, not judged
+    stop, start = ({"step": "service_stopped", "service": "captcha"}, {"step": "service_started", "service": "captcha"})
+
+    def run(error, status):
+        call = [("request", 0.35, {"service": "captcha", "action": "DescribeCaptchaResult", "rid": "r1",
+                                   "params": {"Ticket": "tk"}}),
+                ("response", 0.36, {"service": "captcha", "action": "DescribeCaptchaResult", "rid": "r1", "status": 200,
+                                    "rule": "x2", "body": {"Response": {"Error": {"Code": error}}}})]
+        return evaluate([{"verification_fail_open": {}}],
+                        journal(("step", 0.1, stop), ("step", 0.2, start), *call, driver(0.4, status))).results[0]
+
+    assert not run("RequestLimitExceeded", 403).exercised
+    assert not run("ResourceUnavailable", 403).exercised
+    blocked = run("InternalError", 403)           # a degraded service: fail open
+    assert blocked.exercised and not blocked.ok
+
+
 def test_a_request_that_never_reached_the_target_is_not_judged():
     # the target starting again (not listening yet) while the captcha service is down: the driver
     # could not connect, so the integration decided nothing (explore found this as a false alarm)

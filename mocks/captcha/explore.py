@@ -5,7 +5,9 @@ from mocks.captcha.vocabulary import SERVICE, WEB
 
 SPACE = FaultSpace(
     actions=(WEB,),
-    # server-side, transient: a correct backend fails open on them (docs/captcha.md)
+    # server-side, transient. A correct backend fails open on InternalError (docs/captcha.md); on the
+    # other two it may fail open or refuse (its policy: no invariant judges a login whose last answer
+    # was one), but they still try its retries and call bounds
     errors=("InternalError", "RequestLimitExceeded", "ResourceUnavailable"),
     replies=({"captcha_code": 26},),   # "system busy": fail open too
     # good and bad logins one at a time, one flow after the other (a verification call belongs to the

@@ -187,6 +187,11 @@ def verification_fail_open(facts: Facts, p: FailOpenParams) -> Result:
         if dr is not None and not dr.get("valid"):
             continue
         states = v.states(ticket_of(d))
+        if states and states[-1].startswith("error:"):
+            # the last call was refused (RequestLimitExceeded, ResourceUnavailable …): whether a
+            # backend fails open on that is its own policy (Tencent's docs do not say), judged by
+            # neither invariant — also when an outage came before that answer
+            continue
         # a service stopped after it gave this request a definite answer (code:…) degraded nothing
         stops = not (states and states[-1].startswith("code:"))
         if not (states and states[-1] in DEGRADED) and not link_fault_during(facts, *request_span(d), stops=stops):
