@@ -130,10 +130,15 @@ def test_a_solution_the_solver_refused_to_every_poll_is_withheld_not_lost():
     # the ask before it existed does not count: 2 refusals, lost
     _polls(j.task("5", "tok5"), "5", [(200, "CAPCHA_NOT_READY", {"outcome": "delivered"}), REFUSED, REFUSED],
            start=0.1)
+    # a slow solver: refused before the solution existed and after it (explore: the 2captcha client's
+    # patience ran out under 6 s delays of every poll): withheld
+    _polls(j.task("6", "tok6", t=1.6), "6", [REFUSED, REFUSED, REFUSED])
+    # … but it must have asked after the solution existed: refused 3 times, then it stopped: lost
+    _polls(j.task("7", "tok7", t=3.6), "7", [REFUSED, REFUSED, REFUSED])
     r = results(j, {"no_lost_solutions": {"deadline": "5s"}})["no_lost_solutions"]
-    assert [e["task"] for e in r.evidence] == ["2", "3", "5"]
-    assert r.counts["withheld"] == 2 and r.counts["lost"] == 3
-    assert "2 not judged (withheld: the solver refused every one of the 3 or more polls" in r.summary
+    assert [e["task"] for e in r.evidence] == ["2", "3", "5", "7"]
+    assert r.counts["withheld"] == 3 and r.counts["lost"] == 4
+    assert "3 not judged (withheld: faults answered 3 or more polls for each, and every poll after it was solved)" in r.summary
     # nothing but withheld solutions: nothing was judged, so no PASS
     r = results(_polls(J().task("1", "tok1"), "1", [REFUSED] * 3), {"no_lost_solutions": {}})["no_lost_solutions"]
     assert not r.exercised and "none of the 1 solutions could be judged" in r.summary

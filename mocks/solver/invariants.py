@@ -40,7 +40,7 @@ from mocks.solver.vocabulary import PINGBACK, POLL, SERVICE, SUBMIT, TASK_ID_PAR
 register_text_reader(SERVICE, text_as_json)  # ``body.request`` matches plain-text replies too
 
 MAYBE_RECEIVED = ("timeout", "error", "http_error")
-WITHHELD_ASKS = 3   # refused polls after a solution was produced that excuse its loss
+WITHHELD_ASKS = 3   # polls of a task the faults kept unanswered that excuse its solution's loss
 # a flow on a mitm link that never reached its upstream: the solution it carried was not used
 NOT_FORWARDED = ("replaced", "hang", "reset", "upstream_error", "client_error")
 
@@ -72,17 +72,27 @@ class Task:
         return any(p.get("outcome") in MAYBE_RECEIVED for p in self.pingbacks)
 
     def withheld(self, facts: Facts) -> bool:
-        """Never given to the integration although it kept asking: at least ``WITHHELD_ASKS`` polls
-        after the solution existed, every one answered by a fault or never answered, and no pingback
-        that may have reached it."""
+        """Never given to the integration although it kept asking: it polled after the solution
+        existed, none of those polls brought it the token, at least ``WITHHELD_ASKS`` of its polls
+        of the task (before the solution too: a slow solver) were answered by a fault or never
+        answered, and no pingback may have reached it. A client whose patience ran out under those
+        faults did not lose the solution; one that stopped asking (a hung poll it never left, "not
+        ready" read as a failure) did."""
         if self.pingback_delivered or self.pingback_maybe_received:
             return False
-        asked = [p for p in self.polls if p.t >= self.produced_at]
-        return len(asked) >= WITHHELD_ASKS and not any(self._given(facts.response_to(p)) for p in asked)
+        after = [p for p in self.polls if p.t >= self.produced_at]
+        if not after or any(self._given(facts.response_to(p)) for p in after):
+            return False
+        return sum(_refused(facts.response_to(p)) for p in self.polls) >= WITHHELD_ASKS
 
     def _given(self, response: Any) -> bool:
         """A res.php answer that reached the client with this solution's token in it."""
         return delivered(response) and bool(self.token) and self.token in str(response.get("body"))
+
+
+def _refused(response: Any) -> bool:
+    """A poll the client got no real answer to: a fault answered it, or no answer reached it."""
+    return response is None or not delivered(response) or bool(response.get("rule"))
 
 
 def _task_id(e: Any) -> str | None:
@@ -254,8 +264,8 @@ def no_lost_solutions(facts: Facts, p: DeadlineParams) -> Result:
     if counts.get("unclaimed"):
         summary += f"; {counts['unclaimed']} not judged (their in.php answer never reached the integration)"
     if counts.get("withheld"):
-        summary += (f"; {counts['withheld']} not judged (withheld: the solver refused every one of the "
-                    f"{WITHHELD_ASKS} or more polls for them after solving them)")
+        summary += (f"; {counts['withheld']} not judged (withheld: faults answered {WITHHELD_ASKS} or more polls "
+                    f"for each, and every poll after it was solved)")
     if lost:
         summary += f" — {instead(facts)}"
     return Result("no_lost_solutions", not lost, summary, evidence, counts)
