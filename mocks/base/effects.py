@@ -23,10 +23,9 @@ def peer_closed(request: web.Request) -> bool:
     timer and its client's timeout fire together: the loop runs the timer before it polls the socket,
     so the FIN already there is not yet ``client_gone``. One non-blocking ``MSG_PEEK`` (on a dup of
     the fd: uvloop's socket object cannot read) tells. For late answers only."""
-    transport = request.transport
-    if transport is None or transport.is_closing():
+    if client_gone(request):
         return True
-    sock = transport.get_extra_info("socket")
+    sock = request.transport.get_extra_info("socket")
     if sock is None:
         return False
     try:
@@ -72,9 +71,9 @@ def on_unread(request: web.Request, unread: Callable[[], None], within_s: float 
       which leaves an error (EPIPE) on our socket behind the FIN.
     A client that read the answer closes with a plain FIN, or keeps the connection. For late answers
     only: the connection's protocol is wrapped for ``within_s``."""
-    transport = request.transport
-    if transport is None or transport.is_closing():
+    if client_gone(request):
         return
+    transport = request.transport
     loop = asyncio.get_running_loop()
     watch = _ResetWatch(transport.get_protocol(), unread, loop.time() + within_s, transport.get_extra_info("socket"))
     transport.set_protocol(watch)

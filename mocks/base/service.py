@@ -207,9 +207,8 @@ class ServiceMock:
         effect, rule = decision.effect, decision.rule_id
         if effect.delay_ms:
             request[_LATE] = True
-        if effect.delay_ms and not await effects.sleep_unless_gone(request, scaled_s(effect.delay_ms,
-                                                                                       self.ctx.time_scale)):
-            self._gone(rid, call.action, rule)
+            if not await effects.sleep_unless_gone(request, scaled_s(effect.delay_ms, self.ctx.time_scale)):
+                self._gone(rid, call.action, rule)
         if effect.hang:
             if effects.client_gone(request):
                 self._gone(rid, call.action, rule)
