@@ -74,7 +74,6 @@ bench: setup
 	@bash scripts/system-deps.sh wrk
 	@test -d bench/node_modules/wiremock -a -d bench/node_modules/mountebank || \
 	  npm install --prefix bench --no-audit --no-fund --loglevel=error
-	@$(PY) -c "import httptools" 2>/dev/null || $(PY) -m pip install -q httptools
 	$(PY) bench/run.py
 
 clean:

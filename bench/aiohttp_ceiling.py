@@ -49,7 +49,7 @@ def app(journal: str | None) -> web.Application:
 
 
 def raw_protocol() -> type:
-    import httptools  # `make bench` installs it (not a dependency of the harness)
+    import httptools  # what the mocks serve on (mocks/base/server.py)
     answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
         len(BODY), BODY)
 

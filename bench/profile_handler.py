@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.abspath(TREE))
 import run as bench  # noqa: E402
 
 # (label, module file suffix, function names): the summed cumulative time of each
-HANDLER = ("handler (the mock's outermost wrapper)", "mocks/base/service.py", ("_on_the_wire",))
+HANDLER = ("handler (the mock's outermost wrapper)", "mocks/base/service.py", ("serve",))
 PARTS = [
     ("TC3 signature check", "mocks/captcha/signature.py", ("verify",)),
     ("journal (events built and written)", "harness/journal/writer.py", ("write", "hold")),

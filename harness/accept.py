@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_S = 1.0  # out of file descriptors (or memory): stop accepting this long, as asyncio does
 
 
-class _Acceptor(asyncio.AbstractServer):
+class Acceptor(asyncio.AbstractServer):
     """Accepts up to ``batch`` connections each time ``sock`` is readable; ``close()`` stops listening."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, factory: Callable[[], Any],
@@ -94,7 +94,7 @@ class _Acceptor(asyncio.AbstractServer):
 
 
 class BatchAcceptSite(web.BaseSite):
-    """``web.SockSite`` for a bound, listening socket, with ``_Acceptor`` instead of ``loop.create_server``:
+    """``web.SockSite`` for a bound, listening socket, with ``Acceptor`` instead of ``loop.create_server``:
     up to ``backlog`` connections accepted per wake-up. The socket's listen backlog is left as it is."""
 
     __slots__ = ("_sock", "_name")
@@ -113,5 +113,5 @@ class BatchAcceptSite(web.BaseSite):
     async def start(self) -> None:
         await super().start()
         assert self._runner.server is not None
-        self._server = _Acceptor(asyncio.get_running_loop(), self._sock, self._runner.server, self._ssl_context,
+        self._server = Acceptor(asyncio.get_running_loop(), self._sock, self._runner.server, self._ssl_context,
                                  self._backlog)

@@ -21,6 +21,7 @@ from harness import loops
 from harness.accept import BatchAcceptSite
 from harness.faults import RuleEngine
 from harness.journal import Journal, kinds
+from mocks.base.server import HttpServer
 from mocks.base.service import MockContext, ServiceMock
 from mocks.registry import available
 
@@ -108,6 +109,29 @@ class _Listener:
         return self.runner is not None
 
 
+class _MockListener:
+    """A service mock's port: its pipeline (``ServiceMock.serve``) on the mocks' own HTTP/1.1 server."""
+
+    def __init__(self, mock: ServiceMock, host: str, port: int, ssl_context: Any = None):
+        self.mock, self.host, self.port, self.ssl_context = mock, host, port, ssl_context
+        self.server: HttpServer | None = None
+
+    async def start(self) -> None:
+        sock = bind(self.host, self.port)
+        self.port = sock.getsockname()[1]
+        self.server = HttpServer(self.mock.name, self.mock.serve)
+        self.server.start(sock, self.ssl_context, BACKLOG)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            server, self.server = self.server, None
+            await server.stop()
+
+    @property
+    def running(self) -> bool:
+        return self.server is not None
+
+
 class MockHost:
     def __init__(self, *, seed: int = 0, journal_path: str | None = None,
                  services: dict[str, dict[str, Any]] | None = None, ports: dict[str, int] | None = None,
@@ -138,13 +162,13 @@ class MockHost:
             raise ValueError(f"unknown service(s): {', '.join(unknown)} (have: {', '.join(known) or 'none'})")
         ports = ports or {}
         self.services: dict[str, ServiceMock] = {}
-        self._listeners: dict[str, _Listener] = {}
+        self._listeners: dict[str, _MockListener] = {}
         ssl_context = self.tls.server_context() if self.tls else None
         for name, config in wanted.items():
             mock = known[name](self.ctx, config or {})
             self.services[name] = mock
-            self._listeners[name] = _Listener(mock.app(), host, ports.get(name, 0),
-                                              ssl_context if tls is True or name in (tls or ()) else None)
+            self._listeners[name] = _MockListener(mock, host, ports.get(name, 0),
+                                                  ssl_context if tls is True or name in (tls or ()) else None)
         from harness.control.api import build_control_app
         self._control = _Listener(build_control_app(self), control_host, control_port)
 
@@ -161,7 +185,7 @@ class MockHost:
         return urls
 
     async def start(self) -> dict[str, str]:
-        started: list[_Listener] = []
+        started: list[_Listener | _MockListener] = []
         try:
             for lst in [*self._listeners.values(), self._control]:
                 await lst.start()
@@ -212,7 +236,6 @@ class MockHost:
     async def start_service(self, name: str) -> None:
         lst = self._listeners[name]
         if not lst.running:
-            lst.app = self.services[name].app()
             await lst.start()
         self.journal.write(kinds.STEP.event(step="service_started", service=name))
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from aiohttp import web
 from pydantic import BaseModel
 
 from harness.faults import Effect
 from mocks.base import BadRequest, Call, Outbound, Reply, ServiceMock
+from mocks.base.http import Request
 
 
 class EchoConfig(BaseModel):
@@ -17,10 +17,10 @@ class EchoMock(ServiceMock):
     name = "echo"
     Config = EchoConfig
 
-    async def parse(self, request: web.Request) -> Call:
+    async def parse(self, request: Request) -> Call:
         params = dict(request.query)
         if request.can_read_body:
-            params.update(await request.post())
+            params.update(request.form())
         action = request.path.strip("/") or "root"
         if action == "bad":
             raise BadRequest(Reply.json({"error": "bad"}, status=400), action="bad")

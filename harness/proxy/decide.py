@@ -22,71 +22,21 @@ error shape), so the proxy only has to wait and send it.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import streams, web
-from aiohttp.test_utils import make_mocked_request
-from multidict import CIMultiDict
 
 from harness.faults import Applier, Effect
 from harness.faults.rules import scaled_s
 from harness.proxy.raw_request import action_and_params
+from mocks.base.http import Request
 from mocks.base.reply import BadRequest, Call, Reply, shape_reply
 
 if TYPE_CHECKING:
     from harness.host import MockHost
 
 log = logging.getLogger("harness.proxy")
-
-
-class _Transport:
-    """Enough of a transport for ``web.Request`` (aiohttp's own test stubs are ``unittest.mock``
-    objects and cost ~3 ms per request)."""
-
-    _extra = {"peername": ("127.0.0.1", 0), "sockname": ("127.0.0.1", 0)}
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._extra.get(name, default)
-
-    def is_closing(self) -> bool:
-        return False
-
-
-class _Protocol:
-    max_field_size = max_line_length = 8190
-    max_headers = 128
-    peername = sockname = ("127.0.0.1", 0)
-    ssl_context = None
-
-    def __init__(self) -> None:
-        self.transport = _Transport()
-        self.writer: Any = None
-
-    def pause_reading(self, *a: Any, **kw: Any) -> None:
-        pass
-
-    def resume_reading(self, *a: Any, **kw: Any) -> None:
-        pass
-
-
-_APP = web.Application()
-
-
-def _mocked_request(method: str, target: str, headers: list[tuple[str, str]], body: bytes) -> web.Request:
-    """A ``web.Request`` for a mock's ``parse``: the proxied request's method, target, headers, body."""
-    payload = streams.StreamReader(_Protocol(), 2 ** 16, loop=asyncio.get_running_loop())  # type: ignore[arg-type]
-    if body:
-        payload.feed_data(body)
-    payload.feed_eof()
-    hdrs = CIMultiDict(headers)
-    hdrs.popall("Transfer-Encoding", None)
-    hdrs["Content-Length"] = str(len(body))
-    protocol = _Protocol()
-    return make_mocked_request(method, target, headers=hdrs, payload=payload, app=_APP, protocol=protocol,
-                               transport=protocol.transport, writer=None, client_max_size=64 * 1024 * 1024)
 
 
 async def parse_request(host: "MockHost", service: str | None, raw: dict[str, Any]
@@ -101,7 +51,7 @@ async def parse_request(host: "MockHost", service: str | None, raw: dict[str, An
     mock = host.services.get(service or "")
     if mock is not None:
         try:
-            call = await mock.parse(_mocked_request(method, target, headers, body))
+            call = await mock.parse(Request.detached(method, target, headers, body))
         except BadRequest as bad:
             return bad.action, {}, None
         except Exception as e:  # never fail the flow over a parse problem

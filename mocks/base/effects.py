@@ -8,17 +8,17 @@ import os
 import socket
 import struct
 import time
-from typing import Any, Callable
+from typing import Callable
 
-from aiohttp import web
+from mocks.base.http import Request, head
 
 
-def client_gone(request: web.Request) -> bool:
+def client_gone(request: Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
 
 
-def peer_closed(request: web.Request) -> bool:
+def peer_closed(request: Request) -> bool:
     """Has the client closed (FIN or RST) in a way the event loop has not seen yet? A late answer's
     timer and its client's timeout fire together: the loop runs the timer before it polls the socket,
     so the FIN already there is not yet ``client_gone``. One non-blocking ``MSG_PEEK`` (on a dup of
@@ -40,7 +40,7 @@ def peer_closed(request: web.Request) -> bool:
 GONE_POLL_S = 0.05  # how often a delay looks whether its client is still connected
 
 
-async def sleep_unless_gone(request: web.Request, seconds: float) -> bool:
+async def sleep_unless_gone(request: Request, seconds: float) -> bool:
     """Sleep ``seconds``, ending early when the client closes the connection. True: it is still there."""
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
@@ -52,7 +52,7 @@ async def sleep_unless_gone(request: web.Request, seconds: float) -> bool:
     return False
 
 
-async def hang(request: web.Request, limit_s: float) -> float:
+async def hang(request: Request, limit_s: float) -> float:
     """Send nothing until the client gives up (or ``limit_s`` passes). Returns seconds hung."""
     start = time.monotonic()
     while not client_gone(request) and time.monotonic() - start < limit_s:
@@ -63,64 +63,22 @@ async def hang(request: web.Request, limit_s: float) -> float:
 UNREAD_WINDOW_S = 0.5  # a reset this soon after a late answer: the client gave up as it arrived
 
 
-def on_unread(request: web.Request, unread: Callable[[], None], within_s: float = UNREAD_WINDOW_S) -> None:
+def on_unread(request: Request, unread: Callable[[], None], within_s: float = UNREAD_WINDOW_S) -> None:
     """Call ``unread()`` if, within ``within_s`` of now, the connection ends in a way that shows the
     client never read the answer just written. Its timeout fired as the answer went out:
     - it closes with the answer unread in its buffer: the kernel sends RST, not FIN;
     - it had closed (FIN) a moment before the answer arrived: its kernel answers the data with RST,
       which leaves an error (EPIPE) on our socket behind the FIN.
-    A client that read the answer closes with a plain FIN, or keeps the connection. For late answers
-    only: the connection's protocol is wrapped for ``within_s``."""
+    A client that read the answer closes with a plain FIN, or keeps the connection (its next request
+    ends the watch). For late answers only."""
     if client_gone(request):
         return
-    transport = request.transport
-    loop = asyncio.get_running_loop()
-    watch = _ResetWatch(transport.get_protocol(), unread, loop.time() + within_s, transport.get_extra_info("socket"))
-    transport.set_protocol(watch)
-    loop.call_later(within_s, watch.unwrap, transport)
+    watch = getattr(request.transport.get_protocol(), "watch_unread", None)
+    if watch is not None:
+        watch(unread, within_s)
 
 
-class _ResetWatch(asyncio.Protocol):
-    """Passes everything to the connection's own protocol; notes a reset before ``deadline``."""
-
-    def __init__(self, inner: asyncio.BaseProtocol, unread: Callable[[], None], deadline: float, sock: Any):
-        self.inner, self.unread, self.deadline, self.sock = inner, unread, deadline, sock
-        self.armed = True
-
-    def _tell(self) -> None:
-        if self.armed and asyncio.get_running_loop().time() <= self.deadline:
-            self.armed = False
-            self.unread()
-
-    def unwrap(self, transport: asyncio.BaseTransport) -> None:
-        if not transport.is_closing() and transport.get_protocol() is self:
-            transport.set_protocol(self.inner)
-
-    def data_received(self, data: bytes) -> None:
-        self.armed = False   # the next request on this connection: the client was done with the answer
-        self.inner.data_received(data)  # type: ignore[attr-defined]
-
-    def eof_received(self) -> bool | None:
-        try:
-            if self.sock is not None and self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
-                self._tell()   # a reset came behind the FIN: our answer reached a closed socket
-        except OSError:
-            pass
-        return self.inner.eof_received()  # type: ignore[attr-defined]
-
-    def pause_writing(self) -> None:
-        self.inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self.inner.resume_writing()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if isinstance(exc, ConnectionResetError):
-            self._tell()
-        self.inner.connection_lost(exc)
-
-
-def reset(request: web.Request) -> None:
+def reset(request: Request) -> None:
     """Abort the connection with a TCP RST (SO_LINGER 0), the way a crashed peer or LB does."""
     transport = request.transport
     if transport is None:
@@ -139,17 +97,13 @@ def partial_length(body: bytes, keep: int | bool | None) -> int:
     return len(body) // 2 if keep is True or keep is None else max(0, min(int(keep), max(len(body) - 1, 0)))
 
 
-async def partial(request: web.Request, status: int, content_type: str, headers: dict[str, str],
+async def partial(request: Request, status: int, content_type: str, headers: dict[str, str],
                   body: bytes, n: int) -> None:
     """Announce the full Content-Length, send only the first ``n`` bytes of the body, then close.
     Raises ``ConnectionError`` when the client is gone before the bytes are written."""
-    resp = web.StreamResponse(status=status, headers=headers)
-    resp.content_type = content_type.split(";")[0]
-    resp.headers["Content-Type"] = content_type
-    resp.content_length = len(body)
-    await resp.prepare(request)
-    if n:
-        await resp.write(body[:n])
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        raise ConnectionResetError("the client is gone")
+    transport.write(head(status, content_type, headers, len(body)) + body[:n])
     await asyncio.sleep(0.005)  # let the bytes leave before the FIN
-    if request.transport is not None:
-        request.transport.close()
+    transport.close()

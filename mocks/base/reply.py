@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import orjson
-from aiohttp import web
 
 from harness.faults.rules import Effect
 from harness.journal.writer import json_safe
+from mocks.base.http import Request
 
 
 def _dumps(obj: Any) -> bytes:
@@ -26,7 +26,7 @@ class Call:
 
     action: str
     params: dict[str, Any]
-    request: web.Request
+    request: Request
     rid: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -51,11 +51,6 @@ class Reply:
     def text(cls, text: str, status: int = 200, content_type: str = "text/plain",
              headers: dict[str, str] | None = None) -> "Reply":
         return cls(status, text.encode("utf-8", "backslashreplace"), content_type, dict(headers or {}), text)
-
-    def to_response(self) -> web.Response:
-        # Set Content-Type verbatim: some SDKs compare it exactly (Tencent's wants "application/json").
-        headers = {"Content-Type": self.content_type, **self.headers}
-        return web.Response(status=self.status, body=self.body, headers=headers)
 
 
 def refusal(check: str, expected: str, got: str, note: str = "", **more: str) -> dict[str, str]:

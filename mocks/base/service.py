@@ -21,7 +21,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
@@ -32,13 +31,12 @@ from harness.journal.writer import json_safe
 from harness.journal.kinds import CLIENT_GONE, DELIVERED, HUNG, PARTIAL, RESET
 from mocks.base import effects
 from mocks.base.callbacks import CallbackSender, Outbound
+from mocks.base.http import BodyTooLarge, Request, render
 from mocks.base.reply import BadRequest, Call, Reply, shape_reply
+from mocks.base.server import NoAnswer
 
 JOURNAL_BODY_LIMIT = 4096
 log = logging.getLogger("harness.mocks")
-# the answer journaled as delivered: (rid, action, rule)
-_ANSWER = web.RequestKey("harness.answer", tuple)
-_LATE = web.RequestKey("harness.late", bool)   # the answer was delayed: it may meet the client's timeout
 
 
 @dataclass
@@ -68,14 +66,11 @@ class ServiceMock:
         self._rids = itertools.count(1)
         self._handlers: set[asyncio.Task] = set()
         self._stopped = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.callbacks = CallbackSender(ctx, self.name, forge=self.forge_callback)
 
     # --- to implement ----------------------------------------------------------------------
-    def routes(self) -> list[str]:
-        """Paths served; every method on each is dispatched through the pipeline."""
-        return ["/{tail:.*}"]
-
-    async def parse(self, request: web.Request) -> Call:
+    async def parse(self, request: Request) -> Call:
         raise NotImplementedError
 
     async def handle(self, call: Call) -> Reply:
@@ -147,56 +142,41 @@ class ServiceMock:
         self.reset_state()
 
     # --- the pipeline ----------------------------------------------------------------------
-    def app(self) -> web.Application:
-        app = web.Application(client_max_size=4 * 1024 * 1024)
-        for path in self.routes():
-            app.router.add_route("*", path, self._on_the_wire)
-        return app
-
-    async def _on_the_wire(self, request: web.Request) -> web.StreamResponse:
-        """The route handler around ``dispatch``: tracks the handler (a stop cancels it) and writes
-        the answer itself, so that one the peer cut off is journaled again as ``client_gone``. (No
-        middleware: a service adds to the answer by overriding ``dispatch``.)"""
-        # the handler's own task (aiohttp runs each request in a new one, not in request.task);
-        # given the loop, current_task() spares get_running_loop() and its getpid()
-        task = asyncio.current_task(request.task.get_loop() if request.task is not None else None)
-        if self._stopped or task is None:
-            raise asyncio.CancelledError()  # the mock is stopping: close without an answer
-        self._handlers.add(task)
+    async def serve(self, request: Request) -> bytes | None:
+        """The server's handler (``mocks/base/server.py``) around ``dispatch``: tracks the handler (a
+        stop cancels it), renders the answer, and watches a late one for a client that never read it."""
+        if self._stopped:
+            return None  # the mock is stopping: close without an answer
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        self._handlers.add(task)  # type: ignore[arg-type]
         try:
-            response = await self.dispatch(request)
-            if not response.prepared:
-                answer = request.get(_ANSWER)
-                try:
-                    await response.prepare(request)
-                    await response.write_eof()
-                except ConnectionError:
-                    if answer is not None:
-                        self._journal_outcome(*answer, CLIENT_GONE)
-                    raise asyncio.CancelledError() from None  # nothing more to send, nothing to log
-                if answer is not None and request.get(_LATE):
-                    effects.on_unread(request, lambda: self._stopped or self._journal_outcome(*answer, CLIENT_GONE))
-            return response
+            reply = await self.dispatch(request)
         finally:
-            self._handlers.discard(task)
+            self._handlers.discard(task)  # type: ignore[arg-type]
+        answer = request.answer
+        if answer is not None and effects.client_gone(request):  # only a handler that awaited after _send
+            self._journal_outcome(*answer, CLIENT_GONE)
+            return None
+        data = render(reply.status, reply.content_type, reply.headers, reply.body, request,
+                      close=request.body_error is not None)  # an unreadable body: close after answering
+        if answer is not None and request.late:
+            effects.on_unread(request, lambda: self._stopped or self._journal_outcome(*answer, CLIENT_GONE))
+        return data
 
-    async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        response = await self._dispatch(request)
-        if request.content.exception() is not None:
-            # the body was unreadable: close after answering instead of letting aiohttp drain it
-            response.force_close()
-            request.content.feed_eof()
-        return response
-
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+    async def dispatch(self, request: Request) -> Reply:
+        """The answer to ``request``, journaled before it is returned; a service may add to it here."""
         rid = f"{self.name[:2]}{next(self._rids)}"
         try:
             call = await self.parse(request)
         except BadRequest as bad:
             self._journal_request(rid, bad.action, request, {})
             return self._send(request, rid, bad.action, bad.reply, None)
-        except (web.RequestPayloadError, aiohttp.ClientPayloadError, ValueError, UnicodeError) as e:
-            # a body aiohttp cannot read (bad Content-Encoding, truncated chunks …): never a 500
+        except BodyTooLarge as e:
+            self._journal_request(rid, "malformed", request, {"error": str(e)})
+            return self._send(request, rid, "malformed", Reply.text("Request Entity Too Large", status=413), None)
+        except (ValueError, UnicodeError) as e:  # a body that cannot be read (bad Content-Encoding …): never a 500
             self._journal_request(rid, "malformed", request, {"error": f"{type(e).__name__}: {e}"[:200]})
             return self._send(request, rid, "malformed", self.malformed_reply(e), None)
         call.rid = rid
@@ -206,7 +186,7 @@ class ServiceMock:
             return self._send(request, rid, call.action, await self.handle(call), None)
         effect, rule = decision.effect, decision.rule_id
         if effect.delay_ms:
-            request[_LATE] = True
+            request.late = True
             if not await effects.sleep_unless_gone(request, scaled_s(effect.delay_ms, self.ctx.time_scale)):
                 self._gone(rid, call.action, rule)
         if effect.hang:
@@ -214,19 +194,19 @@ class ServiceMock:
                 self._gone(rid, call.action, rule)
             waited = await effects.hang(request, self.ctx.hang_limit_s)
             self._journal_outcome(rid, call.action, rule, HUNG, hung_s=round(waited, 3))
-            raise asyncio.CancelledError()  # aiohttp closes the connection without an answer
+            raise NoAnswer()
         if effect.reset:
             if effects.client_gone(request):
                 self._gone(rid, call.action, rule)
             self._journal_outcome(rid, call.action, rule, RESET)
             effects.reset(request)
-            raise asyncio.CancelledError()
+            raise NoAnswer()
         reply = shape_reply(effect, call, self.fault_reply) if effect.shapes_response else await self.handle(call)
         if effect.partial_body is not None and effect.partial_body is not False:
             await self._send_partial(request, rid, call.action, rule, reply, effect.partial_body)
         return self._send(request, rid, call.action, reply, rule)
 
-    async def _send_partial(self, request: web.Request, rid: str, action: str, rule: str, reply: Reply,
+    async def _send_partial(self, request: Request, rid: str, action: str, rule: str, reply: Reply,
                             keep: int | bool) -> None:
         if effects.client_gone(request):
             self._gone(rid, action, rule)
@@ -237,15 +217,15 @@ class ServiceMock:
             await effects.partial(request, reply.status, reply.content_type, dict(reply.headers), reply.body, n)
         except ConnectionError:
             self._journal_outcome(rid, action, rule, CLIENT_GONE)
-        raise asyncio.CancelledError()
+        raise NoAnswer()
 
     def _gone(self, rid: str, action: str, rule: str | None) -> None:
         """The client closed before its answer was written: journal that, send nothing."""
         self._journal_outcome(rid, action, rule, CLIENT_GONE)
-        raise asyncio.CancelledError()
+        raise NoAnswer()
 
-    def _send(self, request: web.Request, rid: str, action: str, reply: Reply, rule: str | None) -> web.Response:
-        if effects.client_gone(request) or (request.get(_LATE) and effects.peer_closed(request)):
+    def _send(self, request: Request, rid: str, action: str, reply: Reply, rule: str | None) -> Reply:
+        if effects.client_gone(request) or (request.late and effects.peer_closed(request)):
             self._gone(rid, action, rule)
         data = reply.data
         if data is None or (isinstance(data, str) and len(data) > JOURNAL_BODY_LIMIT):
@@ -253,20 +233,19 @@ class ServiceMock:
         refused = {"refused": reply.refused} if reply.refused else {}
         self.ctx.record(kinds.RESPONSE.event(service=self.name, action=action, rid=rid, status=reply.status,
                                              rule=rule, body=data, outcome=DELIVERED, **refused))
-        request[_ANSWER] = (rid, action, rule)
+        request.answer = (rid, action, rule)
         if reply.refused and not reply.refusal_is_answer:  # `harness serve` logs one line per refused request
             log.info("%s %s %s refused: %s", self.name, rid, json_safe(action), reply.refused.get("why"))
-        return reply.to_response()
+        return reply
 
-    def _journal_request(self, rid: str, action: str, request: web.Request, params: dict[str, Any]) -> None:
+    def _journal_request(self, rid: str, action: str, request: Request, params: dict[str, Any]) -> None:
         # held until the next event (usually the answer: one write(2) for the pair); flushed at the
         # next loop turn at the latest, for a handler that awaits
         journal = self.ctx.journal
         journal.hold(kinds.REQUEST.event(service=self.name, action=action, rid=rid, method=request.method,
                                          path=request.path, params=params, peer=request.remote))
-        request.task.get_loop().call_soon(journal.flush)  # not asyncio.get_running_loop(): that calls getpid()
+        self._loop.call_soon(journal.flush)  # type: ignore[union-attr]
 
     def _journal_outcome(self, rid: str, action: str, rule: str | None, outcome: str, **more: Any) -> None:
         self.ctx.record(kinds.RESPONSE.event(**{"service": self.name, "action": action, "rid": rid, "status": None,
                                                 "rule": rule, "outcome": outcome, **more}))  # more may set status
-

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from harness.faults import Effect
 from harness.faults.rules import format_validation_error
 from mocks.base import BadRequest, Call, Reply, ServiceMock, refusal
+from mocks.base.http import Request
 from mocks.captcha import answers, signature
 from mocks.captcha.config import DEFAULT_APP_ID, CaptchaConfig
 from mocks.captcha.events import TICKET
@@ -76,16 +77,16 @@ class CaptchaMock(ServiceMock):
         h = "%032x" % n
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
-    async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        resp = await super().dispatch(request)
-        if request.path == "/ticket" and not resp.prepared:
+    async def dispatch(self, request: Request) -> Reply:
+        reply = await super().dispatch(request)
+        if request.path == "/ticket":
             # the loader calls /ticket cross-origin: keep it readable even for rule-shaped answers
             for k, v in CORS.items():
-                resp.headers.setdefault(k, v)
-        return resp
+                reply.headers.setdefault(k, v)
+        return reply
 
     # --- parse -------------------------------------------------------------------------------
-    async def parse(self, request: web.Request) -> Call:
+    async def parse(self, request: Request) -> Call:
         path = request.path
         if path != "/":
             if path.lower() == "/tcaptcha.js":

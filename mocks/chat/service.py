@@ -20,6 +20,7 @@ from aiohttp import web
 
 from harness.faults import Effect
 from mocks.base import BadRequest, Call, Outbound, Reply, ServiceMock, refusal
+from mocks.base.http import BodyError, BodyTooLarge, Request
 from mocks.chat import webhooks
 from mocks.chat.commands import COMMANDS, Caller
 from mocks.chat.config import ChatConfig
@@ -50,7 +51,7 @@ class ChatMock(ServiceMock):
         self._tasks: set[asyncio.Task] = set()
 
     # --- parsing -----------------------------------------------------------------------------
-    async def parse(self, request: web.Request) -> Call:
+    async def parse(self, request: Request) -> Call:
         m = _PATH.match(request.path)
         if m is None:
             # outside /v4/<service>/<command>: a 404 page, like any unknown path on a web server
@@ -62,12 +63,8 @@ class ChatMock(ServiceMock):
         problem = None
         try:
             raw = await request.read()
-        except web.RequestPayloadError:  # e.g. a body that does not match its Content-Encoding
-            raw, problem = b"", "http_parse"
-            # answer, then close: without this aiohttp re-reads the broken body and logs a traceback
-            request.content.feed_eof()
-            if request.protocol is not None:
-                request.protocol.close()
+        except (BodyError, BodyTooLarge):  # e.g. a body that does not match its Content-Encoding
+            raw, problem = b"", "http_parse"  # answered, then the connection is closed
         if request.method != "POST":
             problem = "http_parse"
         elif problem is None and raw.strip():

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from harness.faults import Effect
 from mocks.base import BadRequest, Call, Outbound, Reply, ServiceMock
+from mocks.base.http import BodyTooLarge, Request
 from mocks.solver import pingback, sightings, vocabulary, wire
 from mocks.solver.config import SolverConfig
 from mocks.solver.events import SOLUTION, SOLUTION_SEEN, TASK_ACCEPTED
@@ -43,7 +44,7 @@ class SolverMock(ServiceMock):
         return self.config  # type: ignore[return-value]
 
     # --- parse ---------------------------------------------------------------------------------
-    async def parse(self, request: web.Request) -> Call:
+    async def parse(self, request: Request) -> Call:
         path = request.path
         if path in ("/in.php", "/res.php"):
             action = path[1:]
@@ -63,7 +64,7 @@ class SolverMock(ServiceMock):
                 raise BadRequest(Reply.json({"ok": False, "error": "malformed body"}, status=400), SITE) from None
             raise BadRequest(wire.error(as_json, "ERROR_UPLOAD" if action == IN else "ERROR_BAD_PARAMETERS"),
                              action) from None
-        except web.HTTPRequestEntityTooLarge:
+        except BodyTooLarge:
             if action == SITE:
                 raise BadRequest(Reply.json({"ok": False, "error": "body too large"}, status=413), SITE) from None
             raise BadRequest(wire.error(as_json, "ERROR_TOO_BIG_CAPTCHA_FILESIZE"), action) from None

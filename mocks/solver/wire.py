@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiohttp import web
-from multidict import MultiDictProxy
-
 from mocks.base import Reply
+from mocks.base.http import BodyTooLarge, Request, Upload
 
 NOT_READY = "CAPCHA_NOT_READY"  # sic: the real API spells it without the T
 PLAIN = "text/plain; charset=utf-8"
@@ -39,12 +37,6 @@ ERROR_TEXTS = {
     "ERROR_SERVER_ERROR": "Transient server error",
     "IP_BANNED": "Your IP is banned after repeated bad keys",
 }
-
-
-@dataclass
-class Upload:
-    filename: str
-    data: bytes
 
 
 @dataclass
@@ -77,7 +69,7 @@ class MalformedBody(Exception):
     pass
 
 
-async def read_fields(request: web.Request) -> Fields:
+async def read_fields(request: Request) -> Fields:
     """Query string merged with the body (urlencoded, multipart, or JSON object); body wins."""
     values: dict[str, str] = {k: v for k, v in request.query.items()}
     files: dict[str, Upload] = {}
@@ -87,12 +79,11 @@ async def read_fields(request: web.Request) -> Fields:
     ctype = request.content_type
     try:
         if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            form: MultiDictProxy = await request.post()
-            for k, v in form.items():
+            for k, v in request.form().items():
                 if isinstance(v, str):
                     values[k] = v
-                else:  # an uploaded file (aiohttp FileField)
-                    files[k] = Upload(v.filename or "", v.file.read())
+                else:  # an uploaded file
+                    files[k] = v
         elif ctype == "application/json":
             raw = await request.read()
             json_body = orjson.loads(raw) if raw.strip() else None
@@ -102,7 +93,7 @@ async def read_fields(request: web.Request) -> Fields:
             raw = await request.read()
             for k, v in urllib.parse.parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
                 values[k] = v
-    except web.HTTPException:
+    except BodyTooLarge:
         raise
     except Exception as e:  # any malformed body (bad multipart, bad JSON, bad encoding) is the client's
         raise MalformedBody(f"{type(e).__name__}: {e}"[:200]) from None
