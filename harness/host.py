@@ -119,7 +119,7 @@ class _MockListener:
     async def start(self) -> None:
         sock = bind(self.host, self.port)
         self.port = sock.getsockname()[1]
-        self.server = HttpServer(self.mock.name, self.mock.serve)
+        self.server = HttpServer(self.mock.name, self.mock.serve, commit=self.mock.ctx.journal.flush)
         self.server.start(sock, self.ssl_context, BACKLOG)
 
     async def stop(self) -> None:

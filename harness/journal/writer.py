@@ -114,16 +114,13 @@ class Journal:
         with self._lock:
             if self._fd < 0:
                 raise RuntimeError(f"journal {self.path} is closed")
-            self._seq += 1
-            seq = self._seq
-            # whole microseconds (from integer nanoseconds: round(x, 6) on floats costs more than the rest)
-            record = {"seq": seq, "ts": time.time_ns() // 1000 / 1e6,
-                      "t": (time.monotonic_ns() - self._started_ns) // 1000 / 1e6}
+            self._seq = seq = self._seq + 1
+            # whole microseconds (from integer nanoseconds: round(x, 6) on floats costs more than the rest);
             # the journal's own keys always win: an event cannot forge its place in the order
-            if _RESERVED.isdisjoint(event):
-                record.update(event)
-            else:
-                record.update((k, v) for k, v in event.items() if k not in _RESERVED)
+            record = {"seq": seq, "ts": time.time_ns() // 1000 / 1e6,
+                      "t": (time.monotonic_ns() - self._started_ns) // 1000 / 1e6,
+                      **(event if _RESERVED.isdisjoint(event) else
+                         {k: v for k, v in event.items() if k not in _RESERVED})}
             try:
                 line = orjson.dumps(record, default=_default, option=_OPTS) + b"\n"
             except TypeError:  # from a client: a lone surrogate (JSON "\ud800", a %-escape), a 100-digit int
@@ -131,10 +128,14 @@ class Journal:
             if hold:
                 self._held.append((record, line))
                 return seq
-            held, self._held = self._held, []
-            held.append((record, line))
+            if self._held:
+                held, self._held = self._held, []
+                held.append((record, line))
+            else:
+                held = [(record, line)]
             self._write(held)
-        self._tell(held)
+        if self._listeners:
+            self._tell(held)
         return seq
 
     def _write(self, held: list[tuple[dict[str, Any], bytes]]) -> None:

@@ -47,10 +47,12 @@ _EMPTY_QUERY: MultiDictProxy[str] = MultiDictProxy(MultiDict())
 
 class Request:
     """One received request. ``body`` is complete (decoded from gzip / deflate) when a service sees it;
-    ``body_error`` / ``too_large`` say why it is not. ``late`` and ``answer`` are the pipeline's notes."""
+    ``body_error`` / ``too_large`` say why it is not. ``late``, ``answer`` and ``undelivered`` are the
+    pipeline's notes."""
 
     __slots__ = ("method", "raw_path", "path", "query_string", "headers", "body", "body_error", "too_large",
-                 "version", "keep_alive", "transport", "remote", "scheme", "_query", "late", "answer", "sockname")
+                 "version", "keep_alive", "transport", "remote", "scheme", "_query", "late", "answer", "sockname",
+                 "undelivered")
 
     def __init__(self, method: str, target: str, headers: CIMultiDictProxy[str], body: bytes, *,
                  transport: Any = None, remote: str | None = "127.0.0.1", scheme: str = "http",
@@ -66,6 +68,7 @@ class Request:
         self._query: MultiDictProxy[str] | None = None
         self.late = False
         self.answer: tuple[str, str, str | None] | None = None  # journaled as delivered: (rid, action, rule)
+        self.undelivered: Any = None  # called when the client left before the answer could be written
         self.too_large = too_large
         self.body_error: BodyError | None = None
         self.body = b"" if too_large else _decoded(body, headers.get("Content-Encoding"), self)

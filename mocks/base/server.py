@@ -57,7 +57,8 @@ class HttpConnection(asyncio.Protocol):
         self.paused = False
         self._unread: tuple[Callable[[], None], float] | None = None
         self._url = b""
-        self._headers: list[tuple[str, str]] = []
+        self._raw_headers: list[tuple[bytes, bytes]] = []
+        self._headers: CIMultiDict[str] = CIMultiDict()
         self._body: list[bytes] = []
         self._size = 0
         self._too_large = False
@@ -110,7 +111,7 @@ class HttpConnection(asyncio.Protocol):
 
     # --- httptools callbacks -------------------------------------------------------------------
     def on_message_begin(self) -> None:
-        self._url, self._headers, self._body, self._size, self._too_large = b"", [], [], 0, False
+        self._url, self._raw_headers, self._body, self._size, self._too_large = b"", [], [], 0, False
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -118,17 +119,19 @@ class HttpConnection(asyncio.Protocol):
             raise _TooLong(f"Status line is too long (more than {LINE_LIMIT} bytes)")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) + len(value) > LINE_LIMIT:
+        if len(value) + len(name) > LINE_LIMIT:
             raise _TooLong(f"Header field {name[:40]!r} is too long (more than {LINE_LIMIT} bytes)")
-        if len(self._headers) >= HEADERS_LIMIT:
-            raise _TooLong(f"Too many header fields (more than {HEADERS_LIMIT})")
-        self._headers.append((name.decode("latin-1"), value.decode("utf-8", "surrogateescape")))
+        self._raw_headers.append((name, value))  # decoded once all are in
 
     def on_headers_complete(self) -> None:
-        for name, value in self._headers:
-            if len(name) == 6 and name.lower() == "expect" and value.strip().lower() == "100-continue":
-                if self.parser.get_http_version() == "1.1" and self.transport is not None:
-                    self.transport.write(_CONTINUE)
+        raw = self._raw_headers
+        if len(raw) > HEADERS_LIMIT:
+            raise _TooLong(f"Too many header fields (more than {HEADERS_LIMIT})")
+        self._headers = headers = CIMultiDict(
+            [(n.decode("latin-1"), v.decode("utf-8", "surrogateescape")) for n, v in raw])
+        if "Expect" in headers and headers["Expect"].strip().lower() == "100-continue":
+            if self.parser.get_http_version() == "1.1" and self.transport is not None:
+                self.transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
         if self._too_large:
@@ -144,7 +147,7 @@ class HttpConnection(asyncio.Protocol):
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         request = Request(parser.get_method().decode("ascii", "replace"),
                           self._url.decode("utf-8", "surrogateescape"),
-                          CIMultiDictProxy(CIMultiDict(self._headers)), body,
+                          CIMultiDictProxy(self._headers), body,
                           transport=self.transport, remote=self.remote, scheme=self.scheme,
                           version=parser.get_http_version(), keep_alive=parser.should_keep_alive(),
                           too_large=self._too_large, sockname=self.sockname)
@@ -180,10 +183,18 @@ class HttpConnection(asyncio.Protocol):
             transport.close()
             self.task = None
             return
-        if not transport.is_closing():
-            transport.write(data)
-            if not request.keep_alive:  # asked by the client, or by the answer (``render``)
-                transport.close()
+        self.server.send_soon(self, request, data)  # the next request waits until this answer is out
+
+    def deliver(self, request: Request, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            if request.undelivered is not None:
+                request.undelivered()
+            self.task = None
+            return
+        transport.write(data)
+        if not request.keep_alive:  # asked by the client, or by the answer (``render``)
+            transport.close()
         self._next()
 
     def watch_unread(self, unread: Callable[[], None], within_s: float) -> None:
@@ -206,14 +217,32 @@ class HttpConnection(asyncio.Protocol):
 
 
 class HttpServer:
-    """Listens on a bound socket (accepting in batches, ``harness/accept.py``) and serves ``handler``."""
+    """Listens on a bound socket (accepting in batches, ``harness/accept.py``) and serves ``handler``.
 
-    def __init__(self, name: str, handler: Handler):
+    Answers go out in groups: those ready in one turn of the event loop are written together at the
+    start of the next, right after one call of ``commit`` (the journal's flush: one ``write(2)`` for
+    every event of the group, each still in the file before its answer is sent). A connection whose
+    client left in between calls its request's ``undelivered``."""
+
+    def __init__(self, name: str, handler: Handler, commit: Callable[[], None] = lambda: None):
         self.name = name
         self.handler = handler
+        self.commit = commit
         self.connections: set[HttpConnection] = set()
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._acceptor: Acceptor | None = None
+        self._ready: list[tuple[HttpConnection, Request, bytes]] = []
+
+    def send_soon(self, conn: HttpConnection, request: Request, data: bytes) -> None:
+        if not self._ready:
+            self.loop.call_soon(self._send_ready)
+        self._ready.append((conn, request, data))
+
+    def _send_ready(self) -> None:
+        ready, self._ready = self._ready, []
+        self.commit()
+        for conn, request, data in ready:
+            conn.deliver(request, data)
 
     def start(self, sock: socket.socket, ssl_context: ssl.SSLContext | None = None, backlog: int = 1024) -> None:
         self.loop = asyncio.get_running_loop()

@@ -67,6 +67,7 @@ class ServiceMock:
         self._handlers: set[asyncio.Task] = set()
         self._stopped = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._flush_due = False
         self.callbacks = CallbackSender(ctx, self.name, forge=self.forge_callback)
 
     # --- to implement ----------------------------------------------------------------------
@@ -161,8 +162,10 @@ class ServiceMock:
             return None
         data = render(reply.status, reply.content_type, reply.headers, reply.body, request,
                       close=request.body_error is not None)  # an unreadable body: close after answering
-        if answer is not None and request.late:
-            effects.on_unread(request, lambda: self._stopped or self._journal_outcome(*answer, CLIENT_GONE))
+        if answer is not None:
+            request.undelivered = lambda: self._stopped or self._journal_outcome(*answer, CLIENT_GONE)
+            if request.late:
+                effects.on_unread(request, request.undelivered)
         return data
 
     async def dispatch(self, request: Request) -> Reply:
@@ -231,8 +234,9 @@ class ServiceMock:
         if data is None or (isinstance(data, str) and len(data) > JOURNAL_BODY_LIMIT):
             data = reply.body[:JOURNAL_BODY_LIMIT].decode("utf-8", "replace")
         refused = {"refused": reply.refused} if reply.refused else {}
-        self.ctx.record(kinds.RESPONSE.event(service=self.name, action=action, rid=rid, status=reply.status,
-                                             rule=rule, body=data, outcome=DELIVERED, **refused))
+        # held: written with the other answers of this loop turn, before any of them is sent (server.py)
+        self.ctx.journal.hold(kinds.RESPONSE.event(service=self.name, action=action, rid=rid, status=reply.status,
+                                                   rule=rule, body=data, outcome=DELIVERED, **refused))
         request.answer = (rid, action, rule)
         if reply.refused and not reply.refusal_is_answer:  # `harness serve` logs one line per refused request
             log.info("%s %s %s refused: %s", self.name, rid, json_safe(action), reply.refused.get("why"))
@@ -241,10 +245,15 @@ class ServiceMock:
     def _journal_request(self, rid: str, action: str, request: Request, params: dict[str, Any]) -> None:
         # held until the next event (usually the answer: one write(2) for the pair); flushed at the
         # next loop turn at the latest, for a handler that awaits
-        journal = self.ctx.journal
-        journal.hold(kinds.REQUEST.event(service=self.name, action=action, rid=rid, method=request.method,
-                                         path=request.path, params=params, peer=request.remote))
-        self._loop.call_soon(journal.flush)  # type: ignore[union-attr]
+        self.ctx.journal.hold(kinds.REQUEST.event(service=self.name, action=action, rid=rid, method=request.method,
+                                                  path=request.path, params=params, peer=request.remote))
+        if not self._flush_due:  # one flush per loop turn, however many requests it parsed
+            self._flush_due = True
+            self._loop.call_soon(self._flush_held)  # type: ignore[union-attr]
+
+    def _flush_held(self) -> None:
+        self._flush_due = False
+        self.ctx.journal.flush()
 
     def _journal_outcome(self, rid: str, action: str, rule: str | None, outcome: str, **more: Any) -> None:
         self.ctx.record(kinds.RESPONSE.event(**{"service": self.name, "action": action, "rid": rid, "status": None,

@@ -130,7 +130,32 @@ def string_to_sign(timestamp: int, date: str, service: str, canonical: str) -> s
     return "\n".join([ALGORITHM, str(timestamp), scope, hashlib.sha256(canonical.encode("utf-8")).hexdigest()])
 
 
+_SDK_PREFIX = "TC3-HMAC-SHA256 Credential="
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _sdk_layout(value: str) -> Parsed | None:
+    """The layout every SDK sends (``TC3-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…``)
+    read without the regex; None for anything else (the regex decides)."""
+    if not value.startswith(_SDK_PREFIX):
+        return None
+    cred, found, rest = value[27:].partition(", SignedHeaders=")
+    signed, found2, sig = rest.partition(", Signature=")
+    if not (found and found2 and sig and _HEX.issuperset(sig)) or " " in cred or "," in cred or " " in signed \
+            or "," in signed or not cred or not signed:
+        return None
+    parts = cred.split("/")
+    names = signed.lower().split(";")
+    if len(parts) != 4 or not parts[0] or "content-type" not in names or "host" not in names:
+        return None
+    return Parsed(parts[0], parts[1], parts[2], parts[3], names, sig.lower())
+
+
 def parse_authorization(value: str | None) -> Parsed:
+    if value:
+        parsed = _sdk_layout(value)
+        if parsed is not None:
+            return parsed
     if not value:
         raise SignatureError("AuthFailure.InvalidAuthorization",
                              "The Authorization header is missing. Sign the request with TC3-HMAC-SHA256.",
@@ -218,17 +243,29 @@ def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], pa
         date = utc_date(ts)
     except (ValueError, OverflowError, OSError):  # beyond year 9999 (reachable with a huge signature_skew_s)
         raise _bad_timestamp(raw_ts) from None
-    host = _last(headers, "host").strip().lower()
-    _check_scope(parsed, date, ts, host, sdk_endpoint)
-    digest = _payload_digest(payload, _last(headers, "x-tc-content-sha256").strip() == UNSIGNED)
+    getall = getattr(headers, "getall", None)
+    if getall is not None:  # a multidict: a repeated header is signed as its last value
+        def last(name: str) -> str:
+            values = getall(name, None)
+            return values[-1] if values else ""
+    else:
+        def last(name: str) -> str:
+            return headers.get(name, "")
+    host = last("host").strip().lower()
+    if parsed.service != SERVICE or parsed.date != date or parsed.terminator != "tc3_request":
+        _check_scope(parsed, date, ts, host, sdk_endpoint)
+    digest = hashlib.sha256(UNSIGNED.encode() if last("x-tc-content-sha256").strip() == UNSIGNED
+                            else payload).hexdigest()
     key = secret_keys[parsed.secret_id]
     signed = parsed.signed_headers
-    values = {name: _last(headers, name).strip().lower() for name in signed}
+    values = {name: host if name == "host" else last(name).strip().lower() for name in signed}
+    scope = f"{date}/{parsed.service}/tc3_request"
 
     def attempt(signed_host: str) -> tuple[str, str, str]:
-        canon_headers = "".join(f"{name}:{signed_host if name == 'host' else values[name]}\n" for name in signed)
-        canonical = _canonical(method, path, query, canon_headers, signed, digest)
-        to_sign = string_to_sign(ts, date, parsed.service, canonical)
+        values["host"] = signed_host
+        canonical = "\n".join((method.upper(), path or "/", query,
+                               "".join([f"{name}:{values[name]}\n" for name in signed]), ";".join(signed), digest))
+        to_sign = f"{ALGORITHM}\n{ts}\n{scope}\n{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
         return signature(key, date, parsed.service, to_sign), canonical, to_sign
 
     if hmac.compare_digest(attempt(host)[0], parsed.signature):  # the Host as sent, the usual case
