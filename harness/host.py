@@ -145,7 +145,7 @@ class MockHost:
             raise ValueError(door)
         self.run_dir = run_dir or tempfile.mkdtemp(prefix="harness-")
         self.journal = Journal(journal_path or os.path.join(self.run_dir, "journal.jsonl"))
-        self.engine = RuleEngine(seed=seed, record=self.journal.write)
+        self.engine = RuleEngine(seed=seed, record=self.journal.write, hold=self.journal.hold)
         self.seed = seed
         self.host = host
         self.control_token = control_token

@@ -71,9 +71,10 @@ Recorder = Callable[[dict[str, Any]], Any]
 
 class RuleEngine:
     def __init__(self, seed: int = 0, record: Recorder | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, hold: Recorder | None = None):
         self.seed = seed
         self._record = record
+        self._hold = hold or record  # ``decide(held=True)``: a caller that writes its own next event soon
         self._clock = clock
         self._rules: list[_Active] = []
         self._ids = itertools.count(1)
@@ -186,11 +187,14 @@ class RuleEngine:
     # --- decisions -------------------------------------------------------------------------
     def decide(self, service: str | None, action: str | None, params: dict[str, Any] | None = None,
                *, link: str | None = None, ref: Any = None,
-               applier: Applier | None = None) -> Decision | None:
+               applier: Applier | None = None, held: bool = False) -> Decision | None:
         """Evaluate rules in order. Every matching rule counts the call; the first whose schedule
         fires wins, later matching ones are recorded as shadowed. ``applier``: only the rules that
         component applies (``Rule.applier``) are considered — each component passes its own, so a
-        rule is decided in exactly one place; None considers every rule."""
+        rule is decided in exactly one place; None considers every rule. ``held``: the decisions are
+        journaled with ``hold`` (the mock pipeline: they go out with its answer, in one write)."""
+        if not self._rules:
+            return None
         t = self.elapsed()
         records = []
         winner: Decision | None = None
@@ -213,8 +217,10 @@ class RuleEngine:
                 records.append(kinds.DECISION.event(rule=a.id, service=service, action=action, link=link, n=n,
                                                     fired=fired, reason=reason, ref=ref, fingerprint=fp,
                                                     matched=fields))
-        for rec in records:
-            self._emit(rec)
+        emit = self._hold if held else self._record
+        if emit is not None:
+            for rec in records:
+                emit(rec)
         return winner
 
     def _schedule(self, a: _Active, n: int, t: float) -> tuple[bool, str]:

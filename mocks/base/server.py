@@ -189,7 +189,7 @@ class HttpConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             if request.undelivered is not None:
-                request.undelivered()
+                request.undelivered(request)
             self.task = None
             return
         transport.write(data)
@@ -222,7 +222,7 @@ class HttpServer:
     Answers go out in groups: those ready in one turn of the event loop are written together at the
     start of the next, right after one call of ``commit`` (the journal's flush: one ``write(2)`` for
     every event of the group, each still in the file before its answer is sent). A connection whose
-    client left in between calls its request's ``undelivered``."""
+    client left in between calls its request's ``undelivered(request)``."""
 
     def __init__(self, name: str, handler: Handler, commit: Callable[[], None] = lambda: None):
         self.name = name

@@ -64,6 +64,7 @@ class ServiceMock:
         self.config = self._validated(config or {}, config or {})
         self._defaults = self.config
         self._rids = itertools.count(1)
+        self._rid_prefix = self.name[:2]
         self._handlers: set[asyncio.Task] = set()
         self._stopped = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -163,14 +164,19 @@ class ServiceMock:
         data = render(reply.status, reply.content_type, reply.headers, reply.body, request,
                       close=request.body_error is not None)  # an unreadable body: close after answering
         if answer is not None:
-            request.undelivered = lambda: self._stopped or self._journal_outcome(*answer, CLIENT_GONE)
+            request.undelivered = self._undelivered
             if request.late:
-                effects.on_unread(request, request.undelivered)
+                effects.on_unread(request, lambda: self._undelivered(request))
         return data
+
+    def _undelivered(self, request: Request) -> None:
+        """The answer journaled as delivered never reached the client: say so (readers take the last)."""
+        if not self._stopped and request.answer is not None:
+            self._journal_outcome(*request.answer, CLIENT_GONE)
 
     async def dispatch(self, request: Request) -> Reply:
         """The answer to ``request``, journaled before it is returned; a service may add to it here."""
-        rid = f"{self.name[:2]}{next(self._rids)}"
+        rid = f"{self._rid_prefix}{next(self._rids)}"
         try:
             call = await self.parse(request)
         except BadRequest as bad:
@@ -184,7 +190,8 @@ class ServiceMock:
             return self._send(request, rid, "malformed", self.malformed_reply(e), None)
         call.rid = rid
         self._journal_request(rid, call.action, request, call.params)
-        decision = self.ctx.engine.decide(self.name, call.action, call.params, ref=rid, applier=Applier.MOCK)
+        decision = self.ctx.engine.decide(self.name, call.action, call.params, ref=rid, applier=Applier.MOCK,
+                                          held=True)
         if decision is None:
             return self._send(request, rid, call.action, await self.handle(call), None)
         effect, rule = decision.effect, decision.rule_id
