@@ -151,7 +151,7 @@ class ServiceMock:
             return None  # the mock is stopping: close without an answer
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
+        task = asyncio.current_task(self._loop)  # given the loop: get_running_loop() costs a getpid()
         self._handlers.add(task)  # type: ignore[arg-type]
         try:
             reply = await self.dispatch(request)
