@@ -6,8 +6,9 @@ is already in the file: killing the process (even SIGKILL) loses nothing that wa
 Only the event being written at the instant of a SIGKILL can be cut short (the kernel may stop a
 write that spans pages); its write never returned, nothing was answered for it, and readers skip
 that torn tail (``reader.torn_tail``). No flush thread; the only events kept in user space are
-those ``hold`` numbers (a mock's request until its answer is journaled: one ``write(2)`` for the
-pair), and they go out with the next event, before any answer that follows them.
+those ``hold`` numbers: a mock's request, decisions and answer, until its server writes the events
+behind all the answers of one event-loop turn in one ``write(2)`` (``flush``), then sends those
+answers (``mocks/base/server.py``). Any other event written meanwhile takes them along first.
 """
 
 from __future__ import annotations

@@ -254,18 +254,16 @@ def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], pa
     host = last("host").strip().lower()
     if parsed.service != SERVICE or parsed.date != date or parsed.terminator != "tc3_request":
         _check_scope(parsed, date, ts, host, sdk_endpoint)
-    digest = hashlib.sha256(UNSIGNED.encode() if last("x-tc-content-sha256").strip() == UNSIGNED
-                            else payload).hexdigest()
+    digest = _payload_digest(payload, last("x-tc-content-sha256").strip() == UNSIGNED)
     key = secret_keys[parsed.secret_id]
     signed = parsed.signed_headers
     values = {name: host if name == "host" else last(name).strip().lower() for name in signed}
-    scope = f"{date}/{parsed.service}/tc3_request"
 
     def attempt(signed_host: str) -> tuple[str, str, str]:
         values["host"] = signed_host
-        canonical = "\n".join((method.upper(), path or "/", query,
-                               "".join([f"{name}:{values[name]}\n" for name in signed]), ";".join(signed), digest))
-        to_sign = f"{ALGORITHM}\n{ts}\n{scope}\n{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
+        canonical = _canonical(method, path, query, "".join([f"{name}:{values[name]}\n" for name in signed]),
+                               signed, digest)
+        to_sign = string_to_sign(ts, date, parsed.service, canonical)
         return signature(key, date, parsed.service, to_sign), canonical, to_sign
 
     if hmac.compare_digest(attempt(host)[0], parsed.signature):  # the Host as sent, the usual case
@@ -284,15 +282,6 @@ def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], pa
         f"recomputed with the SecretKey of {parsed.secret_id} over the request as received, whose scope and "
         "timestamp are right: another SecretKey, or the request changed after signing",
         canonical_request=canonical, string_to_sign=to_sign))
-
-
-def _last(headers: Mapping[str, str], name: str) -> str:
-    """The last value of header ``name`` (a repeated header is signed as its last value), "" if absent."""
-    getall = getattr(headers, "getall", None)
-    if getall is None:
-        return headers.get(name, "")
-    values = getall(name, ())
-    return values[-1] if values else ""
 
 
 def _check_scope(parsed: Parsed, date: str, ts: int, host: str, sdk_endpoint: bool) -> None:
