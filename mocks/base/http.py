@@ -10,7 +10,6 @@ request the same way on either.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import http
 import time
@@ -127,9 +126,6 @@ class Request:
             return {}
         return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
 
-    async def post(self) -> dict[str, str | Upload]:
-        return self.form()
-
 
 def _decoded(body: bytes, encoding: str | None, request: Request) -> bytes:
     if not encoding or not body:
@@ -233,9 +229,3 @@ def render(status: int, content_type: str, headers: dict[str, str], body: bytes,
     data = head(status, content_type, headers, len(body), close=close,
                 keep_alive_10=request.version == "1.0" and not close)
     return data if request.method == "HEAD" or status in (204, 304) or status < 200 else data + body
-
-
-def write_close(transport: asyncio.BaseTransport | None, data: bytes) -> None:
-    if transport is not None and not transport.is_closing():
-        transport.write(data)  # type: ignore[attr-defined]
-        transport.close()
