@@ -26,7 +26,6 @@ import base64
 import logging
 from typing import TYPE_CHECKING, Any
 
-
 from harness.faults import Applier, Effect
 from harness.faults.rules import scaled_s
 from harness.proxy.raw_request import action_and_params

@@ -223,7 +223,7 @@ def render(status: int, content_type: str, headers: dict[str, str], body: bytes,
     """The bytes of a whole answer to ``request`` (no body for HEAD; ``Connection`` as the request needs).
     An answer that closes the connection (``close``, or a ``Connection: close`` header) says so and
     clears ``request.keep_alive``: the server closes after writing it."""
-    close = close or not request.keep_alive or any(
+    close = close or not request.keep_alive or bool(headers) and any(
         k.lower() == "connection" and v.strip().lower() == "close" for k, v in headers.items())
     request.keep_alive = not close
     data = head(status, content_type, headers, len(body), close=close,

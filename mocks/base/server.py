@@ -25,7 +25,7 @@ import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from harness.accept import Acceptor
-from mocks.base.http import BODY_LIMIT, Request, render
+from mocks.base.http import BODY_LIMIT, Request, head, render
 
 log = logging.getLogger("harness.mocks")
 
@@ -105,8 +105,7 @@ class HttpConnection(asyncio.Protocol):
         self.queue.clear()
         if self.transport is not None and not self.transport.is_closing():
             body = f"400, message:\n  {why}".encode("utf-8", "replace")
-            self.transport.write(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                                 b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+            self.transport.write(head(400, "text/plain; charset=utf-8", {}, len(body), close=True) + body)
             self.transport.close()
 
     # --- httptools callbacks -------------------------------------------------------------------

@@ -157,16 +157,11 @@ class ServiceMock:
             reply = await self.dispatch(request)
         finally:
             self._handlers.discard(task)  # type: ignore[arg-type]
-        answer = request.answer
-        if answer is not None and effects.client_gone(request):  # only a handler that awaited after _send
-            self._journal_outcome(*answer, CLIENT_GONE)
-            return None
         data = render(reply.status, reply.content_type, reply.headers, reply.body, request,
                       close=request.body_error is not None)  # an unreadable body: close after answering
-        if answer is not None:
-            request.undelivered = self._undelivered
-            if request.late:
-                effects.on_unread(request, lambda: self._undelivered(request))
+        request.undelivered = self._undelivered  # the server calls it if the client left before the answer
+        if request.late:
+            effects.on_unread(request, lambda: self._undelivered(request))
         return data
 
     def _undelivered(self, request: Request) -> None:

@@ -139,7 +139,7 @@ def _sdk_layout(value: str) -> Parsed | None:
     read without the regex; None for anything else (the regex decides)."""
     if not value.startswith(_SDK_PREFIX):
         return None
-    cred, found, rest = value[27:].partition(", SignedHeaders=")
+    cred, found, rest = value[len(_SDK_PREFIX):].partition(", SignedHeaders=")
     signed, found2, sig = rest.partition(", Signature=")
     if not (found and found2 and sig and _HEX.issuperset(sig)) or " " in cred or "," in cred or " " in signed \
             or "," in signed or not cred or not signed:
