@@ -5,7 +5,6 @@ import gzip
 import json
 import socket
 import threading
-import time
 
 import pytest
 import requests
@@ -128,89 +127,3 @@ def test_every_answer_is_in_the_journal_file_before_its_client_reads_it(echo_hos
     assert not missing
     events = read_events(echo_host.host.journal.read_since(0))
     assert len([e for e in events if e.kind == "response" and e["outcome"] == "delivered"]) == 160
-
-
-def _serve_with(handler):
-    """An HttpServer on a loopback port, in a thread's event loop; returns (port, loop, server, stop)."""
-    import asyncio
-    from harness import loops
-    from harness.host import bind
-    from mocks.base.server import HttpServer
-    started, box = threading.Event(), {}
-
-    async def main():
-        server = HttpServer("t", handler)
-        sock = bind("127.0.0.1", 0)
-        server.start(sock)
-        box.update(port=sock.getsockname()[1], loop=asyncio.get_running_loop(), server=server,
-                   done=asyncio.Event())
-        started.set()
-        await box["done"].wait()
-        await server.stop()
-
-    thread = threading.Thread(target=loops.run, args=(main(),), daemon=True)
-    thread.start()
-    assert started.wait(5)
-
-    def stop():
-        box["loop"].call_soon_threadsafe(box["done"].set)
-        thread.join(5)
-    return box["port"], box["loop"], box["server"], stop
-
-
-def test_a_handler_runs_in_a_task_only_once_it_waits_and_a_stop_cancels_it_there():
-    import asyncio
-    from mocks.base.http import render
-    seen = []
-
-    async def handler(request):
-        seen.append(("task" if asyncio.current_task() else "no task", request.path))
-        if request.path == "/wait":
-            try:
-                await asyncio.sleep(0.05)
-                seen.append(("resumed in", "task" if asyncio.current_task() is request.task else "?"))
-                await asyncio.sleep(30)
-            except asyncio.CancelledError:
-                seen.append(("cancelled", request.path))
-                raise
-        return render(200, "text/plain", {}, b"ok", request)
-
-    port, loop, server, stop = _serve_with(handler)
-    try:
-        assert _answers(_exchange(port, b"GET /now HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))[0][2] == b"ok"
-        s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        s.sendall(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
-        deadline = time.monotonic() + 5
-        while ("resumed in", "task") not in seen and time.monotonic() < deadline:
-            time.sleep(0.01)
-    finally:
-        stop()
-    s.close()
-    # the first step of each ran outside any task; the waiting one went on in its own task, which
-    # the stop cancelled where it waited
-    assert seen == [("no task", "/now"), ("no task", "/wait"), ("resumed in", "task"), ("cancelled", "/wait")]
-
-
-def test_a_cancel_before_the_resumed_task_first_runs_reaches_the_handler_where_it_waits():
-    import asyncio
-    from mocks.base.server import _Resumed
-    seen = []
-
-    async def handler():
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            seen.append("cancelled at its wait")
-            raise
-        finally:
-            seen.append("finally")
-
-    async def main():
-        coro = handler()
-        waiting = coro.send(None)       # started outside a task, as the server does
-        task = asyncio.get_running_loop().create_task(_Resumed(coro, waiting))
-        task.cancel()                   # before the task's first step
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    asyncio.run(main())
-    assert seen == ["cancelled at its wait", "finally"]

@@ -111,12 +111,6 @@ class CallbackSender:
 
     async def send(self, out: Outbound, *, retries: int = 0, retry_on: tuple[str, ...] = ()) -> list[Attempt]:
         """Deliver one callback through the rules. Returns every attempt made (empty if dropped)."""
-        if asyncio.current_task() is None:  # a handler's first step runs outside a task (server.py);
-            # aiohttp's timeouts need one
-            return await asyncio.get_running_loop().create_task(self._send(out, retries, retry_on))
-        return await self._send(out, retries, retry_on)
-
-    async def _send(self, out: Outbound, retries: int, retry_on: tuple[str, ...]) -> list[Attempt]:
         out.cid = out.cid or f"cb{next(self._cids)}"
         match = {**out.params, **(out.form or {}), **(out.json if isinstance(out.json, dict) else {}),
                  **out.match, "url": out.url}

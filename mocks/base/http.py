@@ -10,7 +10,6 @@ request the same way on either.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import http
 import time
@@ -48,11 +47,11 @@ _EMPTY_QUERY: MultiDictProxy[str] = MultiDictProxy(MultiDict())
 class Request:
     """One received request. ``body`` is complete (decoded from gzip / deflate) when a service sees it;
     ``body_error`` / ``too_large`` say why it is not. ``late``, ``answer`` and ``undelivered`` are the
-    pipeline's notes; ``task`` the one that runs its handler, once the handler has to wait."""
+    pipeline's notes."""
 
     __slots__ = ("method", "raw_path", "path", "query_string", "headers", "body", "body_error", "too_large",
                  "version", "keep_alive", "transport", "remote", "scheme", "_query", "late", "answer", "sockname",
-                 "undelivered", "task")
+                 "undelivered")
 
     def __init__(self, method: str, target: str, headers: CIMultiDictProxy[str], body: bytes, *,
                  transport: Any = None, remote: str | None = "127.0.0.1", scheme: str = "http",
@@ -69,7 +68,6 @@ class Request:
         self.late = False
         self.answer: tuple[str, str, str | None] | None = None  # journaled as delivered: (rid, action, rule)
         self.undelivered: Any = None  # called when the client left before the answer could be written
-        self.task: asyncio.Task[None] | None = None  # set once its handler waits (``server.py``)
         self.too_large = too_large
         self.body_error: BodyError | None = None
         self.body = b"" if too_large else _decoded(body, headers.get("Content-Encoding"), self)

@@ -8,13 +8,6 @@ without an answer: a hang that ended, a reset, a partial body already written. K
 ``ssl_context``) are handled here; a request the parser refuses gets ``400`` and a close, and one
 WARNING line, never a traceback.
 
-A handler starts at once, inside the callback that completed its request, not in a task of its own:
-most answers need no wait, and an asyncio task per request was about a tenth of a mock's CPU. Only a
-handler that has to wait (a delay, a hang, a callback it sends) continues in a task from where it
-stopped (``_Resumed``); that task is ``request.task`` and is what a stop cancels. So a handler's code
-before its first real wait runs outside any task: what needs ``asyncio.current_task()`` (aiohttp's
-client timeouts) must run in a task of its own (``mocks/base/callbacks.py`` does).
-
 The connection also watches, when asked (``watch_unread``), whether the client reset it soon after an
 answer: the sign that it gave up as the answer arrived (``mocks/base/effects.py``).
 """
@@ -23,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import collections.abc
 import logging
 import socket
 import ssl
@@ -58,8 +50,7 @@ class HttpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.queue: collections.deque[Request] = collections.deque()
-        self.busy = False  # a request is being handled or answered: the next one waits its turn
-        self.task: asyncio.Task[None] | None = None  # its handler, once it has had to wait
+        self.task: asyncio.Task[None] | None = None
         self.remote: str | None = None
         self.sockname: Any = None
         self.scheme = "http"
@@ -161,7 +152,7 @@ class HttpConnection(asyncio.Protocol):
                           too_large=self._too_large, sockname=self.sockname)
         self._body = []
         self.queue.append(request)
-        if not self.busy:
+        if self.task is None:
             self._next()
         elif len(self.queue) >= PIPELINE_LIMIT and not self.paused and self.transport is not None:
             self.paused = True
@@ -172,18 +163,10 @@ class HttpConnection(asyncio.Protocol):
         if self.paused and self.transport is not None and not self.transport.is_closing():
             self.paused = False
             self.transport.resume_reading()
-        self.task = None
         if not self.queue or self.transport is None or self.transport.is_closing():
-            self.busy = False
+            self.task = None
             return
-        self.busy = True
-        request = self.queue.popleft()
-        coro = self._serve(request)
-        try:
-            waiting = coro.send(None)  # runs the handler up to its first wait, or to its answer
-        except StopIteration:
-            return
-        self.task = request.task = self.server.loop.create_task(_Resumed(coro, waiting))
+        self.task = self.server.loop.create_task(self._serve(self.queue.popleft()))
 
     async def _serve(self, request: Request) -> None:
         transport = self.transport
@@ -197,7 +180,7 @@ class HttpConnection(asyncio.Protocol):
             data = render(500, "text/plain", {}, b"500 Internal Server Error", request, close=True)
         if data is None:
             transport.close()
-            self.busy = False
+            self.task = None
             return
         self.server.send_soon(self, request, data)  # the next request waits until this answer is out
 
@@ -206,7 +189,7 @@ class HttpConnection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             if request.undelivered is not None:
                 request.undelivered(request)
-            self.busy = False
+            self.task = None
             return
         transport.write(data)
         if not request.keep_alive:  # asked by the client, or by the answer (``render``)
@@ -232,44 +215,11 @@ class HttpConnection(asyncio.Protocol):
             self.transport.close()
 
 
-class _Resumed(collections.abc.Coroutine):
-    """The rest of a coroutine that was started outside a task and now waits for ``waiting`` (what it
-    yielded: a future, or None for a bare ``sleep(0)``), for a task to run from there. A cancel before
-    the task's first step reaches the coroutine where it waits, as it would in a task of its own."""
-
-    __slots__ = ("_coro", "_waiting", "_started")
-
-    def __init__(self, coro: Any, waiting: Any):
-        self._coro, self._waiting, self._started = coro, waiting, False
-
-    def send(self, value: Any) -> Any:
-        if not self._started:
-            self._started = True
-            return self._waiting  # the task waits for it, then sends its outcome on
-        return self._coro.send(value)
-
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        self._started = True
-        return self._coro.throw(typ, val, tb) if val is not None or tb is not None else self._coro.throw(typ)
-
-    def close(self) -> None:
-        self._coro.close()
-
-    def __await__(self) -> Any:
-        return self
-
-    def __iter__(self) -> Any:
-        return self
-
-    def __next__(self) -> Any:
-        return self.send(None)
-
-
 class HttpServer:
     """Listens on a bound socket (accepting in batches, ``harness/accept.py``) and serves ``handler``.
 
-    Answers go out in groups: those ready in one turn of the event loop are written together once the
-    loop has polled its sockets again, right after one call of ``commit`` (the journal's flush: one ``write(2)`` for
+    Answers go out in groups: those ready in one turn of the event loop are written together at the
+    start of the next, right after one call of ``commit`` (the journal's flush: one ``write(2)`` for
     every event of the group, each still in the file before its answer is sent). A connection whose
     client left in between calls its request's ``undelivered(request)``."""
 
@@ -284,13 +234,8 @@ class HttpServer:
 
     def send_soon(self, conn: HttpConnection, request: Request, data: bytes) -> None:
         if not self._ready:
-            self.loop.call_soon(self._after_a_poll)
+            self.loop.call_soon(self._send_ready)
         self._ready.append((conn, request, data))
-
-    def _after_a_poll(self) -> None:
-        # one more hop: the loop polls its sockets before the group goes out, so a client that closed
-        # while its answer was made (a handler that held the loop) is seen gone, and nothing is sent
-        self.loop.call_soon(self._send_ready)
 
     def _send_ready(self) -> None:
         ready, self._ready = self._ready, []

@@ -65,7 +65,7 @@ class ServiceMock:
         self._defaults = self.config
         self._rids = itertools.count(1)
         self._rid_prefix = self.name[:2]
-        self._handling: set[Request] = set()  # requests whose handler runs (``request.task`` once it waits)
+        self._handlers: set[asyncio.Task] = set()
         self._stopped = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_due = False
@@ -115,8 +115,7 @@ class ServiceMock:
         """Cancel the requests being handled (a delay, a hang, a slow ``handle``) and refuse new ones,
         so that no handler outlives the mock and writes to a closed journal."""
         self._stopped = True
-        me = asyncio.current_task()
-        tasks = [r.task for r in self._handling if r.task is not None and r.task is not me]
+        tasks = [t for t in self._handlers if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -152,11 +151,12 @@ class ServiceMock:
             return None  # the mock is stopping: close without an answer
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        self._handling.add(request)  # its task, once it has to wait, is what a stop cancels
+        task = asyncio.current_task(self._loop)  # given the loop: get_running_loop() costs a getpid()
+        self._handlers.add(task)  # type: ignore[arg-type]
         try:
             reply = await self.dispatch(request)
         finally:
-            self._handling.discard(request)
+            self._handlers.discard(task)  # type: ignore[arg-type]
         data = render(reply.status, reply.content_type, reply.headers, reply.body, request,
                       close=request.body_error is not None)  # an unreadable body: close after answering
         request.undelivered = self._undelivered  # the server calls it if the client left before the answer
