@@ -1,6 +1,7 @@
 # Set-up and everyday commands. `make demo` and `make test` are the two entry points (see README).
 SHELL := /bin/bash
-PYTHON ?= python3
+# the interpreter .venv is made from: the distribution's CPython 3.11 if there is one (scripts/pick-python.sh)
+PYTHON ?= $(shell scripts/pick-python.sh)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TOOLS := $(CURDIR)/.tools/bin

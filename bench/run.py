@@ -190,7 +190,12 @@ def versions() -> dict[str, str]:
 
     from harness import loops
     loop = loops.name() + (f" {loops.uvloop.__version__}" if loops.name() == "uvloop" else "")
-    return {"python": platform.python_version(), "aiohttp": aiohttp.__version__, "event loop": loop,
+    try:  # how the interpreter was built moves the mocks' figures (scripts/pick-python.sh)
+        ldd = subprocess.run(["ldd", sys.executable], capture_output=True, text=True, timeout=20).stdout
+        linked = "shared libpython" if "libpython" in ldd else "libpython linked statically"
+    except (OSError, subprocess.TimeoutExpired):
+        linked = "libpython: ?"
+    return {"python": f"{platform.python_version()} ({os.path.realpath(sys.executable)}, {linked})", "aiohttp": aiohttp.__version__, "event loop": loop,
             "java": cmd(["java", "-version"]), "node": cmd(["node", "--version"]),
             "wiremock": npm_version("wiremock"), "mountebank": npm_version("mountebank"),
             "wrk": cmd(["wrk", "--version"]).split(" [")[0]}

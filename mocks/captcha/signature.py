@@ -26,7 +26,7 @@ import hmac
 import re
 import time
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 from mocks.base.reply import refusal
 
@@ -222,10 +222,11 @@ def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], pa
         raise SignatureError("MissingParameter", "The request is missing a required parameter `Timestamp`.",
                              refusal("X-TC-Timestamp header", "unix seconds", "none"))
     try:
-        ts = int(raw_ts.strip())
+        ts = int(raw_ts)  # surrounding whitespace allowed
     except ValueError:
         raise _bad_timestamp(raw_ts) from None
-    if parsed.secret_id not in secret_keys:
+    key = secret_keys.get(parsed.secret_id)
+    if key is None:
         raise SignatureError("AuthFailure.SecretIdNotFound",
                              "The SecretId is not found, please ensure that your SecretId is correct.",
                              refusal("SecretId", " or ".join(secret_keys) or "(none configured)",
@@ -243,26 +244,17 @@ def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], pa
         date = utc_date(ts)
     except (ValueError, OverflowError, OSError):  # beyond year 9999 (reachable with a huge signature_skew_s)
         raise _bad_timestamp(raw_ts) from None
-    getall = getattr(headers, "getall", None)
-    if getall is not None:  # a multidict: a repeated header is signed as its last value
-        def last(name: str) -> str:
-            values = getall(name, None)
-            return values[-1] if values else ""
-    else:
-        def last(name: str) -> str:
-            return headers.get(name, "")
-    host = last("host").strip().lower()
+    getall = getattr(headers, "getall", None)  # a multidict: a repeated header is signed as its last value
+    signed = parsed.signed_headers
+    values = ["" if name == "host" else _last(headers, getall, name).strip().lower() for name in signed]
+    host = _last(headers, getall, "host").strip().lower()
     if parsed.service != SERVICE or parsed.date != date or parsed.terminator != "tc3_request":
         _check_scope(parsed, date, ts, host, sdk_endpoint)
-    digest = _payload_digest(payload, last("x-tc-content-sha256").strip() == UNSIGNED)
-    key = secret_keys[parsed.secret_id]
-    signed = parsed.signed_headers
-    values = {name: host if name == "host" else last(name).strip().lower() for name in signed}
+    digest = _payload_digest(payload, _last(headers, getall, "x-tc-content-sha256").strip() == UNSIGNED)
 
     def attempt(signed_host: str) -> tuple[str, str, str]:
-        values["host"] = signed_host
-        canonical = _canonical(method, path, query, "".join([f"{name}:{values[name]}\n" for name in signed]),
-                               signed, digest)
+        lines = "".join([f"{name}:{signed_host if name == 'host' else value}\n" for name, value in zip(signed, values)])
+        canonical = _canonical(method, path, query, lines, signed, digest)
         to_sign = string_to_sign(ts, date, parsed.service, canonical)
         return signature(key, date, parsed.service, to_sign), canonical, to_sign
 
@@ -282,6 +274,13 @@ def verify(*, method: str, path: str, query: str, headers: Mapping[str, str], pa
         f"recomputed with the SecretKey of {parsed.secret_id} over the request as received, whose scope and "
         "timestamp are right: another SecretKey, or the request changed after signing",
         canonical_request=canonical, string_to_sign=to_sign))
+
+
+def _last(headers: Mapping[str, str], getall: Any, name: str) -> str:
+    if getall is None:
+        return headers.get(name, "")
+    values = getall(name, None)
+    return values[-1] if values else ""
 
 
 def _check_scope(parsed: Parsed, date: str, ts: int, host: str, sdk_endpoint: bool) -> None:
