@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+import orjson
+
 from harness.faults.rules import Applier, Effect, Rule, parse_rules
 from harness.journal import kinds
 
@@ -37,8 +39,23 @@ def fingerprint(match: Any, service: str | None, action: str | None, params: dic
         fields["link"] = link
     for key in sorted(match.params):
         fields[f"params.{key}"] = (params or {}).get(key)
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest(), fields
+    return hashlib.blake2b(_canonical_json(fields), digest_size=6).hexdigest(), fields
+
+
+def _canonical_json(fields: dict[str, Any]) -> bytes:
+    """``json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)``, the fingerprint's
+    text since the first journals (replays compare against them). orjson writes the same bytes when
+    every key is printable ASCII and every value None, a bool, an int JSON keeps exact or a string of
+    printable ASCII, which is nearly every request; anything else takes json.dumps."""
+    for key, value in fields.items():
+        plain = value is None or value.__class__ is bool or (value.__class__ is int and -_EXACT < value < _EXACT) \
+            or (value.__class__ is str and value.isascii() and value.isprintable())
+        if not (plain and key.isascii() and key.isprintable()):
+            return json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
+
+
+_EXACT = 2**53
 
 
 def roll(seed: int, rule_id: str, n: int) -> float:
