@@ -243,7 +243,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--warm", type=float, default=3, help="seconds of load before every measurement")
     ap.add_argument("--window", type=float, default=10, help="WireMock warm-up window, seconds")
-    ap.add_argument("--least-warm", type=float, default=100, help="WireMock warm-up, at least (seconds)")
+    # 200, not the 100 s first asked for: at 100 s one JVM read 7.4k, 7.2k, 7.6k req/s in three windows (the
+    # 5 % rule was met) and then did 9.7k-13.0k in its measured rounds; with 200 s its windows settle higher
+    ap.add_argument("--least-warm", type=float, default=200, help="WireMock warm-up, at least (seconds)")
     ap.add_argument("--most-warm", type=float, default=300, help="WireMock warm-up, at most (seconds)")
     ap.add_argument("--tickets", type=int, default=10_000)
     ap.add_argument("--only", help="comma-separated server names (substrings) to measure")
