@@ -9,6 +9,9 @@ verification went and what the target decided.
 
 from __future__ import annotations
 
+import bisect
+import functools
+import math
 from collections import Counter
 from typing import Any, Literal
 
@@ -98,13 +101,31 @@ class Verifications:
     def faulted_during(self, start: float, end: float) -> bool:
         """Was any verification call (of any ticket) faulted or degraded at a moment of [start, end]?
         Then a call of this request's that never reached the mock may have been lost on the way (a
-        client pool held by hung calls, a pooled connection reset): no proof of a skipped verification."""
+        client pool held by hung calls, a pooled connection reset): no proof of a skipped verification.
+        (A call without an answer lasts to the end of any span it started before.)"""
+        starts, latest_end, first_open = self._faulted
+        i = bisect.bisect_right(starts, end)  # the answered faulted calls that started by ``end``
+        return (i > 0 and latest_end[i - 1] >= start) or first_open <= end
+
+    @functools.cached_property
+    def _faulted(self) -> tuple[list[float], list[float], float]:
+        """The faulted calls as a query of two bisects (a load run judges thousands of requests):
+        answered ones sorted by start, with the latest end among those started so far; the earliest
+        start of one never answered."""
+        spans, first_open = [], math.inf
         for calls in self.by_ticket.values():
             for req, resp, state in calls:
-                bad = not state.startswith("code:") or (resp is not None and resp.get("rule"))
-                if bad and req.t <= end and (resp.t if resp is not None else end) >= start:
-                    return True
-        return False
+                if not state.startswith("code:") or (resp is not None and resp.get("rule")):
+                    if resp is None:
+                        first_open = min(first_open, req.t)
+                    else:
+                        spans.append((req.t, resp.t))
+        spans.sort()
+        latest, latest_end = -math.inf, []
+        for _, stop in spans:
+            latest = max(latest, stop)
+            latest_end.append(latest)
+        return [a for a, _ in spans], latest_end, first_open
 
 
 def _refused(resp: Any) -> dict[str, Any]:
@@ -130,23 +151,40 @@ def link_fault_during(facts: Facts, start: float, end: float, link: str = f"inte
                       stops: bool = True) -> bool:
     """Was the link down or carrying a toxic, or (``stops``) the captcha service stopped, at any
     moment of [start, end] (toxic driver events, the timeline's service steps)?"""
-    active: set[str] = set()
-    for e in facts.events:
-        if e.t > end + EDGE_S:
-            break
-        stopped = stops and e.kind == "step" and e.get("service") == SERVICE and e.get("step") in STOPPED
-        if not stopped and (e.get("link") != link or e.kind not in ("link", "toxic")):
-            continue
-        was = bool(active)
-        key = "stopped" if stopped else "down" if e.kind == "link" else str(e.get("rule"))
-        op = STOPPED[e.get("step")] if stopped else e.get("op")
-        if op in ("down", "added"):
-            active.add(key)
-        elif op in ("up", "removed"):
-            active.discard(key)
-        if e.t >= start and (was or active):
+    return facts.view(f"{SERVICE}.link_faults|{link}|{stops}", lambda f: _LinkFaults(f, link, stops)).during(start, end)
+
+
+class _LinkFaults:
+    """Whether a link fault (or a stopped service) was active after each event that changes it, in
+    journal order: a query is two bisects, not a walk of the journal (a load run judges thousands
+    of requests)."""
+
+    def __init__(self, facts: Facts, link: str, stops: bool):
+        active: set[str] = set()
+        self.times: list[float] = []
+        self.active_after: list[bool] = []
+        for e in facts.events:
+            stopped = stops and e.kind == "step" and e.get("service") == SERVICE and e.get("step") in STOPPED
+            if not stopped and (e.get("link") != link or e.kind not in ("link", "toxic")):
+                continue
+            key = "stopped" if stopped else "down" if e.kind == "link" else str(e.get("rule"))
+            op = STOPPED[e.get("step")] if stopped else e.get("op")
+            if op in ("down", "added"):
+                active.add(key)
+            elif op in ("up", "removed"):
+                active.discard(key)
+            self.times.append(e.t)
+            self.active_after.append(bool(active))
+        n = len(self.active_after)
+        self.next_active = [n] * (n + 1)  # the first index >= i at which a fault is active after the event
+        for i in range(n - 1, -1, -1):
+            self.next_active[i] = i if self.active_after[i] else self.next_active[i + 1]
+
+    def during(self, start: float, end: float) -> bool:
+        i = bisect.bisect_left(self.times, start)          # the first change at or after ``start``
+        if i > 0 and self.active_after[i - 1]:               # active when the span began
             return True
-    return bool(active)
+        return self.next_active[i] < bisect.bisect_right(self.times, end + EDGE_S)  # or became so within it
 
 
 def request_span(d: Any) -> tuple[float, float]:
