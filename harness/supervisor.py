@@ -58,6 +58,12 @@ def _in_child(group: cgroups.RunCgroup | None) -> None:
         group.join()
 
 
+def die_with_parent() -> None:
+    """A ``preexec_fn`` for a child not started as a ``Child``: killed by the kernel when the thread
+    that started it exits (``PR_SET_PDEATHSIG``), so a SIGKILL of ours does not orphan it."""
+    _in_child(None)
+
+
 _session_lock = threading.Lock()
 _session_group: cgroups.RunCgroup | None = None
 _session_probed = False

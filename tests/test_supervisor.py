@@ -93,3 +93,41 @@ def test_a_missing_command_is_one_line(tmp_path):
     with pytest.raises(ProcessError, match=r"^plain: cannot start .*plain.txt: Permission denied$"):
         Child("plain", [str(not_executable)]).start()
     assert not [c for c in supervisor.live() if c.name in ("nothing", "plain")]
+
+
+def test_the_load_stage_dies_with_a_killed_locust(tmp_path):
+    """The load stage is started by locust, not as a Child; a locust master SIGKILLed while its stage
+    judged a long run left the stage running at full CPU. The stage's preexec now asks the kernel to
+    kill it with its parent; here a parent started the same way is SIGKILLed."""
+    import signal
+    import subprocess
+    import sys
+    pidfile = tmp_path / "stage.pid"
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys, time\n"
+        "from harness.supervisor import die_with_parent\n"
+        "p = subprocess.Popen(['sleep', '600'], start_new_session=True, preexec_fn=die_with_parent)\n"
+        f"open({str(pidfile)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(600)\n")], cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    wait_until(lambda: pidfile.exists() and pidfile.read_text(), 10.0, "the child started")
+    child = int(pidfile.read_text())
+    assert not gone(child)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(5)
+    wait_until(lambda: gone(child), 5.0, "the child killed with its parent")
+
+
+def test_the_stage_process_is_started_to_die_with_its_parent(monkeypatch):
+    from harness.load import stage_client
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def popen(*args, **kwargs):
+        seen.update(kwargs)
+        raise Stop()
+    monkeypatch.setattr(stage_client.subprocess, "Popen", popen)
+    with pytest.raises(Stop):
+        stage_client.StageProcess({}, cwd=".").start()
+    assert seen["preexec_fn"] is supervisor.die_with_parent

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from typing import Any
 
+from harness.supervisor import die_with_parent
+
 READY_TIMEOUT_S = 120.0   # the stage's own target / redis / proxy timeouts come first
 RESULT_TIMEOUT_S = 600.0  # settle (the invariants' deadlines) + stopping everything
 
@@ -34,10 +36,11 @@ class StageProcess:
 
     def start(self) -> dict[str, Any]:
         """Start the stage and wait until the target is up; returns the ready message (``ctx``…)."""
-        # its own session: Ctrl-C reaches locust, which then finishes the stage in order
+        # its own session: Ctrl-C reaches locust, which then finishes the stage in order; and it dies
+        # with locust: a master killed while the stage judges a long run must not leave it running
         self.proc = subprocess.Popen([sys.executable, "-m", "harness.load.stage", json.dumps(self.options)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=self.cwd,
-                                     start_new_session=True, text=True, bufsize=1)
+                                     start_new_session=True, text=True, bufsize=1, preexec_fn=die_with_parent)
         msg = self._read(READY_TIMEOUT_S)
         if msg is None or not msg.get("ready"):
             self.result = (msg or {}).get("result")
