@@ -195,7 +195,8 @@ def versions() -> dict[str, str]:
         linked = "shared libpython" if "libpython" in ldd else "libpython linked statically"
     except (OSError, subprocess.TimeoutExpired):
         linked = "libpython: ?"
-    return {"python": f"{platform.python_version()} ({os.path.realpath(sys.executable)}, {linked})", "aiohttp": aiohttp.__version__, "event loop": loop,
+    return {"python": f"{platform.python_version()} ({os.path.realpath(sys.executable)}, {linked})",
+            "aiohttp": aiohttp.__version__, "event loop": loop,
             "java": cmd(["java", "-version"]), "node": cmd(["node", "--version"]),
             "wiremock": npm_version("wiremock"), "mountebank": npm_version("mountebank"),
             "wrk": cmd(["wrk", "--version"]).split(" [")[0]}

@@ -11,27 +11,21 @@ from hypothesis import strategies as st
 from harness.journal import Event
 from harness.verdict.base import Facts
 from mocks.captcha import invariants
-from mocks.captcha.invariants import EDGE_S, STOPPED, Verifications, link_fault_during
+from mocks.captcha.invariants import EDGE_S, STOPPED, Verifications, apply_fault_change, link_fault_during
 
 LINK = "integration->captcha"
 
 
 def walk_link_fault_during(facts, start, end, link=LINK, stops=True):
-    """The journal walk as it was before the index."""
+    """The journal walk as it was before the index (what each event changes is the invariants' own
+    ``apply_fault_change``: the index and the walk differ only in how they answer the span)."""
     active = set()
     for e in facts.events:
         if e.t > end + EDGE_S:
             break
-        stopped = stops and e.kind == "step" and e.get("service") == "captcha" and e.get("step") in STOPPED
-        if not stopped and (e.get("link") != link or e.kind not in ("link", "toxic")):
-            continue
         was = bool(active)
-        key = "stopped" if stopped else "down" if e.kind == "link" else str(e.get("rule"))
-        op = STOPPED[e.get("step")] if stopped else e.get("op")
-        if op in ("down", "added"):
-            active.add(key)
-        elif op in ("up", "removed"):
-            active.discard(key)
+        if not apply_fault_change(active, e, link, stops):
+            continue
         if e.t >= start and (was or active):
             return True
     return bool(active)
@@ -119,3 +113,9 @@ def test_a_fault_that_begins_exactly_at_the_edge_after_a_span_counts():
     facts = _facts([(("link", LINK, "down", None), 1.0 + EDGE_S)])
     assert link_fault_during(facts, 0.5, 1.0) and walk_link_fault_during(facts, 0.5, 1.0)
     assert not link_fault_during(facts, 0.5, 0.99) and not walk_link_fault_during(facts, 0.5, 0.99)
+
+
+def test_a_fault_that_ends_exactly_as_a_span_begins_counts():
+    facts = _facts([(("link", LINK, "down", None), 0.5), (("link", LINK, "up", None), 0.5)])
+    assert link_fault_during(facts, 1.0, 1.5) and walk_link_fault_during(facts, 1.0, 1.5)
+    assert not link_fault_during(facts, 1.0 + 1e-9, 1.5) and not walk_link_fault_during(facts, 1.0 + 1e-9, 1.5)

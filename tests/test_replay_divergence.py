@@ -106,7 +106,8 @@ def _field_values():
     from hypothesis import strategies as st
     return st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=12),
                      st.text(alphabet="abc\"\\/\x00\x1f\x7f é\u2028", max_size=6),
-                     st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+                     st.lists(st.integers(), max_size=2),
+                     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 
 
 def test_the_fingerprint_text_is_the_json_it_always_was():

@@ -154,6 +154,22 @@ def link_fault_during(facts: Facts, start: float, end: float, link: str = f"inte
     return facts.view(f"{SERVICE}.link_faults|{link}|{stops}", lambda f: _LinkFaults(f, link, stops)).during(start, end)
 
 
+def apply_fault_change(active: set[str], e: Any, link: str, stops: bool) -> bool:
+    """Apply what event ``e`` does to the faults active on ``link`` (and, with ``stops``, to the
+    captcha service being stopped): a link down / up, a toxic added / removed, a timeline stop /
+    start. False for an event that changes none of them."""
+    stopped = stops and e.kind == "step" and e.get("service") == SERVICE and e.get("step") in STOPPED
+    if not stopped and (e.get("link") != link or e.kind not in ("link", "toxic")):
+        return False
+    key = "stopped" if stopped else "down" if e.kind == "link" else str(e.get("rule"))
+    op = STOPPED[e.get("step")] if stopped else e.get("op")
+    if op in ("down", "added"):
+        active.add(key)
+    elif op in ("up", "removed"):
+        active.discard(key)
+    return True
+
+
 class _LinkFaults:
     """Whether a link fault (or a stopped service) was active after each event that changes it, in
     journal order: a query is two bisects, not a walk of the journal (a load run judges thousands
@@ -164,17 +180,9 @@ class _LinkFaults:
         self.times: list[float] = []
         self.active_after: list[bool] = []
         for e in facts.events:
-            stopped = stops and e.kind == "step" and e.get("service") == SERVICE and e.get("step") in STOPPED
-            if not stopped and (e.get("link") != link or e.kind not in ("link", "toxic")):
-                continue
-            key = "stopped" if stopped else "down" if e.kind == "link" else str(e.get("rule"))
-            op = STOPPED[e.get("step")] if stopped else e.get("op")
-            if op in ("down", "added"):
-                active.add(key)
-            elif op in ("up", "removed"):
-                active.discard(key)
-            self.times.append(e.t)
-            self.active_after.append(bool(active))
+            if apply_fault_change(active, e, link, stops):
+                self.times.append(e.t)
+                self.active_after.append(bool(active))
         n = len(self.active_after)
         self.next_active = [n] * (n + 1)  # the first index >= i at which a fault is active after the event
         for i in range(n - 1, -1, -1):
