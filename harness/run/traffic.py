@@ -51,6 +51,14 @@ def body_of(raw: bytes, content_type: str) -> Any:
     return raw[:BODY_LIMIT].decode("utf-8", "replace")
 
 
+async def _cancel(tasks: list[asyncio.Task]) -> None:
+    pending = [t for t in tasks if not t.done()]
+    for t in pending:
+        t.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
 class Driver:
     def __init__(self, flows: list[Flow], base_ctx: dict[str, Any], record: Callable[[dict[str, Any]], Any],
                  seed: int, time_scale: float = 1.0):
@@ -84,22 +92,25 @@ class Driver:
         tasks: list[asyncio.Task] = []
         n = 0
         limit = flow.count if flow.count is not None else (None if flow.duration is not None else 1)
-        while limit is None or n < limit:
-            if flow.duration is not None and time.monotonic() - t0 >= flow.duration * self.time_scale:
-                break
-            if flow.rate:
-                due = t0 + n / flow.rate
-                delay = due - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            await sem.acquire()
-            n += 1
-            values = {name: await vars_.make(*next(iter(spec.items()))) for name, spec in flow.vars.items()}
-            task = asyncio.create_task(self._one(flow, n, values, session))
-            task.add_done_callback(lambda _t: sem.release())
-            tasks.append(task)
-        if tasks:
-            await asyncio.gather(*tasks)
+        try:
+            while limit is None or n < limit:
+                if flow.duration is not None and time.monotonic() - t0 >= flow.duration * self.time_scale:
+                    break
+                if flow.rate:
+                    due = t0 + n / flow.rate
+                    delay = due - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                await sem.acquire()
+                n += 1
+                values = {name: await vars_.make(*next(iter(spec.items()))) for name, spec in flow.vars.items()}
+                task = asyncio.create_task(self._one(flow, n, values, session))
+                task.add_done_callback(lambda _t: sem.release())
+                tasks.append(task)
+            if tasks:
+                await asyncio.gather(*tasks)
+        finally:  # cut short (SIGINT, an error): requests in flight stop with their flow, unrecorded,
+            await _cancel(tasks)  # never left to fail against a closed session or stopped mocks
 
     async def _one(self, flow: Flow, n: int, values: dict[str, Any], session: aiohttp.ClientSession) -> None:
         ctx = {**self.base_ctx, **values, "n": n, "flow": flow.name}
