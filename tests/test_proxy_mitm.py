@@ -12,7 +12,9 @@ from harness.faults.engine import roll
 from harness.host import HostThread
 from harness.journal import read_events
 from harness.proxy.mitm import MitmProxy, MitmRoute
+from harness.verdict.base import Facts, delivered
 from mocks.solver import DEFAULT_KEY as KEY
+from mocks.solver.invariants import SolutionBook
 from tests.echo_service import EchoMock
 
 RECAPTCHA = {"key": KEY, "method": "userrecaptcha", "googlekey": "6Le-site", "pageurl": "https://e.test/login"}
@@ -22,9 +24,11 @@ SOLVER = "integration->solver"
 class _Live(BaseHTTPRequestHandler):
     """Stands in for a real upstream service (live mode): not a mock, knows nothing of the harness."""
     hits = 0
+    headers: list = []
 
     def do_GET(self):
         type(self).hits += 1
+        type(self).headers.append(dict(self.headers))
         body = b"live ok"
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -43,8 +47,8 @@ def env(tmp_path_factory):
     try:
         with HostThread(services={"solver": {"solve_min_s": 0.02, "solve_max_s": 0.05}, "echo": {}},
                         service_classes={"echo": EchoMock}, run_dir=str(run_dir), seed=11, hang_limit_s=5) as ht:
-            routes = [MitmRoute(SOLVER, "solver", ht.host.urls["solver"]),
-                      MitmRoute("integration->echo", "echo", ht.host.urls["echo"]),
+            routes = [MitmRoute(SOLVER, "solver", ht.host.urls["solver"], tag=True),
+                      MitmRoute("integration->echo", "echo", ht.host.urls["echo"], tag=True),
                       MitmRoute("integration->live", None, f"http://127.0.0.1:{live.server_port}")]
             with MitmProxy(routes, ht.host.urls["control"], run_dir=str(run_dir), hang_limit_s=2) as mitm:
                 yield ht, mitm.urls
@@ -120,6 +124,18 @@ def test_drop_response_partial_failure_task_exists_upstream_client_never_saw_its
     again = m.submit()
     assert again.text.startswith("OK|") and again.text[3:] != lost_id
     assert [e["outcome"] for e in m.flows(2)] == ["dropped", "forwarded"]
+    # judged from the journal: the mock delivered its answer to the proxy, the client never got it
+    deadline = time.monotonic() + 5
+    while len(m.events("solution", "solver")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    events = m.events()
+    first, second = (e for e in events if e.kind == "request" and e.action == "in.php")
+    assert first["via"] == flow["fid"] and second["via"] not in (None, flow["fid"])
+    facts = Facts(events)
+    assert facts.response_to(first)["outcome"] == "lost_at_proxy" and facts.response_to(first)["lost_at"] == flow["fid"]
+    assert delivered(facts.response_to(second))
+    book = SolutionBook(facts)
+    assert not book.tasks[lost_id].claimed and book.tasks[again.text[3:]].claimed
 
 
 def test_protocol_error_is_answered_by_the_proxy_in_the_services_shape(m):
@@ -199,6 +215,7 @@ def test_probability_at_the_proxy_is_the_seeded_roll(m):
 def test_live_mode_forwards_to_any_upstream_and_still_applies_link_rules(m):
     before = _Live.hits
     assert requests.get(m.urls["integration->live"] + "/anything", timeout=5).text == "live ok"
+    assert "X-Harness-Flow" not in _Live.headers[-1]   # a live service never sees the harness's tag
     m.rule(match={"link": "integration->live", "action": "down"}, effect={"error": "Unavailable", "status": 503})
     r = requests.get(m.urls["integration->live"] + "/down", timeout=5)
     assert r.status_code == 503 and "Unavailable" in r.text

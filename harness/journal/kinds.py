@@ -163,11 +163,15 @@ def table(kinds: Iterable[Kind] | None = None) -> str:
 
 
 # --- the core's kinds ------------------------------------------------------------------------------
-REQUEST = declare("request", ("service", "action", "rid", "method", "path", "params"), ("peer",),
-                  "a mock received a request")
+REQUEST = declare("request", ("service", "action", "rid", "method", "path", "params"), ("peer", "via"),
+                  "a mock received a request; `via`: the mitm flow that carried it (its `proxy.flow` `fid`)")
+# the mitm addon names the flow that carries a request to a mock (never to a live service): the
+# mock journals it as `via`, and an answer the client never got from the proxy reads LOST_AT_PROXY
+VIA_HEADER = "X-Harness-Flow"
 # what reached the wire (`response.outcome`); only `delivered` means the client got the answer
 DELIVERED, CLIENT_GONE, RESET, PARTIAL, HUNG = "delivered", "client_gone", "reset", "partial", "hung"
 RESPONSE_OUTCOMES = (DELIVERED, CLIENT_GONE, RESET, PARTIAL, HUNG)
+LOST_AT_PROXY = "lost_at_proxy"  # never journaled: how the verdict reads a delivered answer the proxy kept
 RESPONSE = declare("response", ("service", "action", "rid", "status", "rule", "outcome"),
                    ("body", "hung_s", "sent_bytes", "full_bytes", "refused"),
                    "a mock answered; `outcome`: what reached the wire — delivered (`body`, parsed), client_gone "

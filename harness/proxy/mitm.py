@@ -62,6 +62,7 @@ class MitmRoute:
     service: str | None  # which mock's action/params rules to compute (None: generic)
     upstream: str        # http(s)://host:port of the mock or the real service
     port: int = 0        # listen port (0: a free one)
+    tag: bool = False    # name each flow to the upstream (kinds.VIA_HEADER): only a mock, never a live service
 
     @property
     def url(self) -> str:
@@ -109,8 +110,8 @@ class MitmProxy:
             argv += ["--set", "keep_host_header=true"]
         if not self.addon:
             return argv
-        routes = {str(r.port): {"link": r.link, "service": r.service, "parser": _parser_ref(r.service)}
-                  for r in self.routes}
+        routes = {str(r.port): {"link": r.link, "service": r.service, "parser": _parser_ref(r.service),
+                                "tag": r.tag} for r in self.routes}
         argv += ["-s", self.script,
                  "--set", f"harness_control={self.control_url}",
                  "--set", f"harness_routes={json.dumps(routes)}",

@@ -32,7 +32,9 @@ gets anything or the fault ends the exchange; the other flows are sent in batche
 and whatever is queued when mitmdump stops is sent in ``done``.
 
 Options (``--set``): ``harness_control`` (control API URL), ``harness_token``, ``harness_routes``
-(JSON ``{"<listen port>": {"link": ..., "service": ..., "parser": "module:function" or null}}``),
+(JSON ``{"<listen port>": {"link": ..., "service": ..., "parser": "module:function" or null, "tag": bool}}``;
+``tag``: the upstream is a mock, and each request to it carries its flow's id in ``X-Harness-Flow``, which
+the mock journals as the request's ``via``),
 ``harness_ready_file``; ``harness_hang_limit`` is accepted and unused (the host's hang limit comes
 with the mirrored rules, as it came with each decision before).
 """
@@ -54,6 +56,7 @@ from mitmproxy import ctx, http
 from harness.faults import Applier
 from harness.faults.engine import RuleEngine
 from harness.faults.rules import scaled_s
+from harness.journal.kinds import VIA_HEADER
 from harness.proxy.addon_journal import JournalSender
 from harness.proxy.raw_request import action_and_params
 from harness.proxy.rule_mirror import OBSERVE, MirrorReader
@@ -76,7 +79,7 @@ class HarnessFaults:
     def load(self, loader: Any) -> None:
         loader.add_option("harness_control", str, "", "control API URL of the harness run")
         loader.add_option("harness_token", str, "", "control API bearer token")
-        loader.add_option("harness_routes", str, "{}", "JSON: listen port -> {link, service, parser}")
+        loader.add_option("harness_routes", str, "{}", "JSON: listen port -> {link, service, parser, tag}")
         loader.add_option("harness_ready_file", str, "", "written once the addon runs")
         loader.add_option("harness_hang_limit", str, "300", "unused: the host's hang limit comes with the rules")
 
@@ -164,10 +167,12 @@ class HarnessFaults:
     # --- hooks -----------------------------------------------------------------------------
     async def request(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.setdefault(META, {})
-        if flow.is_replay == "request":
-            return  # a duplicate we sent: no decision, journaled when it completes
         route = self._route(flow)
         req = flow.request
+        if route.get("tag"):  # the mock journals which flow carried the request (its answer may end here)
+            req.headers[VIA_HEADER] = flow.id
+        if flow.is_replay == "request":
+            return  # a duplicate we sent: no decision, journaled when it completes
         body = req.get_content(strict=False) or b""
         meta["action"], params = _read(route, req, body)
         mirror = await self._rules()

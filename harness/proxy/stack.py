@@ -115,7 +115,7 @@ class ProxyStack:
         if self.mitm is None:
             host = self.host
             services = self.mitm_services or list(host.services)
-            routes = [MitmRoute(service_link(s), s, self.direct(s)) for s in services]
+            routes = [MitmRoute(service_link(s), s, self.direct(s), tag=s not in self.upstreams) for s in services]
             routes += [MitmRoute(name, None, f"http://{self.extra_links[name]}") for name in self.mitm_links]
             mitm = MitmProxy(routes, host.url("control"), control_token=host.control_token,
                              run_dir=self.mitm_dir, upstream_ca=self._upstream_ca(),

@@ -7,6 +7,7 @@ or requests involved and their event history.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Iterable
@@ -193,7 +194,18 @@ class Facts:
 
     @cached_property
     def responses(self) -> dict[tuple[str | None, str], Event]:
-        return {(e.service, e.get("rid")): e for e in self.by_kind.get(kinds.RESPONSE.name, ())}
+        """(service, rid) → the last ``response`` event of a mock's request. An answer the mock
+        delivered to a mitm flow whose client got nothing (a ``drop_response``, a duplicate the proxy
+        sent, the client gone) reads ``outcome: lost_at_proxy``: it never reached the integration."""
+        out = {(e.service, e.get("rid")): e for e in self.by_kind.get(kinds.RESPONSE.name, ())}
+        kept = {e.get("fid") for e in self.by_kind.get(kinds.PROXY_FLOW.name, ()) if e.get("status") is None}
+        if kept:
+            for e in self.by_kind.get(kinds.REQUEST.name, ()):
+                key = (e.service, e.get("rid"))
+                if e.get("via") in kept and key in out and out[key].get("outcome") == kinds.DELIVERED:
+                    out[key] = dataclasses.replace(out[key], data={**out[key].data, "outcome": kinds.LOST_AT_PROXY,
+                                                                   "lost_at": e.get("via")})
+        return out
 
     def response_to(self, request: Event) -> Event | None:
         return self.responses.get((request.service, request.get("rid")))

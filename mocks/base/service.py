@@ -28,7 +28,7 @@ from harness.faults import Applier, Effect, RuleEngine
 from harness.faults.rules import format_validation_error, scaled_s
 from harness.journal import Journal, kinds
 from harness.journal.writer import json_safe
-from harness.journal.kinds import CLIENT_GONE, DELIVERED, HUNG, PARTIAL, RESET
+from harness.journal.kinds import CLIENT_GONE, DELIVERED, HUNG, PARTIAL, RESET, VIA_HEADER
 from mocks.base import effects
 from mocks.base.callbacks import CallbackSender, Outbound
 from mocks.base.http import BodyTooLarge, Request, render
@@ -247,8 +247,12 @@ class ServiceMock:
     def _journal_request(self, rid: str, action: str, request: Request, params: dict[str, Any]) -> None:
         # held until the next event (usually the answer: one write(2) for the pair); flushed at the
         # next loop turn at the latest, for a handler that awaits
-        self.ctx.journal.hold(kinds.REQUEST.event(service=self.name, action=action, rid=rid, method=request.method,
-                                                  path=request.path, params=params, peer=request.remote))
+        via = request.headers.get(VIA_HEADER)
+        event = kinds.REQUEST.event(service=self.name, action=action, rid=rid, method=request.method,
+                                    path=request.path, params=params, peer=request.remote)
+        if via is not None:
+            event["via"] = via
+        self.ctx.journal.hold(event)
         if not self._flush_due:  # one flush per loop turn, however many requests it parsed
             self._flush_due = True
             self._loop.call_soon(self._flush_held)  # type: ignore[union-attr]
