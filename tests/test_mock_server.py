@@ -1,15 +1,19 @@
 """The mocks' HTTP/1.1 server (mocks/base/server.py) on real sockets: framing, keep-alive, limits, and
 the promise that an answer's events are in the journal file before the client can read the answer."""
 
+import asyncio
 import gzip
 import json
 import socket
 import threading
+import time
 
 import pytest
 import requests
 
 from harness.journal import read_events
+from mocks.base.http import render
+from mocks.base.server import HttpServer
 
 
 def _port(ht):
@@ -127,3 +131,50 @@ def test_every_answer_is_in_the_journal_file_before_its_client_reads_it(echo_hos
     assert not missing
     events = read_events(echo_host.host.journal.read_since(0))
     assert len([e for e in events if e.kind == "response" and e["outcome"] == "delivered"]) == 160
+
+
+def test_an_unknown_expect_is_a_417_and_a_close(echo_host):
+    raw = _exchange(_port(echo_host), b"POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: banana\r\n\r\n{}")
+    assert raw.startswith(b"HTTP/1.1 417 Expectation Failed") and b"Unknown Expect: banana" in raw
+    assert b"Connection: close" in raw
+    assert not [e for e in read_events(echo_host.host.journal.read_since(0)) if e.kind == "request"]
+
+
+def test_idle_keep_alive_connections_are_closed_and_busy_ones_are_not():
+    """A connection with nothing in flight is closed after the idle timeout (aiohttp closes after 75 s);
+    one whose answer is still being made is not, however long that takes."""
+    async def handler(request):
+        if request.path == "/slow":
+            await asyncio.sleep(1.2)
+        return render(200, "text/plain", {}, b"ok", request)
+
+    async def get(path):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+        head = await asyncio.wait_for(reader.readuntil(b"ok"), 5)
+        return reader, writer, head
+
+    async def closed_after(reader):
+        t0 = time.monotonic()
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        return time.monotonic() - t0
+
+    async def main():
+        nonlocal port
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        server = HttpServer("t", handler, idle_timeout_s=0.4)
+        server.start(sock)
+        try:
+            fast, slow = await asyncio.gather(get("/fast"), get("/slow"))  # the slow one waits 1.2 s, 3 sweeps
+            assert fast[2].startswith(b"HTTP/1.1 200") and slow[2].startswith(b"HTTP/1.1 200")
+            assert fast[0].at_eof() or await closed_after(fast[0]) < 0.5   # long idle by now: closed
+            waited = await closed_after(slow[0])                            # idle from its answer on
+            assert 0.3 <= waited <= 1.5, waited
+        finally:
+            await server.stop()
+
+    port = 0
+    asyncio.run(main())

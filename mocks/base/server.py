@@ -5,8 +5,9 @@ requests wait their turn, and are answered in order).
 A handler returns the bytes to send, or ``None`` (or raises ``NoAnswer``) to close the connection
 without an answer: a hang that ended, a reset, a partial body already written. Keep-alive, HTTP/1.0,
 ``Expect: 100-continue``, chunked bodies, gzip / deflate bodies, HEAD and TLS (the listener's
-``ssl_context``) are handled here; a request the parser refuses gets ``400`` and a close, and one
-WARNING line, never a traceback.
+``ssl_context``) are handled here; a request the parser refuses gets ``400`` (an ``Expect`` other than
+``100-continue``: ``417``) and a close, and one WARNING line, never a traceback. A connection idle for
+``IDLE_TIMEOUT_S`` (no request in flight, no byte received) is closed, as aiohttp closes it.
 
 The connection also watches, when asked (``watch_unread``), whether the client reset it soon after an
 answer: the sign that it gave up as the answer arrived (``mocks/base/effects.py``).
@@ -36,8 +37,15 @@ HEADERS_LIMIT = 128  # header fields per request
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
+IDLE_TIMEOUT_S = 75.0  # a connection with no request in flight and no byte for this long is closed (aiohttp's)
+
+
 class _TooLong(Exception):
     """A request line or header beyond the limits: the parser stops, the client gets 400."""
+
+
+class _Unexpected(Exception):
+    """An ``Expect`` other than ``100-continue``: the parser stops, the client gets 417 (as aiohttp)."""
 
 
 class NoAnswer(Exception):
@@ -62,6 +70,7 @@ class HttpConnection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._size = 0
         self._too_large = False
+        self.last_active = server.loop.time()
 
     # --- the connection ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -91,6 +100,7 @@ class HttpConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._unread = None  # the next request: the client was done with the last answer
+        self.last_active = self.server.loop.time()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -99,13 +109,14 @@ class HttpConnection(asyncio.Protocol):
             self._refuse(e)
 
     def _refuse(self, e: Exception) -> None:
-        limit = e.__context__ if isinstance(e.__context__, _TooLong) else None
+        limit = e.__context__ if isinstance(e.__context__, (_TooLong, _Unexpected)) else None
         why = str(limit or e).strip().splitlines()[0] if str(limit or e).strip() else type(e).__name__
+        status = 417 if isinstance(limit, _Unexpected) else 400
         log.warning("%s: bad HTTP request from %s: %s", self.server.name, self.remote, why)
         self.queue.clear()
         if self.transport is not None and not self.transport.is_closing():
-            body = f"400, message:\n  {why}".encode("utf-8", "replace")
-            self.transport.write(head(400, "text/plain; charset=utf-8", {}, len(body), close=True) + body)
+            body = f"{status}, message:\n  {why}".encode("utf-8", "replace")
+            self.transport.write(head(status, "text/plain; charset=utf-8", {}, len(body), close=True) + body)
             self.transport.close()
 
     # --- httptools callbacks -------------------------------------------------------------------
@@ -128,7 +139,9 @@ class HttpConnection(asyncio.Protocol):
             raise _TooLong(f"Too many header fields (more than {HEADERS_LIMIT})")
         self._headers = headers = CIMultiDict(
             [(n.decode("latin-1"), v.decode("utf-8", "surrogateescape")) for n, v in raw])
-        if "Expect" in headers and headers["Expect"].strip().lower() == "100-continue":
+        if "Expect" in headers:
+            if headers["Expect"].strip().lower() != "100-continue":
+                raise _Unexpected(f"Unknown Expect: {headers['Expect'][:100]}")
             if self.parser.get_http_version() == "1.1" and self.transport is not None:
                 self.transport.write(_CONTINUE)
 
@@ -165,6 +178,7 @@ class HttpConnection(asyncio.Protocol):
             self.transport.resume_reading()
         if not self.queue or self.transport is None or self.transport.is_closing():
             self.task = None
+            self.last_active = self.server.loop.time()  # idle from here (the answer just went out)
             return
         self.task = self.server.loop.create_task(self._serve(self.queue.popleft()))
 
@@ -223,14 +237,17 @@ class HttpServer:
     every event of the group, each still in the file before its answer is sent). A connection whose
     client left in between calls its request's ``undelivered(request)``."""
 
-    def __init__(self, name: str, handler: Handler, commit: Callable[[], None] = lambda: None):
+    def __init__(self, name: str, handler: Handler, commit: Callable[[], None] = lambda: None,
+                 idle_timeout_s: float = IDLE_TIMEOUT_S):
         self.name = name
         self.handler = handler
         self.commit = commit
+        self.idle_timeout_s = idle_timeout_s
         self.connections: set[HttpConnection] = set()
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._acceptor: Acceptor | None = None
         self._ready: list[tuple[HttpConnection, Request, bytes]] = []
+        self._sweeper: asyncio.TimerHandle | None = None
 
     def send_soon(self, conn: HttpConnection, request: Request, data: bytes) -> None:
         if not self._ready:
@@ -246,12 +263,27 @@ class HttpServer:
     def start(self, sock: socket.socket, ssl_context: ssl.SSLContext | None = None, backlog: int = 1024) -> None:
         self.loop = asyncio.get_running_loop()
         self._acceptor = Acceptor(self.loop, sock, lambda: HttpConnection(self), ssl_context, backlog)
+        self._sweeper = self.loop.call_later(self._sweep_every(), self._close_idle)
+
+    def _sweep_every(self) -> float:
+        return min(self.idle_timeout_s / 2, 15.0)
+
+    def _close_idle(self) -> None:
+        """Close the keep-alive connections idle for ``idle_timeout_s``: no request being answered or
+        waiting, no byte received (a request cut halfway counts as idle too)."""
+        edge = self.loop.time() - self.idle_timeout_s
+        for conn in [c for c in self.connections if c.task is None and not c.queue and c.last_active <= edge]:
+            conn.close()
+        self._sweeper = self.loop.call_later(self._sweep_every(), self._close_idle)
 
     async def stop(self) -> None:
         """Stop listening and close every connection (a handler still running is cancelled)."""
         if self._acceptor is not None:
             self._acceptor.close()
             self._acceptor = None
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         tasks = [c.task for c in self.connections if c.task is not None]
         for conn in list(self.connections):
             conn.close()
