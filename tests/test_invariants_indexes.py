@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from harness.journal import Event
 from harness.verdict.base import Facts
 from mocks.captcha import invariants
-from mocks.captcha.invariants import EDGE_S, STOPPED, Verifications, apply_fault_change, link_fault_during
+from harness.verdict.link_faults import EDGE_S, STOPPED, apply_fault_change
+from mocks.captcha.invariants import Verifications, link_fault_during
 
 LINK = "integration->captcha"
 
@@ -24,7 +25,7 @@ def walk_link_fault_during(facts, start, end, link=LINK, stops=True):
         if e.t > end + EDGE_S:
             break
         was = bool(active)
-        if not apply_fault_change(active, e, link, stops):
+        if not apply_fault_change(active, e, link, "captcha" if stops else None):
             continue
         if e.t >= start and (was or active):
             return True
@@ -105,7 +106,7 @@ def test_the_walks_here_are_the_ones_the_invariants_replaced():
     facts = _facts([(("link", LINK, "down", None), 1.0), (("link", LINK, "up", None), 1.0)])
     assert walk_link_fault_during(facts, 1.5, 1.6) and link_fault_during(facts, 1.5, 1.6)
     assert not walk_link_fault_during(facts, 2.5, 2.6) and not link_fault_during(facts, 2.5, 2.6)
-    assert invariants.link_fault_during is link_fault_during
+    assert invariants.link_fault_during is link_fault_during  # the one the captcha invariants call
 
 
 def test_a_fault_that_begins_exactly_at_the_edge_after_a_span_counts():

@@ -101,11 +101,26 @@ def test_a_task_whose_in_php_answer_never_reached_the_client_is_not_lost():
     j.site(2, 200, token="c")
     r = results(j, {"no_lost_solutions": {"deadline": "5s"}})["no_lost_solutions"]
     assert r.ok and r.counts["unclaimed"] == 2 and r.counts["lost"] == 0
-    assert "2 not judged (their in.php answer never reached the integration)" in r.summary
+    assert "2 not judged (their in.php answer never reached the integration, or crossed a faulty link" in r.summary
     # nor does the run wait for their use until the deadline
     assert settled([{"no_lost_solutions": {"deadline": "30s"}}], j.events, now=3)
     j.task("4", "d")
     assert not settled([{"no_lost_solutions": {"deadline": "30s"}}], j.events, now=3)
+
+
+def test_a_task_whose_in_php_answer_crossed_a_faulty_link_and_was_never_asked_about_is_not_lost():
+    """A Toxiproxy latency past the client's timeout holds the answer the mock delivered: the journal
+    cannot tell whether the client got the id. Never asked about afterwards, the task is not judged;
+    polled, the client had its id and lost the solution; outside the toxic, it is lost as before."""
+    link = "integration->solver"
+    j = J().add("toxic", 0.9, op="added", link=link, rule="r1", toxic="latency")
+    j.task("1", "a", t=1.0).task("2", "b", t=1.0).poll("2", 2.0)
+    j.add("toxic", 1.5, op="removed", link=link, rule="r1", toxic="latency")
+    j.task("3", "c", t=3.0)
+    j.add("toxic", 3.5, op="added", link="integration->redis", rule="r2", toxic="latency").task("4", "d", t=3.6)
+    r = results(j, {"no_lost_solutions": {"deadline": "5s"}})["no_lost_solutions"]
+    assert r.counts["unclaimed"] == 1 and r.counts["lost"] == 3
+    assert sorted(e["task"] for e in r.evidence) == ["2", "3", "4"]
 
 
 def _polls(j, tid, answers, start=1.0):
@@ -316,7 +331,7 @@ def test_a_submit_answer_cut_off_is_not_a_lost_solution(tmp_path, shop):
         """, shop_port=shop.port)
     assert out["code"] == 0, out["inv"]
     lost = next(s for name, _, s in out["inv"] if name == "no_lost_solutions")
-    assert "1 not judged (their in.php answer never reached the integration)" in lost
+    assert "1 not judged (their in.php answer never reached the integration, or crossed a faulty link" in lost
 
 
 def test_sdk_client_lost_solutions_name_the_site_answers(tmp_path):

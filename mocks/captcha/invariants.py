@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from harness.durations import Duration
+from harness.verdict import link_faults
 from harness.verdict.base import Facts, Params, Result, brief, delivered, invariant, not_exercised
 from mocks.captcha.vocabulary import DR_TICKET, SERVICE, TICKET_PARAM, TICKET_VARS, VERIFY_ACTIONS
 
@@ -141,58 +142,11 @@ def _why(resp: Any) -> str | None:
     return _refused(resp).get("why")
 
 
-STOPPED = {"service_stopped": "down", "service_started": "up"}   # timeline stop_service / start_service
-# a cut is journaled just after it is made: a client may see its effect (its call cut off, its user
-# let in) a moment before the event
-EDGE_S = 0.05
-
-
 def link_fault_during(facts: Facts, start: float, end: float, link: str = f"integration->{SERVICE}",
                       stops: bool = True) -> bool:
     """Was the link down or carrying a toxic, or (``stops``) the captcha service stopped, at any
-    moment of [start, end] (toxic driver events, the timeline's service steps)?"""
-    return facts.view(f"{SERVICE}.link_faults|{link}|{stops}", lambda f: _LinkFaults(f, link, stops)).during(start, end)
-
-
-def apply_fault_change(active: set[str], e: Any, link: str, stops: bool) -> bool:
-    """Apply what event ``e`` does to the faults active on ``link`` (and, with ``stops``, to the
-    captcha service being stopped): a link down / up, a toxic added / removed, a timeline stop /
-    start. False for an event that changes none of them."""
-    stopped = stops and e.kind == "step" and e.get("service") == SERVICE and e.get("step") in STOPPED
-    if not stopped and (e.get("link") != link or e.kind not in ("link", "toxic")):
-        return False
-    key = "stopped" if stopped else "down" if e.kind == "link" else str(e.get("rule"))
-    op = STOPPED[e.get("step")] if stopped else e.get("op")
-    if op in ("down", "added"):
-        active.add(key)
-    elif op in ("up", "removed"):
-        active.discard(key)
-    return True
-
-
-class _LinkFaults:
-    """Whether a link fault (or a stopped service) was active after each event that changes it, in
-    journal order: a query is two bisects, not a walk of the journal (a load run judges thousands
-    of requests)."""
-
-    def __init__(self, facts: Facts, link: str, stops: bool):
-        active: set[str] = set()
-        self.times: list[float] = []
-        self.active_after: list[bool] = []
-        for e in facts.events:
-            if apply_fault_change(active, e, link, stops):
-                self.times.append(e.t)
-                self.active_after.append(bool(active))
-        n = len(self.active_after)
-        self.next_active = [n] * (n + 1)  # the first index >= i at which a fault is active after the event
-        for i in range(n - 1, -1, -1):
-            self.next_active[i] = i if self.active_after[i] else self.next_active[i + 1]
-
-    def during(self, start: float, end: float) -> bool:
-        i = bisect.bisect_left(self.times, start)          # the first change at or after ``start``
-        if i > 0 and self.active_after[i - 1]:               # active when the span began
-            return True
-        return self.next_active[i] < bisect.bisect_right(self.times, end + EDGE_S)  # or became so within it
+    moment of [start, end]?"""
+    return link_faults.link_fault_during(facts, start, end, link, SERVICE if stops else None)
 
 
 def request_span(d: Any) -> tuple[float, float]:

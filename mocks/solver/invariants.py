@@ -12,7 +12,10 @@ Facts come from the journal: ``solution`` events (solver mock), ``callback`` eve
 ``pingback``, ``request`` events for ``res.php`` polls and for ``site.submit`` (the use), and
 ``solution_seen`` events (a use seen on a mitm link, config ``use_on_mitm_links``). A solution whose
 ``in.php`` answer never reached the integration (its ``response`` outcome not ``delivered``: the
-client timed out, the answer was cut) is ``unclaimed``, not lost: the client never had its task id.
+client timed out, the answer was cut, mitmproxy kept it) is ``unclaimed``, not lost: the client never
+had its task id. So is one whose answer left while the solver's link carried a fault (a Toxiproxy
+latency past the client's timeout is invisible to the mock: TCP carries no tag), if the integration
+never asked ``res.php`` about that id either.
 A solution the solver *withheld* — none of the at least ``WITHHELD_ASKS`` polls the integration made
 for it after it was produced got an answer with the token (a fault answered instead, or the answer
 never reached the client), and no pingback of it was delivered — is ``withheld``, not lost: the integration asked
@@ -31,6 +34,7 @@ from pydantic import Field
 
 from harness.durations import Duration
 from harness.verdict.base import Facts, Params, Result, brief, delivered, invariant, not_exercised, peak_rate
+from harness.verdict.link_faults import link_fault_during
 from harness.verdict.text_body import register_text_reader
 from mocks.solver.events import TASK_ACCEPTED
 from mocks.solver.observed import instead
@@ -40,6 +44,7 @@ from mocks.solver.vocabulary import PINGBACK, POLL, SERVICE, SUBMIT, TASK_ID_PAR
 register_text_reader(SERVICE, text_as_json)  # ``body.request`` matches plain-text replies too
 
 MAYBE_RECEIVED = ("timeout", "error", "http_error")
+LINK = f"integration->{SERVICE}"
 WITHHELD_ASKS = 3   # polls of a task the faults kept unanswered that excuse its solution's loss
 # a flow on a mitm link that never reached its upstream: the solution it carried was not used
 NOT_FORWARDED = ("replaced", "hang", "reset", "upstream_error", "client_error")
@@ -52,6 +57,7 @@ class Task:
     produced_at: float
     outcome: str = "solved"          # solved | unsolvable
     claimed: bool = True             # its in.php answer (the task id) reached the integration
+    unsure: bool = False             # delivered while its link carried a fault (a latency past the client's timeout?)
     uses: list[Any] = field(default_factory=list)
     unanswered: set[int] = field(default_factory=set)  # seq of uses whose answer never reached the client
     pingbacks: list[Any] = field(default_factory=list)
@@ -123,7 +129,9 @@ class SolutionBook:
         self.by_token = {t.token: t for t in self.tasks.values() if t.token}
         for tid, response in in_php_answers(facts).items():
             if tid in self.tasks:
-                self.tasks[tid].claimed = delivered(response)
+                task = self.tasks[tid]
+                task.claimed = delivered(response)
+                task.unsure = task.claimed and link_fault_during(facts, response.t, response.t, LINK)
         for e in facts.of("callback", SERVICE, PINGBACK):
             tid = _task_id(e)
             if tid in self.tasks:
@@ -170,7 +178,7 @@ class SolutionBook:
     def classify(self, task: Task, deadline: float) -> str:
         uses = [u for u in task.uses if u.t - task.produced_at <= deadline]
         if not uses:
-            if not task.claimed:
+            if not task.claimed or (task.unsure and not task.polls):
                 return "unclaimed"
             return "withheld" if task.withheld(self.facts) else "lost"
         if task.used_twice:
@@ -262,7 +270,8 @@ def no_lost_solutions(facts: Facts, p: DeadlineParams) -> Result:
     summary = (f"{counts['produced']} produced: {counts['ok']} ok, {counts['recovered']} recovered, "
                f"{counts['lost']} lost, {counts['duplicated']} duplicated, {counts['unexpected']} unexpected")
     if counts.get("unclaimed"):
-        summary += f"; {counts['unclaimed']} not judged (their in.php answer never reached the integration)"
+        summary += (f"; {counts['unclaimed']} not judged (their in.php answer never reached the integration, "
+                    "or crossed a faulty link and its id was never polled)")
     if counts.get("withheld"):
         summary += (f"; {counts['withheld']} not judged (withheld: faults answered {WITHHELD_ASKS} or more polls "
                     f"for each, and every poll after it was solved)")
