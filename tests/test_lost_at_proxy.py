@@ -1,4 +1,4 @@
-"""An answer the mock delivered to mitmproxy, which the proxy then kept from the client (a
+"""An answer the mock delivered to a proxy: mitmproxy, which the proxy then kept from the client (a
 ``drop_response``), never reached the integration: the verdict reads it so (``via`` on the mock's
 request, ``proxy.flow`` with no status), and a correct solver client is not judged to have lost the
 task whose id it never saw. Before, the run below failed ``no_lost_solutions`` on the reference client."""
@@ -32,14 +32,46 @@ expect:
 """
 
 
-def test_an_in_php_answer_dropped_at_the_proxy_is_unclaimed_not_lost(tmp_path):
-    sc = tmp_path / "drop.yaml"
-    sc.write_text(SCENARIO.format(base=os.path.abspath("scenarios/_targets/solver_client.yaml")))
+# the answers of the first second held past the client's 3 s timeout by a Toxiproxy latency
+HELD = """\
+name: inphp-held-by-latency
+extends: {base}
+seed: 11
+links: [integration->solver]
+traffic:
+  - name: solve
+    count: 4
+    rate: 4
+    request: "${{profile.solver.submit}}"
+timeline:
+  - at: 0s
+    add_rules:
+      - match: {{link: integration->solver}}
+        effect: {{toxic: latency, attributes: {{latency: 5000}}, stream: downstream}}
+        schedule: {{window: {{start: 0s, end: 4s}}}}
+expect:
+  - no_lost_solutions: {{deadline: 8s}}
+  - solutions_used_exactly_once: {{deadline: 8s}}
+"""
+
+
+def _run(tmp_path, text):
+    sc = tmp_path / "sc.yaml"
+    sc.write_text(text.format(base=os.path.abspath("scenarios/_targets/solver_client.yaml")))
     run = subprocess.run([sys.executable, "-m", "harness", "run", str(sc), "--report-dir", str(tmp_path / "r")],
                          capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stdout + run.stderr
     summary = json.load(open(tmp_path / "r" / "latest" / "summary.json"))
-    lost = next(i for i in summary["invariants"] if i["name"] == "no_lost_solutions")
+    return next(i for i in summary["invariants"] if i["name"] == "no_lost_solutions")
+
+
+def test_an_in_php_answer_held_by_a_latency_past_the_timeout_is_not_judged(tmp_path):
+    lost = _run(tmp_path, HELD)
+    assert lost["counts"]["unclaimed"] >= 1 and lost["counts"]["lost"] == 0 and lost["counts"]["ok"] >= 4
+
+
+def test_an_in_php_answer_dropped_at_the_proxy_is_unclaimed_not_lost(tmp_path):
+    lost = _run(tmp_path, SCENARIO)
     assert lost["counts"]["unclaimed"] == 1 and lost["counts"]["lost"] == 0 and lost["counts"]["ok"] >= 4
     events = [json.loads(line) for line in open(tmp_path / "r" / "latest" / "journal.jsonl")]
     (dropped,) = [e for e in events if e["kind"] == "proxy.flow" and e["outcome"] == "dropped"]
