@@ -1,7 +1,9 @@
-"""An answer the mock delivered to a proxy: mitmproxy, which the proxy then kept from the client (a
-``drop_response``), never reached the integration: the verdict reads it so (``via`` on the mock's
-request, ``proxy.flow`` with no status), and a correct solver client is not judged to have lost the
-task whose id it never saw. Before, the run below failed ``no_lost_solutions`` on the reference client."""
+"""An answer the mock delivered to a proxy that never passed it on did not reach the integration.
+Kept by mitmproxy (a ``drop_response``): the verdict reads it so (``via`` on the mock's request,
+``proxy.flow`` with no status). Held by a Toxiproxy latency past the client's timeout (no trace at the
+mock): the task is not judged when its id was never polled. Either way a correct solver client is not
+judged to have lost a task whose id it never saw; before, both runs failed ``no_lost_solutions`` on
+the reference client."""
 
 import json
 import os
