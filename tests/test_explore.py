@@ -224,6 +224,31 @@ def test_a_refused_call_after_an_outage_is_the_backends_policy_not_a_blocked_use
     assert blocked.exercised and not blocked.ok
 
 
+def test_a_refusing_answer_sent_while_the_link_carried_a_fault_is_not_a_blocked_user():
+    # explore's false alarm on the correct reference backend: a bad ticket's CaptchaCode 15 went out
+    # 30 ms before a bandwidth toxic was added (within the edge a cut is journaled late by); the
+    # backend refused, as it must if the answer arrived. A good ticket refused there still fails, and
+    # a degraded answer (InternalError) refused still fails.
+    toxic = [("toxic", 0.43, {"op": "added", "link": "integration->captcha", "rule": "r9", "toxic": "bandwidth"}),
+             ("toxic", 0.53, {"op": "removed", "link": "integration->captcha", "rule": "r9"})]
+
+    def run(code, status, error=None):
+        body = {"Response": {"Error": {"Code": error}}} if error else {"Response": {"CaptchaCode": code}}
+        call = [("request", 0.39, {"service": "captcha", "action": "DescribeCaptchaResult", "rid": "r1",
+                                   "params": {"Ticket": "tk"}}),
+                ("response", 0.395, {"service": "captcha", "action": "DescribeCaptchaResult", "rid": "r1",
+                                     "status": 200, "rule": None, "outcome": "delivered", "body": body})]
+        return evaluate([{"verification_fail_open": {}}], journal(*call, driver(0.4, status, latency_ms=7), *toxic)
+                        ).results[0]
+
+    bad_refused = run(15, 403)
+    assert not bad_refused.exercised and "1 refused on a refusing answer sent while the link" in bad_refused.summary
+    assert run(15, 200).ok and run(15, 200).exercised        # let in: failing open is right too
+    good_refused = run(1, 403)
+    assert good_refused.exercised and not good_refused.ok    # neither the answer nor failing open refuses it
+    assert not run(None, 403, error="InternalError").ok
+
+
 def test_a_request_that_never_reached_the_target_is_not_judged():
     # the target starting again (not listening yet) while the captcha service is down: the driver
     # could not connect, so the integration decided nothing (explore found this as a false alarm)

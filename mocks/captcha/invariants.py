@@ -177,11 +177,13 @@ def verification_fail_open(facts: Facts, p: FailOpenParams) -> Result:
     """When DescribeCaptchaResult timed out, hung, reset, answered InternalError or CaptchaCode 26,
     the target still let the user through, within the latency bound. A login is judged by what the
     target could know: the last answer it got. One whose retry got a definite answer (a bad ticket
-    after an InternalError) was not degraded; ``verification_enforced`` judges it. A forged
+    after an InternalError) was not degraded; ``verification_enforced`` judges it. One refused after
+    the mock sent a refusing answer (a bad ticket) while the link carried a fault is not judged: the
+    answer may have crossed the link in time, and then refusing was right. A forged
     disaster-recovery ticket must be refused whatever the service does: ``forged_dr_ticket_refused``
     judges it."""
     v = Verifications(facts, p.slow_ms)
-    degraded, retried, bad = 0, 0, []
+    degraded, retried, refused_on_answer, bad = 0, 0, 0, []
     for d in facts.driver(p.flow):
         dr = dr_info(d)
         if dr is not None and not dr.get("valid"):
@@ -194,9 +196,15 @@ def verification_fail_open(facts: Facts, p: FailOpenParams) -> Result:
             continue
         # a service stopped after it gave this request a definite answer (code:…) degraded nothing
         stops = not (states and states[-1].startswith("code:"))
-        if not (states and states[-1] in DEGRADED) and not link_fault_during(facts, *request_span(d), stops=stops):
-            retried += any(s in DEGRADED for s in states)
-            continue
+        if not (states and states[-1] in DEGRADED):
+            if not link_fault_during(facts, *request_span(d), stops=stops):
+                retried += any(s in DEGRADED for s in states)
+                continue
+            if states and states[-1] != "code:1" and d.get("status") in p.denied_status:
+                # a refusing answer (a bad ticket) was delivered while the link carried a fault: if it
+                # crossed the link in time, refusing was right; the journal cannot tell, so not judged
+                refused_on_answer += 1
+                continue
         if killed_unanswered(facts, d):
             continue
         degraded += 1
@@ -204,6 +212,9 @@ def verification_fail_open(facts: Facts, p: FailOpenParams) -> Result:
         if d.get("status") not in p.allowed_status or latency > p.max_latency:
             bad.append({**brief(d, "flow", "n", "status", "latency_ms", "error"), "verification": states or ["unreached"]})
     recovered = f"; {retried} more got a definite answer on a later call" if retried else ""
+    if refused_on_answer:
+        recovered += (f"; {refused_on_answer} refused on a refusing answer sent while the link carried a fault "
+                      "(not judged: it may have arrived)")
     if not degraded:
         return v.unexercised("verification_fail_open", "no request met a degraded captcha service" + recovered)
     summary = f"{degraded - len(bad)} of {degraded} users met a degraded captcha service and got through" + recovered
