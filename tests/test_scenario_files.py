@@ -32,6 +32,9 @@ CASES = [
     ("timeline:\n  - at: 1s\n", ":2: timeline[0]: give exactly one action"),
     ("services:\n  nosuch: {}\n", ":2: services.nosuch: unknown service"),
     ("bogus: 1\n", ":1: bogus: unknown field"),
+    # a key that is blank or holds a dot is quoted, so the field stays readable (found by the fuzz test)
+    ("' ': 1\n", ':1: [" "]: unknown field'),
+    ("services:\n  captcha: {a.b: 1}\n", ':2: services.captcha["a.b"]: unknown config key'),
     ("traffic:\n  - name: a\n    request: {method: FETCH}\n", ":3: traffic[0].request.method:"),
     ("traffic: [\n", ":2: invalid YAML"),
     ("name: a\nname: b\n", ":2: duplicate key 'name'"),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 from typing import Any
 
@@ -16,10 +17,22 @@ MAX_EXTENDS_DEPTH = 8
 
 
 def dotted(path: tuple[Any, ...]) -> str:
+    """``traffic[0].request.path``. A key that is blank, starts or ends with a space, or holds a dot,
+    bracket or quote is shown quoted (``[" "]``, ``["a.b"]``) so the path reads one way only;
+    unprintable characters are escaped by ``ScenarioError``."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not _plain_key(str(part)):
+            out += f"[{json.dumps(str(part), ensure_ascii=False)}]"
+        else:
+            out += f".{part}" if out else str(part)
     return out
+
+
+def _plain_key(key: str) -> bool:
+    return bool(key) and key == key.strip() and not any(c in key for c in '.[]"')
 
 
 def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
