@@ -11,7 +11,7 @@ PYTEST_ARGS ?= -n auto
 
 SDK := tests/sdk_clients
 
-.PHONY: setup python-deps toxiproxy system-deps sdk-clients example-apps test demo bench clean
+.PHONY: setup python-deps toxiproxy system-deps sdk-clients example-apps test fuzz demo bench clean
 
 setup: system-deps python-deps toxiproxy sdk-clients example-apps
 
@@ -66,6 +66,13 @@ system-deps:
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The property tests with new random draws each round (make test repeats the same draws).
+FUZZ_ROUNDS ?= 5
+fuzz: setup
+	@for i in $$(seq 1 $(FUZZ_ROUNDS)); do echo "fuzz round $$i of $(FUZZ_ROUNDS)"; \
+	  HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_scenario.py \
+	    tests/test_fuzz_http.py || exit 1; done
 
 demo: setup
 	$(PY) -m harness demo

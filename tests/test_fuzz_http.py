@@ -25,7 +25,7 @@ from schemathesis.checks import not_a_server_error
 from harness.host import HostThread
 
 SERVICES = ("captcha", "solver", "chat")
-HYP = dict(deadline=None, database=None, suppress_health_check=list(HealthCheck))
+HYP = dict(deadline=None, suppress_health_check=list(HealthCheck))
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -34,7 +34,6 @@ DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 PEAK_LIMIT = 64 * 2**20       # bytes allocated at peak by one case (tracemalloc)
 CASE_LIMIT_S = 5.0            # CPU seconds for one case (process time: other jobs on the machine don't count)
 SETTINGS = dict(deadline=timedelta(seconds=30),  # wall clock: only a hang guard
-                database=None, derandomize=False,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])
 
