@@ -122,6 +122,54 @@ def _family(fault: Fault) -> str:
     return next((k for k in ("error", "captcha_code") if k in effect), "other")
 
 
+def test_sweep_grid_is_every_single_fault_at_every_start_time_and_length(everything):
+    from harness.explore.sweep import SHORT_S, grid, kinds
+    menu = everything.menu
+    cells = grid(menu, 4)
+    assert cells == grid(menu, 4) and all(len(c) == 1 for c in cells)
+    faults = [c[0] for c in cells]
+    assert sorted({f.at for f in faults}) == [0.0, 0.5, 1.0, 1.5]          # k · horizon / 4
+    keys = [json.dumps([f.at, f.rule, f.outage, f.what, f.until, f.condition], sort_keys=True) for f in faults]
+    assert len(keys) == len(set(keys))                                     # no cell twice
+    crashes = [f for f in faults if f.outage == "target"]
+    assert crashes and all(f.at > 0 for f in crashes)                      # a crash at 0 tests nothing
+    for f in faults:                                                       # a blip, or half the traffic (≥ 1 s)
+        end = f.until if f.rule is None else float(f.rule["schedule"]["window"]["end"].rstrip("s"))
+        assert f.config is not None or round(end - f.at, 3) in (SHORT_S, 1.0)
+    # each kind once per (start, length); a condition (the rest of the run) once per start
+    n_kinds, n_conditions = len(kinds(menu)), sum(1 for what, _ in kinds(menu) if what == "condition")
+    assert len(cells) == 4 * 2 * n_kinds - 4 * n_conditions - 2            # minus the two crashes at 0
+    families = collections.Counter(_family(f) for f in faults)
+    effects = collections.Counter(next(iter(f.rule["effect"])) for f in faults if f.rule is not None)
+    streams = {f.rule["effect"]["stream"] for f in faults if f.rule is not None and "toxic" in f.rule["effect"]}
+    assert all(families[k] for k in ("condition", "forgery", "error", "captcha_code", "link down",
+                                     "service down", "target down")), families
+    assert all(effects[k] for k in ("callback", "toxic", "drop_response", "hang", "reset", "status",
+                                    "partial_body", "delay_ms")), effects
+    assert streams == {"upstream", "downstream"}
+    first = [c for c in cells if c[0].at == 0.0][: n_kinds]                # each kind is a valid scenario
+    for cell in first:
+        everything.scenario_of(cell, 1)
+
+
+def test_sweep_finds_the_fail_closed_backend_and_nothing_on_the_correct_one(tmp_path):
+    def sweep(variant: str, *more: str) -> tuple[subprocess.CompletedProcess, dict]:
+        out = tmp_path / variant
+        r = harness("explore", CAPTCHA_BASE, "--sweep", "1", "--variant", variant, "--repeats", "2",
+                    "--confirm", "2", "-j", "2", "--report-dir", str(out), "-q", *more)
+        folder, = [p for p in out.iterdir() if p.name.startswith("explore-")]
+        return r, json.loads((folder / "explore.json").read_text())
+
+    r, found = sweep("fail_closed", "--until", "verification_fail_open")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert found["sweep"]["times"] == 1 and found["sweep"]["cells"] > 4 and found["budget_s"] is None
+    failure = found["failures"][0]
+    assert failure["invariant"] == "verification_fail_open" and len(failure["faults"]) == 1
+    assert f"of {found['sweep']['cells']} sweep cells" in r.stdout
+    r, nothing = sweep("correct", "--runs", "4")
+    assert r.returncode == 0 and nothing["state"] == "NOTHING FOUND" and nothing["candidates"] == 4, r.stdout
+
+
 def test_timeline_keeps_traffic_steps_and_merges_faults_by_time(everything):
     faults = [Fault(0.6, rule={"id": "x1", "match": {"service": "s"}, "effect": {"reset": True}}),
               Fault(0.2, outage="target", until=1.0)]

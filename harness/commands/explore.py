@@ -43,6 +43,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     limit = p.add_mutually_exclusive_group()
     limit.add_argument("--budget", type=budget, help="wall-clock time to search, e.g. 10m (default 10m)")
     limit.add_argument("--runs", type=positive, help="number of candidates to try instead of a time budget")
+    p.add_argument("--sweep", type=positive, nargs="?", const=4, default=0, metavar="TIMES",
+                   help="instead of random draws, every single fault that applies at TIMES evenly spaced "
+                   "start times (default 4), each for a short and a long window; no time budget unless "
+                   "--budget is given (docs/explore.md)")
     p.add_argument("--seed", type=types.seed, default=0, help="the search's seed: same seed, same candidates")
     p.add_argument("-j", "--jobs", type=positive, default=1, help="runs at once (default 1)")
     p.add_argument("--time-scale", type=types.time_scale, default=1.0, help="multiply scenario durations (e.g. 0.2)")
@@ -90,9 +94,10 @@ def main(args: argparse.Namespace) -> int:
         raise CliError(f"{args.base}: nothing to break: it runs no service and declares no link or target command")
     out_dir = os.path.join(args.report_dir, f"explore-{time.strftime('%Y%m%d-%H%M%S')}-{base.scenario.name}")
     opts = Options(seed=args.seed, runs=args.runs,
-                   budget_s=args.budget if args.budget is not None or args.runs is not None else DEFAULT_BUDGET_S,
+                   budget_s=(args.budget if args.budget is not None or args.runs is not None or args.sweep
+                             else DEFAULT_BUDGET_S),
                    jobs=args.jobs, time_scale=args.time_scale, repeats=args.repeats, confirm=args.confirm,
-                   out_dir=out_dir, until=tuple(args.until))
+                   out_dir=out_dir, until=tuple(args.until), sweep=args.sweep)
     progress = Progress(quiet=args.quiet)
     explorer = Explorer(base, opts, progress, write=write_failure)
     try:

@@ -33,8 +33,8 @@ class Progress:
         left = explorer.time_left()
         if left is not None:
             parts.append(f"{max(0, int(left)) // 60}m{max(0, int(left)) % 60:02d}s left")
-        elif explorer.opts.runs is not None:
-            parts.append(f"{max(0, explorer.opts.runs - explorer.candidates)} candidates left")
+        elif explorer.last is not None:
+            parts.append(f"{max(0, explorer.last - explorer.candidates)} candidates left")
         return "explore: " + " · ".join(parts)
 
     def update(self, explorer: Any, phase: str | None = None, shrink: Any = None) -> None:

@@ -83,7 +83,9 @@ def state(explorer: Explorer) -> str:
 
 def table(explorer: Explorer) -> str:
     spent = explorer.opts.budget_s - (explorer.time_left() or 0) if explorer.opts.budget_s else None
-    head = (f"{state(explorer)}: {len(explorer.failures)} distinct failures; {explorer.candidates} candidates, "
+    tried = (f"{explorer.candidates} of {len(explorer.grid)} sweep cells" if explorer.grid is not None
+             else f"{explorer.candidates} candidates")
+    head = (f"{state(explorer)}: {len(explorer.failures)} distinct failures; {tried}, "
             f"{explorer.runs} runs ({explorer.errors} run errors)"
             + (f", {spent:.0f}s" if spent is not None else "")
             + (f"; stopped: {explorer.reached()} failed (--until)" if explorer.reached() else ""))
@@ -104,7 +106,8 @@ def as_json(explorer: Explorer) -> dict[str, Any]:
     o = explorer.opts
     return {
         "base": explorer.base.path, "variant": explorer.base.variant, "seed": o.seed, "budget_s": o.budget_s,
-        "runs_asked": o.runs, "jobs": o.jobs, "time_scale": o.time_scale, "state": state(explorer),
+        "runs_asked": o.runs, "sweep": ({"times": o.sweep, "cells": len(explorer.grid)}
+                                         if explorer.grid is not None else None), "jobs": o.jobs, "time_scale": o.time_scale, "state": state(explorer),
         "until": list(o.until), "stopped_by": explorer.reached(),
         "candidates": explorer.candidates, "runs": explorer.runs, "run_errors": explorer.errors,
         "not_judged": sorted(explorer.base.skip), "fails_without_faults": explorer.without_faults,
@@ -135,6 +138,8 @@ def page(explorer: Explorer) -> str:
         for n, f in enumerate(data["failures"], 1))
     facts = (f"base <code>{e(data['base'])}</code>" + (f", variant <code>{e(data['variant'])}</code>"
                                                         if data["variant"] else "")
+             + (f", sweep at {data['sweep']['times']} start times ({data['sweep']['cells']} cells)"
+                if data["sweep"] else "")
              + f", seed {data['seed']}, {data['candidates']} candidates, {data['runs']} runs "
              f"({data['run_errors']} run errors), -j {data['jobs']}, --time-scale {data['time_scale']:g}")
     skipped = (f"<p>Not judged (they fail without any fault): {e(', '.join(data['not_judged']))}</p>"

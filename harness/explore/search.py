@@ -2,8 +2,9 @@
 
 1. baseline runs of the base with no fault (``repeats`` of them): a run error stops here; an
    invariant that fails in most of them is not judged afterwards (it is no fault's doing);
-2. candidates ``1, 2, …`` (``generate.candidate``), ``jobs`` at a time, until the budget or the
-   run count is spent; a candidate FAILs when an exercised invariant does not hold;
+2. candidates ``1, 2, …`` (``generate.candidate``; with ``--sweep`` the cells of ``sweep.grid``),
+   ``jobs`` at a time, until the budget, the run count or the grid is spent; a candidate FAILs when
+   an exercised invariant does not hold;
 3. a FAIL whose invariant is new, or whose faults do not contain a known failure's minimal faults,
    is shrunk (``shrink.shrink``; each step re-runs the candidate ``repeats`` times and keeps it
    when it fails the same invariant in every one of them), written as a plain scenario
@@ -28,6 +29,7 @@ from harness.explore.candidate import Base
 from harness.explore.faults import Fault
 from harness.explore.generate import candidate, run_seed
 from harness.explore.shrink import Shrunk, Stop, shrink
+from harness.explore.sweep import grid as sweep_grid
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Options:
     repeats: int = 3                  # runs per shrink step
     confirm: int = 5                  # runs of the written minimal scenario
     until: tuple[str, ...] = ()       # stop the search once one of these invariants has failed (≥ 9/10)
+    sweep: int = 0                    # > 0: the sweep's grid at this many start times, not random draws
     out_dir: str = "reports/explore"
 
     @property
@@ -118,6 +121,23 @@ class Explorer:
     started: float = field(default_factory=time.monotonic)
     shrinking: str = ""
     without_faults: dict[str, str] = field(default_factory=dict)   # invariant → how it failed at baseline
+    grid: list[list[Fault]] | None = None    # the sweep's candidates (``sweep.grid``), when sweeping
+
+    def __post_init__(self) -> None:
+        if self.opts.sweep and self.grid is None:
+            self.grid = sweep_grid(self.base.menu, self.opts.sweep)
+
+    @property
+    def last(self) -> int | None:
+        """The last candidate's index, when the run count or the grid bounds the search."""
+        bounds = [n for n in (self.opts.runs, len(self.grid) if self.grid is not None else None) if n is not None]
+        return min(bounds) if bounds else None
+
+    def draw(self, index: int) -> list[Fault]:
+        """Candidate ``index`` (from 1): the grid's cell, or the seeded random draw."""
+        if self.grid is not None:
+            return self.grid[index - 1]
+        return candidate(self.base.menu, self.opts.seed, index)
 
     @property
     def runs_dir(self) -> str:
@@ -222,16 +242,18 @@ class Explorer:
     def _more(self, index: int) -> bool:
         if self.reached() is not None:
             return False
+        if self.grid is not None and index > len(self.grid):
+            return False
         if self.opts.runs is not None:
             return index <= self.opts.runs
         return not self.out_of_time()
 
     async def _search(self) -> None:
         index = 1
-        menu = self.base.menu
+        last = self.last or math.inf
         while self._more(index):
-            batch = [index + k for k in range(self.opts.jobs) if self.opts.runs is None or index + k <= self.opts.runs]
-            drawn = [(i, candidate(menu, self.opts.seed, i), run_seed(self.opts.seed, i)) for i in batch]
+            batch = [index + k for k in range(self.opts.jobs) if index + k <= last]
+            drawn = [(i, self.draw(i), run_seed(self.opts.seed, i)) for i in batch]
             index += len(batch)
             self.tick(phase="searching")
             judged = await self.gather([self.run_faults(faults, seed) for _, faults, seed in drawn])
