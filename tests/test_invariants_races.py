@@ -53,7 +53,37 @@ def test_calls_are_attributed_to_the_action_in_flight_and_overlaps_are_not_judge
     call(j, 3.0, 3.01)
     action(j, 3, 2.9, 3.1)
     r = judge(j)
-    assert r.ok and r.counts == {"actions": 2, "max_calls_seen": 1, "immediate_retries": 0, "ambiguous": 1}
+    assert r.ok and r.counts == {"actions": 2, "max_calls_seen": 1, "immediate_retries": 0, "ambiguous": 1,
+                                 "held_by_link": 0}
+
+
+def test_calls_a_link_toxic_held_and_let_go_together_are_not_judged():
+    """Found by `harness explore --sweep` on the correct Python backend: a latency toxic on
+    integration->captcha held three logins' calls; all arrived when it was removed, inside the one
+    login in flight then: "3 calls for one action, 2 immediate retries"."""
+    def journal(with_toxic):
+        j = J()
+        call(j, 1.0, 1.01)
+        action(j, 1, 0.9, 1.1)
+        if with_toxic:
+            j.add("toxic", 1.5, op="added", link="integration->captcha", rule="x1", toxic="latency")
+        for _ in range(3):
+            call(j, 4.236, 4.236)
+        if with_toxic:
+            j.add("toxic", 4.238, op="removed", link="integration->captcha", rule="x1")
+        call(j, 4.3, 4.31)            # its own call, 62 ms after the toxic went: judged
+        action(j, 12, 3.9, 4.4)
+        return j
+    r = judge(journal(False))
+    assert not r.ok and r.counts["max_calls_seen"] == 4 and r.counts["held_by_link"] == 0
+    r = judge(journal(True))
+    assert r.ok and r.counts["held_by_link"] == 3 and r.counts["max_calls_seen"] == 1, r.summary
+    assert "3 calls that arrived while the link to captcha carried a fault not judged" in r.summary
+    j = J()  # only held calls: nothing judged, and the reason said
+    j.add("toxic", 0.5, op="added", link="integration->captcha", rule="x1", toxic="latency")
+    call(j, 1.0, 1.01)
+    action(j, 1, 0.9, 1.1)
+    assert "arrived while the link carried a fault" in judge(j).summary
 
 
 def test_no_call_during_any_action_is_not_exercised():
