@@ -168,6 +168,28 @@ def test_sweep_finds_the_fail_closed_backend_and_nothing_on_the_correct_one(tmp_
     assert f"of {found['sweep']['cells']} sweep cells" in r.stdout
     r, nothing = sweep("correct", "--runs", "4")
     assert r.returncode == 0 and nothing["state"] == "NOTHING FOUND" and nothing["candidates"] == 4, r.stdout
+    # what each cell proved: NOTHING FOUND is not four PASSes unless the faults fired and were judged
+    states = nothing["candidate_states"]
+    assert sum(states.values()) == 4 and set(states) <= {"PASS", "INCONCLUSIVE"} and states.get("PASS"), states
+    assert "candidates: " in r.stdout and f"{states['PASS']} PASS" in r.stdout
+
+
+def test_what_a_candidate_proved():
+    from types import SimpleNamespace as NS
+    from harness.explore.search import Explorer, Judged, Options
+    explorer = Explorer(Base.load(os.path.join(ROOT, CAPTCHA_BASE)), Options(runs=1))
+    explorer.base.skip.add("flaky_one")
+
+    def run(gaps=(), unexercised=(), error=None):
+        results = [NS(name=n, ok=False, exercised=False, summary="not exercised: why") for n in unexercised]
+        return NS(gaps=list(gaps), verdict=NS(results=results), error=error)
+
+    assert explorer.proved(Judged({"inv": "x"}, None, run())) == ("FAIL", [])
+    assert explorer.proved(Judged({}, "boom", run(error="boom"))) == ("ERROR", [])
+    assert explorer.proved(Judged({}, None, run())) == ("PASS", [])
+    assert explorer.proved(Judged({}, None, run(unexercised=["flaky_one"]))) == ("PASS", [])   # not judged
+    assert explorer.proved(Judged({}, None, run(gaps=["rule `x1` never matched"], unexercised=["inv"]))) == \
+        ("INCONCLUSIVE", ["rule `x1` never matched", "`inv` not exercised: why"])
 
 
 def test_timeline_keeps_traffic_steps_and_merges_faults_by_time(everything):

@@ -89,6 +89,7 @@ def table(explorer: Explorer) -> str:
             f"{explorer.runs} runs ({explorer.errors} run errors)"
             + (f", {spent:.0f}s" if spent is not None else "")
             + (f"; stopped: {explorer.reached()} failed (--until)" if explorer.reached() else ""))
+    head += "\n" + proved(explorer)
     if not explorer.failures:
         return head + "\n"
     rows = [("#", "invariant", "rate", "seen", "found at", "minimal faults", "file")]
@@ -102,6 +103,15 @@ def table(explorer: Explorer) -> str:
     return head + "\n" + "\n".join(lines) + "\n"
 
 
+def proved(explorer: Explorer) -> str:
+    """What the candidates' runs proved, and the commonest reasons a run was not a PASS."""
+    order = ("PASS", "INCONCLUSIVE", "FAIL", "ERROR")
+    line = "candidates: " + ", ".join(f"{explorer.tally[s]} {s}" for s in order if explorer.tally[s])
+    if explorer.tally["INCONCLUSIVE"]:
+        line += "; INCONCLUSIVE because: " + "; ".join(f"{reason} ({n})" for reason, n in explorer.why.most_common(3))
+    return line if explorer.candidates else "candidates: none ran"
+
+
 def as_json(explorer: Explorer) -> dict[str, Any]:
     o = explorer.opts
     return {
@@ -110,6 +120,7 @@ def as_json(explorer: Explorer) -> dict[str, Any]:
                                          if explorer.grid is not None else None), "jobs": o.jobs, "time_scale": o.time_scale, "state": state(explorer),
         "until": list(o.until), "stopped_by": explorer.reached(),
         "candidates": explorer.candidates, "runs": explorer.runs, "run_errors": explorer.errors,
+        "candidate_states": dict(explorer.tally), "inconclusive_because": dict(explorer.why.most_common()),
         "not_judged": sorted(explorer.base.skip), "fails_without_faults": explorer.without_faults,
         "failures": [{"invariant": f.invariant, "summary": f.summary, "found_run": f.found_run,
                       "found_after_s": f.found_after_s, "faults": [x.describe() for x in f.faults],
@@ -151,7 +162,8 @@ def page(explorer: Explorer) -> str:
             "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
             "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}"
             "</style></head><body>"
-            f"<h1>harness explore: {e(data['state'])}</h1><p>{facts}</p>{skipped}{body}</body></html>\n")
+            f"<h1>harness explore: {e(data['state'])}</h1><p>{facts}</p><p>{e(proved(explorer))}</p>{skipped}{body}"
+            "</body></html>\n")
 
 
 def write_summary(explorer: Explorer) -> str:

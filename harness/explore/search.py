@@ -18,8 +18,10 @@ Ctrl-C (or SIGTERM) ends the search; what was found — a shrink cut short inclu
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -122,6 +124,10 @@ class Explorer:
     shrinking: str = ""
     without_faults: dict[str, str] = field(default_factory=dict)   # invariant → how it failed at baseline
     grid: list[list[Fault]] | None = None    # the sweep's candidates (``sweep.grid``), when sweeping
+    # what the candidates' runs proved: PASS (faults fired, every invariant exercised and held),
+    # INCONCLUSIVE (nothing failed, but not everything happened), FAIL, ERROR — and why not PASS
+    tally: collections.Counter = field(default_factory=collections.Counter)
+    why: collections.Counter = field(default_factory=collections.Counter)
 
     def __post_init__(self) -> None:
         if self.opts.sweep and self.grid is None:
@@ -258,9 +264,27 @@ class Explorer:
             self.tick(phase="searching")
             judged = await self.gather([self.run_faults(faults, seed) for _, faults, seed in drawn])
             self.candidates += len(batch)
+            for j in judged:
+                state, reasons = self.proved(j)
+                self.tally[state] += 1
+                self.why.update({re.sub(r"\d+(\.\d+)?", "N", r) for r in reasons})   # grouped: numbers as N
             for (i, faults, seed), j in zip(drawn, judged):  # in index order: same seed, same search
                 if j.failed:
                     await self._found(i, faults, seed, j)
+
+    def proved(self, judged: Judged) -> tuple[str, list[str]]:
+        """A candidate run's state as ``harness run`` would give it, leaving out the invariants not
+        judged (they fail without faults); for INCONCLUSIVE, its reasons (which rule never fired,
+        which invariant was never exercised)."""
+        if judged.failed:
+            return "FAIL", []
+        result = judged.result
+        if judged.error or result is None:
+            return "ERROR", []
+        results = result.verdict.results if result.verdict is not None else []
+        reasons = list(result.gaps) + [f"`{r.name}` {r.summary}" for r in results
+                                       if not r.ok and not r.exercised and r.name not in self.base.skip]
+        return ("INCONCLUSIVE", reasons) if reasons else ("PASS", [])
 
     def _known(self, invariant: str, faults: list[Fault]) -> Failure | None:
         """A failure of this invariant whose minimal faults are all among these faults."""
