@@ -168,6 +168,28 @@ def test_uses_interrupted_by_a_crash_are_requeued_once(solver, redis_server, sta
     assert [tasks(solver)[t]["used"] for t in ids] == [1] * 12
 
 
+def test_an_id_stranded_in_using_while_running_is_requeued_and_used_once(solver, redis_server, start_client):
+    """BLMOVE moved an id to sc:using, and its reply never reached the user that asked (a Toxiproxy
+    limit_data toxic on integration->redis cut it: found by `harness explore --sweep`, 3 of 6
+    solutions lost). No user holds it, so the reaper requeues it once, after 1.5 × REDIS_TIMEOUT."""
+    import redis
+    url = start_client(USE_WORKERS="4")
+    first = solve(url)
+    wait_until(lambda: tasks(solver)[first]["used"] == 1, what="a first use (the client has recovered)")
+    r = requests.post(solver.host.urls["solver"] + "/in.php", timeout=5,
+                      data={"key": KEY, "method": "userrecaptcha", "googlekey": "6Le-k", "pageurl": "https://x/",
+                            "json": "1"})
+    stranded = str(r.json()["request"])
+    wait_until(lambda: tasks(solver)[stranded]["state"] == "solved", what="its solution")
+    db = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    db.hset("sc:results", stranded, tasks(solver)[stranded]["answer"])
+    db.rpush("sc:using", stranded)           # as a BLMOVE whose reply was lost leaves it
+    wait_until(lambda: tasks(solver)[stranded]["used"] == 1, 10, "the stranded solution's use")
+    time.sleep(1.0)                          # a few more reaper passes: no second use
+    assert tasks(solver)[stranded]["used"] == 1 and db.llen("sc:using") == 0
+    assert status(url)["counters"].get("requeued_stranded") == 1, status(url)
+
+
 def test_pingbacks_for_unknown_or_malformed_ids_are_refused(start_client):
     url = start_client()
     assert requests.get(url + "/pingback", params={"id": "99999999999", "code": "tok"}, timeout=5).status_code == 404

@@ -59,6 +59,9 @@ class SolverClient:
         self.spool_lock = threading.Lock()       # serializes rewrites of the spool file
         self.polling: set[str] = set()           # tasks whose poll is in flight
         self.pollers = ThreadPoolExecutor(max_workers=POLLERS, thread_name_prefix="poll")
+        self.in_hand: set[str] = set()           # task ids a user took from sc:using and has not finished
+        self.unfinished: dict[str, bool] = {}    # task id → used: its finish_use failed; finish it again
+        self.stranded: dict[str, float] = {}     # task id in sc:using that no user holds → first seen
 
     def count(self, what: str) -> None:
         with self.lock:
@@ -313,20 +316,55 @@ class SolverClient:
         if item is None:
             return False
         task, token = item
-        if not token:
-            self._quietly(self.store.finish_use, task, False)
+        with self.lock:
+            self.in_hand.add(task)
+        try:
+            if not token:
+                self._finish(task, False)
+                return True
+            ans = self.api.use(task, token)
+            if ans.kind == "retry":
+                self.dlq.park(task, token, "use", ans.value)
+                log.warning("task %s: use failed (%s), parked in the DLQ", task, ans.value)
+                self._finish(task, False)
+            else:
+                if ans.kind == "rejected":
+                    log.error("task %s: the site rejected the solution: %s", task, ans.value)
+                self.count(f"use_{ans.kind}")
+                self._finish(task, ans.kind == "used")
             return True
-        ans = self.api.use(task, token)
-        if ans.kind == "retry":
-            self.dlq.park(task, token, "use", ans.value)
-            log.warning("task %s: use failed (%s), parked in the DLQ", task, ans.value)
-            self._quietly(self.store.finish_use, task, False)
-        else:
-            if ans.kind == "rejected":
-                log.error("task %s: the site rejected the solution: %s", task, ans.value)
-            self.count(f"use_{ans.kind}")
-            self._quietly(self.store.finish_use, task, ans.kind == "used")
-        return True
+        finally:
+            with self.lock:
+                self.in_hand.discard(task)
+
+    def _finish(self, task: str, used: bool) -> None:
+        try:
+            self.store.finish_use(task, used)
+        except db.Error:  # done with it, but sc:using still lists it: never requeue it, finish it later
+            with self.lock:
+                self.unfinished[task] = used
+
+    def reap_stranded(self) -> None:
+        """Requeue what sc:using holds but no user has: BLMOVE moved it there and its reply was lost
+        (a connection cut or a read timed out), so the user that asked never got it. A reply comes
+        within ``redis_timeout`` or never, so an id no user has held for longer than that is stranded.
+        Finishes the uses whose finish_use failed first: those must not be used again."""
+        with self.lock:
+            unfinished = dict(self.unfinished)
+        for task, used in unfinished.items():
+            self.store.finish_use(task, used)
+            with self.lock:
+                self.unfinished.pop(task, None)
+        using = self.store.using()
+        now = time.monotonic()
+        with self.lock:
+            held = self.in_hand | set(self.unfinished)
+        self.stranded = {t: self.stranded.get(t, now) for t in using if t not in held}
+        for task, since in list(self.stranded.items()):
+            if now - since > self.s.redis_timeout * 1.5 and self.store.requeue(task):
+                log.warning("task %s: stranded in sc:using (its hand-over reply was lost), requeued", task)
+                self.count("requeued_stranded")
+                self.stranded.pop(task, None)
 
     # --- dead-letter queue -----------------------------------------------------------------------
     def reprocess_dlq(self) -> None:

@@ -5,7 +5,8 @@ Keys:
   sc:pending   hash  task id → JSON {job, submitted_at (unix), resubmits}: tasks without a result yet
   sc:results   hash  task id → token: every result ever stored (the dedupe record)
   sc:to_use    list  task ids whose token waits to be used
-  sc:using     list  task ids being used right now (moved back to to_use after a crash)
+  sc:using     list  task ids being used right now (moved back to to_use after a crash, or when no
+               user holds one: the reply that handed it over was lost)
   sc:used      set   task ids whose token was used
   sc:failed    hash  task id → reason (unsolvable, unknown to the solver, given up)
 """
@@ -33,6 +34,14 @@ if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
 end
 return 0
 """
+# Back to the queue, if it is still in sc:using (a user may have finished it since it was looked at).
+_REQUEUE = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+"""
 # The non-idempotent way: store and queue whatever arrives.
 _STORE_ALWAYS = """
 redis.call('HDEL', KEYS[2], ARGV[1])
@@ -50,6 +59,7 @@ class Store:
         self._local = threading.local()
         self._once = self.r.register_script(_STORE_ONCE)      # run with client=self.r (the caller's connection)
         self._always = self.r.register_script(_STORE_ALWAYS)
+        self._requeue = self.r.register_script(_REQUEUE)
 
     @property
     def r(self) -> redis.Redis:
@@ -123,6 +133,13 @@ class Store:
 
     def mark_used(self, task_id: str) -> None:
         self.r.sadd(USED, task_id)
+
+    def using(self) -> list[str]:
+        return self.r.lrange(USING, 0, -1)
+
+    def requeue(self, task_id: str) -> bool:
+        """One task id from sc:using back to sc:to_use; False if it was no longer in sc:using."""
+        return bool(self._requeue(keys=[USING, TO_USE], args=[task_id], client=self.r))
 
     def requeue_using(self) -> int:
         """After a crash: what was being used goes back to the queue (at-least-once; the site refuses a

@@ -1,6 +1,7 @@
 """Background threads of the client: the fallback poller, the users of solutions (``USE_WORKERS``
 threads: a use is two Redis round trips, a POST to the site and one more round trip, so one thread
-alone uses at most one solution per that sum), the dead-letter queue reprocessor, and (only in the
+alone uses at most one solution per that sum), the dead-letter queue reprocessor, the reaper of ids
+stranded in sc:using, and (only in the
 ack_before_store variant) the write-behind flusher. Which ones run depends on the variant — that is
 how most bug variants differ."""
 
@@ -48,6 +49,7 @@ def start(client: SolverClient) -> list[threading.Thread]:
         threads.append(_loop("poller", client.poll_due, lambda: tick))
     if s.reprocesses_dlq:
         threads.append(_loop("dlq", client.reprocess_dlq, lambda: s.dlq_retry_interval))
+        threads.append(_loop("reaper", client.reap_stranded, lambda: s.redis_timeout / 2))
     if s.variant == "ack_before_store":
         threads.append(_loop("write-behind", client.flush_write_behind, lambda: 0.05))
     return threads
