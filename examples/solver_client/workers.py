@@ -1,9 +1,8 @@
 """Background threads of the client: the fallback poller, the users of solutions (``USE_WORKERS``
 threads: a use is two Redis round trips, a POST to the site and one more round trip, so one thread
 alone uses at most one solution per that sum), the dead-letter queue reprocessor, the reaper of ids
-stranded in sc:using, and (only in the
-ack_before_store variant) the write-behind flusher. Which ones run depends on the variant — that is
-how most bug variants differ."""
+stranded in sc:using, and (only in the ack_before_store variant) the write-behind flusher. Which ones
+run depends on the variant — that is how most bug variants differ."""
 
 from __future__ import annotations
 

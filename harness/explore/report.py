@@ -116,8 +116,9 @@ def as_json(explorer: Explorer) -> dict[str, Any]:
     o = explorer.opts
     return {
         "base": explorer.base.path, "variant": explorer.base.variant, "seed": o.seed, "budget_s": o.budget_s,
-        "runs_asked": o.runs, "sweep": ({"times": o.sweep, "cells": len(explorer.grid)}
-                                         if explorer.grid is not None else None), "jobs": o.jobs, "time_scale": o.time_scale, "state": state(explorer),
+        "runs_asked": o.runs,
+        "sweep": {"times": o.sweep, "cells": len(explorer.grid)} if explorer.grid is not None else None,
+        "jobs": o.jobs, "time_scale": o.time_scale, "state": state(explorer),
         "until": list(o.until), "stopped_by": explorer.reached(),
         "candidates": explorer.candidates, "runs": explorer.runs, "run_errors": explorer.errors,
         "candidate_states": dict(explorer.tally), "inconclusive_because": dict(explorer.why.most_common()),
