@@ -161,11 +161,21 @@ def _rule(match: dict[str, Any], effect: dict[str, Any], schedule: dict[str, Any
     return {"match": match, "effect": effect, **({"schedule": schedule} if schedule else {})}
 
 
-def _reply_rule(rng: random.Random, service: str, at: float, horizon: float) -> dict[str, Any]:
+def protocol_effects(service: str, action: str | None) -> list[dict[str, Any]]:
+    """The protocol answers the service declares for this action (``None``: any action): its errors
+    on any action, those only this action answers, and its other replies."""
     space = space_of(service)
-    action = rng.choice(space.actions)
     errors = space.errors + (space.action_errors.get(action, ()) if action is not None else ())
-    protocol = [{"error": e} for e in errors] + [dict(r) for r in space.replies]
+    return [{"error": e} for e in errors] + [dict(r) for r in space.replies]
+
+
+def reply_match(service: str, action: str | None) -> dict[str, Any]:
+    return {"service": service, **({"action": action} if action is not None else {})}
+
+
+def _reply_rule(rng: random.Random, service: str, at: float, horizon: float) -> dict[str, Any]:
+    action = rng.choice(space_of(service).actions)
+    protocol = protocol_effects(service, action)
     kind = rng.choice(("protocol", "protocol", "status", "delay", "hang", "reset", "partial")
                       if protocol else ("status", "delay", "hang", "reset", "partial"))
     if kind == "protocol":
@@ -180,8 +190,7 @@ def _reply_rule(rng: random.Random, service: str, at: float, horizon: float) -> 
         effect = {"partial_body": True}
     else:
         effect = {kind: True}
-    match = {"service": service, **({"action": action} if action is not None else {})}
-    return _rule(match, effect, _schedule(rng, at, horizon))
+    return _rule(reply_match(service, action), effect, _schedule(rng, at, horizon))
 
 
 def _callback_rule(rng: random.Random, service: str, at: float, horizon: float,

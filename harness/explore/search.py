@@ -25,6 +25,7 @@ import re
 import shutil
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Awaitable, Callable
 
 from harness.explore.candidate import Base
@@ -248,11 +249,9 @@ class Explorer:
     def _more(self, index: int) -> bool:
         if self.reached() is not None:
             return False
-        if self.grid is not None and index > len(self.grid):
+        if self.last is not None and index > self.last:
             return False
-        if self.opts.runs is not None:
-            return index <= self.opts.runs
-        return not self.out_of_time()
+        return self.opts.runs is not None or not self.out_of_time()
 
     async def _search(self) -> None:
         index = 1
@@ -276,15 +275,16 @@ class Explorer:
         """A candidate run's state as ``harness run`` would give it, leaving out the invariants not
         judged (they fail without faults); for INCONCLUSIVE, its reasons (which rule never fired,
         which invariant was never exercised)."""
+        from harness.verdict.outcome import INCONCLUSIVE, judge
         if judged.failed:
             return "FAIL", []
         result = judged.result
         if judged.error or result is None:
             return "ERROR", []
-        results = result.verdict.results if result.verdict is not None else []
-        reasons = list(result.gaps) + [f"`{r.name}` {r.summary}" for r in results
-                                       if not r.ok and not r.exercised and r.name not in self.base.skip]
-        return ("INCONCLUSIVE", reasons) if reasons else ("PASS", [])
+        kept = result.verdict and SimpleNamespace(results=[r for r in result.verdict.results
+                                                           if r.name not in self.base.skip])
+        verdict = judge(kept, result.gaps, result.error)
+        return verdict.state, verdict.reasons if verdict.state == INCONCLUSIVE else []
 
     def _known(self, invariant: str, faults: list[Fault]) -> Failure | None:
         """A failure of this invariant whose minimal faults are all among these faults."""

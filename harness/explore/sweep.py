@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.explore.faults import Fault, seconds
-from harness.explore.generate import DELAYS_MS, NOTE, Menu
+from harness.explore.generate import DELAYS_MS, NOTE, Menu, protocol_effects, reply_match
 from harness.explore.space import calls_back, space_of
 
 SHORT_S = 0.2
@@ -62,12 +62,10 @@ def kinds(menu: Menu) -> list[tuple[str, Any]]:
     for svc in menu.services:
         space = space_of(svc)
         for action in space.actions:
-            match = {"service": svc, **({"action": action} if action is not None else {})}
-            errors = space.errors + (space.action_errors.get(action, ()) if action is not None else ())
-            effects = ([{"error": e} for e in errors] + [dict(r) for r in space.replies]
-                       + [{"status": 503, "body": NOTE, "content_type": "text/plain"}, {"delay_ms": DELAYS_MS[3]},
-                          {"hang": True}, {"reset": True}, {"partial_body": True}])
-            out += [("rule", (match, effect)) for effect in effects]
+            effects = protocol_effects(svc, action) + [
+                {"status": 503, "body": NOTE, "content_type": "text/plain"}, {"delay_ms": DELAYS_MS[3]},
+                {"hang": True}, {"reset": True}, {"partial_body": True}]
+            out += [("rule", (reply_match(svc, action), effect)) for effect in effects]
         if calls_back(svc):
             effects = list(CALLBACKS) + [{"callback": f} for f in space.forgeries]
             out += [("rule", ({"service": svc}, effect)) for effect in effects]
